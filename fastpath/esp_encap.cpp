@@ -1,0 +1,313 @@
+// ESP encapsulation of a burst for one outbound SA (RFC 4303 3.3, RFC 3948 2.1).
+//
+// Three passes over at most kEspMaxBatch packets: prepare (headers, padding, IV, sequence
+// numbers), one IPsec-MB batch for all jobs, then completion (the IPv6 NAT-T UDP checksum,
+// counters). The variant is a template instance chosen when the SA is created.
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include <algorithm>
+
+#include "esp_internal.hpp"
+#include "esp_net.hpp"
+
+namespace esprit {
+namespace {
+
+/// Grants up to `n` sequence numbers, first in `first`; never wraps (RFC 4303 3.3.3).
+inline uint16_t reserve_seq(EspSa::State& sa, uint16_t n, uint64_t& first) noexcept {
+  uint64_t cur = sa.next_seq.load(std::memory_order_relaxed);
+  uint64_t grant;
+  do {
+    // cur == 0 means the 64-bit counter was used up to UINT64_MAX.
+    if (cur == 0 || cur > sa.seq_limit) {
+      grant = 0;
+      break;
+    }
+    grant = std::min<uint64_t>(n, sa.seq_limit - cur + 1);
+  } while (!sa.next_seq.compare_exchange_weak(cur, cur + grant, std::memory_order_relaxed));
+  first = cur;
+  return static_cast<uint16_t>(grant);
+}
+
+template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
+uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t n, SaCounters& c) noexcept {
+  constexpr bool kAead = kKind == CryptoKind::kAesGcm || kKind == CryptoKind::kChaCha;
+  constexpr unsigned kOuter = kV6 ? 40 : 20;
+  constexpr unsigned kUdp = kNatT ? 8 : 0;
+  DropReason* reason = w.reason;
+
+  if (sa.life_state.load(std::memory_order_relaxed) == kLifeHard) [[unlikely]] {
+    std::fill_n(reason, n, DropReason::kLifetimeExpired);
+    return compact(pkts, n, reason, c);
+  }
+  uint64_t seq0;
+  const uint16_t granted = reserve_seq(sa, n, seq0);
+  if (granted < n) [[unlikely]] {
+    std::fill(reason + granted, reason + n, DropReason::kSeqExhausted);
+    if (sa.life_state.exchange(kLifeHard, std::memory_order_relaxed) != kLifeHard)
+      raise_event(w, sa, SaEventKind::kSeqExhausted);
+  }
+  if constexpr (kKind == CryptoKind::kCbcHmac) w.iv.reserve(w.mgr, std::size_t{granted} * sa.iv_len);
+
+  const unsigned iv_len = sa.iv_len;
+  const unsigned icv_len = sa.icv_len;
+  const unsigned block_mask = sa.block_mask;
+  const unsigned add = kUdp + 8 + iv_len;  // bytes inserted after the (outer) IP header
+  uint16_t njobs = 0;
+
+  for (uint16_t i = 0; i < granted; ++i) {
+    if (i + 2 < granted) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+    rte_mbuf* m = pkts[i];
+    reason[i] = DropReason::kNone;
+    if (m->nb_segs != 1) [[unlikely]] {
+      if (rte_pktmbuf_linearize(m) != 0) {
+        reason[i] = DropReason::kSegmented;
+        continue;
+      }
+    }
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint32_t len = m->data_len;
+    uint8_t* head;        // new start of the packet
+    uint8_t* esp;
+    uint32_t payload;     // bytes to protect (before padding)
+    uint8_t nh;
+    uint32_t hdrs;        // IP header bytes kept in front (transport) or added (tunnel)
+    uint8_t nh_byte_off = 0;  // transport IPv6: offset of the next-header byte to rewrite
+
+    if constexpr (kTunnel) {
+      uint8_t tos;
+      bool df;
+      const unsigned ver = len ? ip[0] >> 4 : 0;
+      if (ver == 4 && len >= 20) [[likely]] {
+        if (sa.inner_family == InnerFamily::kV6) [[unlikely]] {
+          reason[i] = DropReason::kInnerFamily;
+          continue;
+        }
+        tos = ip[1];
+        df = ip[6] & 0x40;
+        nh = kProtoIpip;
+      } else if (ver == 6 && len >= 40) {
+        if (sa.inner_family == InnerFamily::kV4) [[unlikely]] {
+          reason[i] = DropReason::kInnerFamily;
+          continue;
+        }
+        tos = static_cast<uint8_t>(ip[0] << 4 | ip[1] >> 4);
+        df = true;  // IPv6 is never fragmented on the way: keep the outer packet whole too
+        nh = kProtoIpv6;
+      } else {
+        reason[i] = DropReason::kBadInner;
+        continue;
+      }
+      payload = len;
+      hdrs = kOuter;
+      const uint32_t padded = (payload + 2 + block_mask) & ~block_mask;
+      const uint32_t total = kOuter + add + padded + icv_len;
+      if (total - (kV6 ? 40 : 0) > 0xffff) [[unlikely]] {
+        reason[i] = DropReason::kTooBig;
+        continue;
+      }
+      if (rte_pktmbuf_tailroom(m) < padded - payload + icv_len) [[unlikely]] {
+        reason[i] = DropReason::kNoTailroom;
+        continue;
+      }
+      if (rte_pktmbuf_headroom(m) < kOuter + add) [[unlikely]] {
+        reason[i] = DropReason::kNoHeadroom;
+        continue;
+      }
+      head = ip - kOuter - add;
+      std::memcpy(head, sa.hdr_template, kOuter + kUdp);
+      uint8_t otos = sa.dscp_mode == DscpMode::kCopy ? tos : static_cast<uint8_t>(sa.dscp << 2 | (tos & 3));
+      if (!sa.ecn) otos &= 0xfc;  // RFC 6040 compatibility mode: outer Not-ECT
+      if constexpr (!kV6) {
+        const uint16_t id = w.ip_id++;
+        const bool set_df = sa.df == DfMode::kSet || (sa.df == DfMode::kCopy && df);
+        const uint16_t frag = set_df ? 0x4000 : 0;
+        head[1] = otos;
+        store_be16(head + 2, static_cast<uint16_t>(total));
+        store_be16(head + 4, id);
+        head[6] = static_cast<uint8_t>(frag >> 8);
+        store_be16(head + 10, fold_csum(sa.v4_csum_base + otos + total + id + frag));
+      } else {
+        store_be32(head, 0x60000000u | uint32_t{otos} << 20);
+        store_be16(head + 4, static_cast<uint16_t>(total - 40));
+      }
+      if constexpr (kNatT) store_be16(head + kOuter + 4, static_cast<uint16_t>(total - kOuter));
+      esp = head + kOuter + kUdp;
+    } else {
+      // Transport: ESP goes between the packet's own IP header(s) and its payload.
+      uint32_t ip_total;
+      if constexpr (!kV6) {
+        if (len < 20 || ip[0] >> 4 != 4) [[unlikely]] {
+          reason[i] = DropReason::kBadInner;
+          continue;
+        }
+        hdrs = (ip[0] & 0x0f) * 4u;
+        ip_total = load_be16(ip + 2);
+        if (hdrs < 20 || ip_total < hdrs || ip_total > len) [[unlikely]] {
+          reason[i] = DropReason::kBadInner;
+          continue;
+        }
+        if (load_be16(ip + 6) & 0x3fff) [[unlikely]] {
+          reason[i] = DropReason::kFragment;
+          continue;
+        }
+        nh = ip[9];
+      } else {
+        if (len < 40 || ip[0] >> 4 != 6) [[unlikely]] {
+          reason[i] = DropReason::kBadInner;
+          continue;
+        }
+        ip_total = 40u + load_be16(ip + 4);
+        if (ip_total > len) [[unlikely]] {
+          reason[i] = DropReason::kBadInner;
+          continue;
+        }
+        const Ipv6HeaderChain chain = walk_ipv6_headers(ip, ip_total);
+        if (chain.reason != DropReason::kNone) [[unlikely]] {
+          reason[i] = chain.reason == DropReason::kBadOuterHeader ? DropReason::kBadInner : chain.reason;
+          continue;
+        }
+        hdrs = chain.len;
+        nh = chain.next_header;
+        nh_byte_off = chain.nh_offset;
+      }
+      if (ip_total < len) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - ip_total));  // L2 padding
+      payload = ip_total - hdrs;
+      const uint32_t padded = (payload + 2 + block_mask) & ~block_mask;
+      const uint32_t total = ip_total + add + (padded - payload) + icv_len;
+      if (total - (kV6 ? 40 : 0) > 0xffff) [[unlikely]] {
+        reason[i] = DropReason::kTooBig;
+        continue;
+      }
+      if (rte_pktmbuf_tailroom(m) < padded - payload + icv_len) [[unlikely]] {
+        reason[i] = DropReason::kNoTailroom;
+        continue;
+      }
+      if (rte_pktmbuf_headroom(m) < add) [[unlikely]] {
+        reason[i] = DropReason::kNoHeadroom;
+        continue;
+      }
+      head = ip - add;
+      std::memmove(head, ip, hdrs);
+      const uint8_t proto = kNatT ? kProtoUdp : kProtoEsp;
+      if constexpr (!kV6) {
+        head[9] = proto;
+        store_be16(head + 2, static_cast<uint16_t>(total));
+        head[10] = head[11] = 0;
+        store_be16(head + 10, fold_csum(ipv4_sum(head, hdrs)));
+      } else {
+        head[nh_byte_off] = proto;
+        store_be16(head + 4, static_cast<uint16_t>(total - 40));
+      }
+      if constexpr (kNatT) {
+        uint8_t* udp = head + hdrs;
+        std::memcpy(udp, sa.hdr_template + kOuter, 4);
+        store_be16(udp + 4, static_cast<uint16_t>(total - hdrs));
+        udp[6] = udp[7] = 0;
+      }
+      esp = head + hdrs + kUdp;
+    }
+
+    const uint32_t padded = (payload + 2 + block_mask) & ~block_mask;
+    const uint32_t pad = padded - payload - 2;
+    const uint32_t trailer = pad + 2 + icv_len;
+    const uint32_t grow = static_cast<uint32_t>(ip - head);
+    m->data_off = static_cast<uint16_t>(m->data_off - grow);
+    m->data_len = static_cast<uint16_t>(m->data_len + grow + trailer);
+    m->pkt_len = m->data_len;
+
+    uint8_t* tail = esp + 8 + iv_len + payload;
+    std::memcpy(tail, kPadBytes.data(), pad);
+    tail[pad] = static_cast<uint8_t>(pad);
+    tail[pad + 1] = nh;
+
+    const uint64_t seq = seq0 + i;
+    std::memcpy(esp, &sa.spi_be, 4);
+    store_be32(esp + 4, static_cast<uint32_t>(seq));
+
+    PktMeta& pm = w.meta[i];
+    pm.esp = esp;
+    pm.icv = tail + pad + 2;
+    pm.seq = seq;
+    pm.cipher_len = padded;
+    pm.hash_len = 8 + iv_len + padded;
+    pm.l3_len = static_cast<uint16_t>(payload);
+    if constexpr (kAead) {
+      // RFC 4106 3.1 / RFC 7634 2: the 64-bit IV is the sequence number, unique per key.
+      store_be64(esp + 8, seq);
+      std::memcpy(w.nonce[i], sa.salt, 4);
+      std::memcpy(w.nonce[i] + 4, esp + 8, 8);
+      if (sa.esn) {  // RFC 4106 5: AAD = SPI | seq high | seq low
+        std::memcpy(w.aad[i], esp, 4);
+        store_be32(w.aad[i] + 4, static_cast<uint32_t>(seq >> 32));
+        std::memcpy(w.aad[i] + 8, esp + 4, 4);
+      }
+    } else {
+      if constexpr (kKind == CryptoKind::kCbcHmac) std::memcpy(esp + 8, w.iv.take(iv_len), iv_len);
+      if (sa.esn) {  // RFC 4303 3.3.2.2: the high bits are authenticated, not sent
+        store_be32(pm.icv, static_cast<uint32_t>(seq >> 32));
+        pm.hash_len += 4;
+      }
+    }
+    w.job_pkt[njobs++] = static_cast<uint8_t>(i);
+  }
+
+  const uint32_t got = IMB_GET_NEXT_BURST(w.mgr, njobs, w.jobs);
+  for (uint32_t j = got; j < njobs; ++j) reason[w.job_pkt[j]] = DropReason::kCryptoError;
+  for (uint32_t j = 0; j < got; ++j) {
+    const uint8_t i = w.job_pkt[j];
+    const PktMeta& pm = w.meta[i];
+    const uint8_t* aad = sa.esn ? w.aad[i] : pm.esp;
+    fill_job<kKind, true>(w.jobs[j], sa, pm, w.nonce[i], aad, pm.icv);
+    w.jobs[j]->user_data = reinterpret_cast<void*>(uintptr_t{i});
+  }
+  run_jobs(w, static_cast<uint16_t>(got), reason);
+
+  uint64_t bytes = 0;
+  uint16_t ok = 0;
+  for (uint16_t i = 0; i < granted; ++i) {
+    if (reason[i] != DropReason::kNone) continue;
+    if constexpr (kV6 && kNatT) {
+      uint8_t* udp = w.meta[i].esp - 8;
+      set_udp6_checksum(rte_pktmbuf_mtod(pkts[i], uint8_t*), udp);
+    }
+    bytes += w.meta[i].l3_len;
+    ++ok;
+  }
+  c.packets += ok;
+  c.bytes += bytes;
+  account_lifetime(w, sa, ok, bytes);
+  return compact(pkts, n, reason, c);
+}
+
+template <bool kV6, bool kNatT, bool kTunnel>
+BurstFn pick_kind(CryptoKind k) noexcept {
+  switch (k) {
+    case CryptoKind::kAesGcm: return &encap<kV6, kNatT, kTunnel, CryptoKind::kAesGcm>;
+    case CryptoKind::kChaCha: return &encap<kV6, kNatT, kTunnel, CryptoKind::kChaCha>;
+    case CryptoKind::kCbcHmac: return &encap<kV6, kNatT, kTunnel, CryptoKind::kCbcHmac>;
+    case CryptoKind::kNullHmac: return &encap<kV6, kNatT, kTunnel, CryptoKind::kNullHmac>;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept {
+  const bool v6 = !d.local.is_v4();
+  const bool natt = d.natt.has_value();
+  const bool tunnel = d.mode == SaMode::kTunnel;
+  if (v6) {
+    if (natt) return tunnel ? pick_kind<true, true, true>(kind) : pick_kind<true, true, false>(kind);
+    return tunnel ? pick_kind<true, false, true>(kind) : pick_kind<true, false, false>(kind);
+  }
+  if (natt) return tunnel ? pick_kind<false, true, true>(kind) : pick_kind<false, true, false>(kind);
+  return tunnel ? pick_kind<false, false, true>(kind) : pick_kind<false, false, false>(kind);
+}
+
+uint16_t encap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts, SaCounters& counters) noexcept {
+  return run_in_batches(worker.state(), sa.state(), pkts, counters, SaDirection::kOutbound);
+}
+
+}  // namespace esprit

@@ -1,0 +1,262 @@
+// SA creation: validation, key expansion (once, here), outer header template, variant selection.
+#include <rte_ring.h>
+
+#include <cstring>
+#include <new>
+
+#include "esp_internal.hpp"
+
+namespace esprit {
+namespace {
+
+/// IPsec-MB manager for the control core's key expansion (one per thread that creates SAs).
+IMB_MGR* control_mgr() {
+  struct Holder {
+    IMB_MGR* mgr = nullptr;
+    Holder() {
+      mgr = alloc_mb_mgr(0);
+      if (mgr) init_mb_mgr_auto(mgr, nullptr);
+    }
+    ~Holder() {
+      if (mgr) free_mb_mgr(mgr);
+    }
+  };
+  thread_local Holder h;
+  return h.mgr;
+}
+
+/// HMAC inner/outer pads hashed once (RFC 2104): the job carries the two intermediate states.
+void hmac_pads(IMB_MGR* mgr, IntegAlg alg, const SecretBytes& key, EspKeys& k) {
+  const unsigned block = (alg == IntegAlg::kHmacSha384_192 || alg == IntegAlg::kHmacSha512_256) ? 128 : 64;
+  alignas(16) uint8_t ipad[128];
+  alignas(16) uint8_t opad[128];
+  std::memset(ipad, 0x36, block);
+  std::memset(opad, 0x5c, block);
+  // ESP integrity keys are never longer than the hash block (RFC 2404/4868 fix their length).
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    ipad[i] ^= key.data()[i];
+    opad[i] ^= key.data()[i];
+  }
+  switch (alg) {
+    case IntegAlg::kHmacMd5_96:
+      IMB_MD5_ONE_BLOCK(mgr, ipad, k.ipad);
+      IMB_MD5_ONE_BLOCK(mgr, opad, k.opad);
+      break;
+    case IntegAlg::kHmacSha1_96:
+      IMB_SHA1_ONE_BLOCK(mgr, ipad, k.ipad);
+      IMB_SHA1_ONE_BLOCK(mgr, opad, k.opad);
+      break;
+    case IntegAlg::kHmacSha256_128:
+      IMB_SHA256_ONE_BLOCK(mgr, ipad, k.ipad);
+      IMB_SHA256_ONE_BLOCK(mgr, opad, k.opad);
+      break;
+    case IntegAlg::kHmacSha384_192:
+      IMB_SHA384_ONE_BLOCK(mgr, ipad, k.ipad);
+      IMB_SHA384_ONE_BLOCK(mgr, opad, k.opad);
+      break;
+    case IntegAlg::kHmacSha512_256:
+      IMB_SHA512_ONE_BLOCK(mgr, ipad, k.ipad);
+      IMB_SHA512_ONE_BLOCK(mgr, opad, k.opad);
+      break;
+    case IntegAlg::kNone:
+      break;
+  }
+  secure_wipe(ipad, sizeof(ipad));
+  secure_wipe(opad, sizeof(opad));
+}
+
+IMB_HASH_ALG imb_hash(IntegAlg alg) {
+  switch (alg) {
+    case IntegAlg::kHmacMd5_96: return IMB_AUTH_MD5;
+    case IntegAlg::kHmacSha1_96: return IMB_AUTH_HMAC_SHA_1;
+    case IntegAlg::kHmacSha256_128: return IMB_AUTH_HMAC_SHA_256;
+    case IntegAlg::kHmacSha384_192: return IMB_AUTH_HMAC_SHA_384;
+    case IntegAlg::kHmacSha512_256: return IMB_AUTH_HMAC_SHA_512;
+    case IntegAlg::kNone: break;
+  }
+  return IMB_AUTH_NULL;
+}
+
+void build_template(const SaDescriptor& d, EspSa::State& s) {
+  uint8_t* h = s.hdr_template;
+  const uint8_t proto = d.natt ? 17 : 50;
+  if (d.local.is_v4()) {
+    h[0] = 0x45;
+    h[8] = d.ttl;
+    h[9] = proto;
+    std::memcpy(h + 12, d.local.bytes(), 4);
+    std::memcpy(h + 16, d.remote.bytes(), 4);
+    s.v4_csum_base = ipv4_sum(h, 20);
+  } else {
+    h[0] = 0x60;
+    h[6] = proto;
+    h[7] = d.ttl;
+    std::memcpy(h + 8, d.local.bytes(), 16);
+    std::memcpy(h + 24, d.remote.bytes(), 16);
+  }
+  if (d.natt) {
+    uint8_t* u = h + s.outer_len;
+    store_be16(u, d.natt->local_port);
+    store_be16(u + 2, d.natt->remote_port);
+  }
+}
+
+}  // namespace
+
+
+EspSa::State::~State() { secure_wipe(&keys, sizeof(keys)); }
+
+EspSa::EspSa(std::unique_ptr<State> s) : state_(std::move(s)) {}
+EspSa::~EspSa() = default;
+
+std::unique_ptr<EspSa> EspSa::create(const SaDescriptor& d, std::string* error) {
+  if (auto err = d.validate()) {
+    if (error) *error = *err;
+    return nullptr;
+  }
+  IMB_MGR* mgr = control_mgr();
+  if (!mgr) {
+    if (error) *error = "Intel IPsec-MB manager could not be allocated";
+    return nullptr;
+  }
+  auto s = std::make_unique<State>(d);
+  const EncrInfo& e = info(d.encr);
+  const IntegInfo& i = info(d.integ);
+
+  s->spi = d.spi;
+  s->spi_be = __builtin_bswap32(d.spi);
+  s->iv_len = e.iv_len;
+  s->icv_len = e.aead() ? e.icv_len : i.icv_len;
+  s->block_mask = static_cast<uint8_t>(e.block_size - 1);
+  s->outer_len = d.local.is_v4() ? 20 : 40;
+  s->encap_len = static_cast<uint8_t>(s->outer_len + (d.natt ? 8 : 0) + 8 + e.iv_len);
+  s->esn = d.esn;
+  s->inner_family = d.inner_family;
+  s->dscp_mode = d.dscp_mode;
+  s->dscp = d.dscp;
+  s->df = d.df;
+  s->ecn = d.ecn;
+  s->seq_limit = d.esn ? UINT64_MAX : UINT32_MAX;
+  s->soft = d.soft;
+  s->hard = d.hard;
+  s->cookie = d.cookie;
+  s->direction = d.direction;
+  s->mode = d.mode;
+  s->hash_alg = imb_hash(d.integ);
+  s->key_len = e.key_len;
+
+  EspKeys& k = s->keys;
+  const uint8_t* key = d.encr_key.data();
+  CryptoKind kind{};
+  switch (e.family) {
+    case CipherFamily::kAesGcm:
+      kind = CryptoKind::kAesGcm;
+      s->cipher_mode = IMB_CIPHER_GCM;
+      s->hash_alg = IMB_AUTH_AES_GMAC;
+      if (e.key_len == 16) IMB_AES128_GCM_PRE(mgr, key, &k.cipher.gcm);
+      else if (e.key_len == 24) IMB_AES192_GCM_PRE(mgr, key, &k.cipher.gcm);
+      else IMB_AES256_GCM_PRE(mgr, key, &k.cipher.gcm);
+      s->enc_keys = s->dec_keys = &k.cipher.gcm;
+      std::memcpy(s->salt, key + e.key_len, 4);
+      break;
+    case CipherFamily::kChaCha20Poly1305:
+      kind = CryptoKind::kChaCha;
+      s->cipher_mode = IMB_CIPHER_CHACHA20_POLY1305;
+      s->hash_alg = IMB_AUTH_CHACHA20_POLY1305;
+      std::memcpy(k.cipher.chacha, key, 32);
+      s->enc_keys = s->dec_keys = k.cipher.chacha;
+      std::memcpy(s->salt, key + e.key_len, 4);
+      break;
+    case CipherFamily::kAesCbc:
+      kind = CryptoKind::kCbcHmac;
+      s->cipher_mode = IMB_CIPHER_CBC;
+      if (e.key_len == 16) IMB_AES_KEYEXP_128(mgr, key, k.cipher.aes.enc, k.cipher.aes.dec);
+      else if (e.key_len == 24) IMB_AES_KEYEXP_192(mgr, key, k.cipher.aes.enc, k.cipher.aes.dec);
+      else IMB_AES_KEYEXP_256(mgr, key, k.cipher.aes.enc, k.cipher.aes.dec);
+      s->enc_keys = k.cipher.aes.enc;
+      s->dec_keys = k.cipher.aes.dec;
+      break;
+    case CipherFamily::kDesCbc:
+      kind = CryptoKind::kCbcHmac;
+      s->cipher_mode = IMB_CIPHER_DES3;
+      for (int n = 0; n < 3; ++n) {
+        IMB_DES_KEYSCHED(mgr, k.cipher.des3.ks[n], key + 8 * n);
+        k.cipher.des3.ptrs[n] = k.cipher.des3.ks[n];
+      }
+      s->enc_keys = s->dec_keys = k.cipher.des3.ptrs;
+      break;
+    case CipherFamily::kNull:
+      kind = CryptoKind::kNullHmac;
+      s->cipher_mode = IMB_CIPHER_NULL;
+      s->key_len = 0;
+      break;
+  }
+  if (!e.aead()) {
+    hmac_pads(mgr, d.integ, d.integ_key, k);
+    s->ipad = k.ipad;
+    s->opad = k.opad;
+  }
+  if (d.direction == SaDirection::kOutbound) build_template(d, *s);
+  s->burst = d.direction == SaDirection::kOutbound ? select_encap(d, kind) : select_decap(d, kind);
+  return std::unique_ptr<EspSa>(new EspSa(std::move(s)));
+}
+
+uint32_t EspSa::spi() const noexcept { return state_->spi; }
+SaDirection EspSa::direction() const noexcept { return state_->direction; }
+uint64_t EspSa::cookie() const noexcept { return state_->cookie; }
+uint64_t EspSa::sequence() const noexcept {
+  return state_->direction == SaDirection::kOutbound ? state_->next_seq.load(std::memory_order_relaxed) - 1
+                                                     : state_->replay.top();
+}
+void EspSa::set_next_sequence(uint64_t seq) noexcept { state_->next_seq.store(seq, std::memory_order_relaxed); }
+uint64_t EspSa::lifetime_packets() const noexcept { return state_->life_packets.load(std::memory_order_relaxed); }
+uint64_t EspSa::lifetime_bytes() const noexcept { return state_->life_bytes.load(std::memory_order_relaxed); }
+bool EspSa::soft_expired() const noexcept { return state_->life_state.load(std::memory_order_relaxed) >= kLifeSoft; }
+bool EspSa::hard_expired() const noexcept { return state_->life_state.load(std::memory_order_relaxed) >= kLifeHard; }
+
+// ---- shared helpers
+
+void raise_event(EspWorker::State& w, const EspSa::State& sa, SaEventKind kind) noexcept {
+  if (!w.events) return;
+  SaEvent ev{sa.cookie, sa.spi, kind, sa.direction, 0};
+  // A full ring loses the event but not the state: the control core also polls life_state.
+  (void)rte_ring_enqueue_elem(w.events, &ev, sizeof(ev));
+}
+
+void account_lifetime(EspWorker::State& w, EspSa::State& sa, uint64_t packets, uint64_t bytes) noexcept {
+  const uint64_t p = sa.life_packets.fetch_add(packets, std::memory_order_relaxed) + packets;
+  const uint64_t b = sa.life_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  uint8_t target = kLifeOk;
+  if ((sa.hard.packets && p >= sa.hard.packets) || (sa.hard.bytes && b >= sa.hard.bytes)) {
+    target = kLifeHard;
+  } else if ((sa.soft.packets && p >= sa.soft.packets) || (sa.soft.bytes && b >= sa.soft.bytes)) {
+    target = kLifeSoft;
+  }
+  if (target == kLifeOk) [[likely]]
+    return;
+  uint8_t cur = sa.life_state.load(std::memory_order_relaxed);
+  while (cur < target) {
+    if (sa.life_state.compare_exchange_weak(cur, target, std::memory_order_relaxed)) {
+      raise_event(w, sa, target == kLifeHard ? SaEventKind::kHardLifetime : SaEventKind::kSoftLifetime);
+      break;
+    }
+  }
+}
+
+uint16_t compact(rte_mbuf** pkts, uint16_t n, const DropReason* reason, SaCounters& c) noexcept {
+  rte_mbuf* bad[kEspMaxBatch];
+  uint16_t good = 0;
+  uint16_t nbad = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (reason[i] == DropReason::kNone) [[likely]] {
+      pkts[good++] = pkts[i];
+    } else {
+      bad[nbad++] = pkts[i];
+      ++c.drops[static_cast<std::size_t>(reason[i])];
+    }
+  }
+  if (nbad) std::memcpy(pkts + good, bad, nbad * sizeof(rte_mbuf*));
+  return good;
+}
+
+}  // namespace esprit

@@ -1,0 +1,107 @@
+// The ESP engine: encapsulation and decapsulation of rte_mbuf bursts for one SA
+// (RFC 4303, RFC 3948 UDP encapsulation, RFC 4106 GCM, RFC 7634 ChaCha20-Poly1305,
+// RFC 3602/2451/2404/4868 CBC + HMAC), with crypto done by Intel IPsec-MB in one batch per burst.
+//
+// Packet contract: an mbuf handed to encap_burst() starts at the inner IP header (no L2 header);
+// after success it starts at the outer IP header. decap_burst() takes the outer IP header and
+// leaves the inner IP packet (tunnel mode) or the restored transport packet. The daemon strips and
+// adds the L2 header; 128 bytes of default mbuf headroom leave room for both.
+//
+// Threading: an EspWorker belongs to one lcore. An outbound SA may be used by several workers at
+// once (the sequence counter is atomic and reserved once per burst). An inbound SA is decapsulated
+// by one worker at a time (the daemon steers an SPI to one worker), because its replay window is
+// plain memory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "esprit/common/sa_descriptor.hpp"
+#include "esprit/fastpath/drop_reason.hpp"
+#include "esprit/fastpath/sa_counters.hpp"
+
+struct rte_mbuf;
+struct rte_ring;
+typedef struct IMB_MGR IMB_MGR;
+
+namespace esprit {
+
+class EspSa;
+class EspWorker;
+
+/// Largest number of packets handed to IPsec-MB in one batch; longer bursts are cut in chunks.
+inline constexpr uint16_t kEspMaxBatch = 64;
+
+/// Lifetime events raised by the fast path and read by the control core from the worker's ring.
+enum class SaEventKind : uint8_t { kSoftLifetime = 1, kHardLifetime = 2, kSeqExhausted = 3 };
+
+struct SaEvent {
+  uint64_t cookie;  ///< SaDescriptor::cookie
+  uint32_t spi;
+  SaEventKind kind;
+  SaDirection direction;
+  uint16_t reserved = 0;
+};
+static_assert(sizeof(SaEvent) == 16);
+
+/// pkts[0,k) are encapsulated and ready to send; pkts[k,n) failed, are still owned by the caller,
+/// and each failure was counted in `counters.drops`. Order is kept within both parts.
+[[nodiscard]] uint16_t encap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts,
+                                   SaCounters& counters) noexcept;
+
+/// As encap_burst(), for inbound packets of one SA: pkts[0,k) now hold the inner packets.
+[[nodiscard]] uint16_t decap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts,
+                                   SaCounters& counters) noexcept;
+
+/// Per-lcore state: the IPsec-MB manager, the CBC IV generator, scratch for one batch.
+class EspWorker {
+ public:
+  /// `events` (optional) is an rte_ring of SaEvent elements (rte_ring_create_elem, 16-byte elements)
+  /// that receives lifetime events; when it is full the event is still visible in the SA's state.
+  static std::unique_ptr<EspWorker> create(rte_ring* events, std::string* error);
+  ~EspWorker();
+  EspWorker(const EspWorker&) = delete;
+  EspWorker& operator=(const EspWorker&) = delete;
+
+  struct State;
+  State& state() noexcept { return *state_; }
+
+ private:
+  explicit EspWorker(std::unique_ptr<State> s);
+  std::unique_ptr<State> state_;
+};
+
+/// One ESP SA as the fast path uses it: key schedules expanded once, outer header template,
+/// sequence counter or replay window, lifetime accounting.
+class EspSa {
+ public:
+  /// Validates the descriptor and expands keys. nullptr with a message naming the field on error.
+  static std::unique_ptr<EspSa> create(const SaDescriptor& desc, std::string* error);
+  ~EspSa();
+  EspSa(const EspSa&) = delete;
+  EspSa& operator=(const EspSa&) = delete;
+
+  [[nodiscard]] uint32_t spi() const noexcept;
+  [[nodiscard]] SaDirection direction() const noexcept;
+  [[nodiscard]] uint64_t cookie() const noexcept;
+  /// Outbound: the last sequence number reserved. Inbound: the top of the replay window.
+  [[nodiscard]] uint64_t sequence() const noexcept;
+  /// Outbound: the next sequence number to send (tests use it to reach the ESN and exhaustion edges).
+  void set_next_sequence(uint64_t seq) noexcept;
+  [[nodiscard]] uint64_t lifetime_packets() const noexcept;
+  [[nodiscard]] uint64_t lifetime_bytes() const noexcept;
+  [[nodiscard]] bool soft_expired() const noexcept;
+  [[nodiscard]] bool hard_expired() const noexcept;
+
+  struct State;
+  State& state() noexcept { return *state_; }
+
+ private:
+  explicit EspSa(std::unique_ptr<State> s);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace esprit
