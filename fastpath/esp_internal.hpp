@@ -212,7 +212,7 @@ inline void fill_job(IMB_JOB* job, const EspSa::State& sa, const PktMeta& m, con
   job->dec_keys = sa.dec_keys;
   job->key_len_in_bytes = sa.key_len;
   job->src = m.esp;
-  job->dst = m.esp;
+  job->dst = m.esp + 8 + sa.iv_len;  // IPsec-MB: input at src + cipher offset, output at dst itself
   job->cipher_start_src_offset_in_bytes = 8u + sa.iv_len;
   job->msg_len_to_cipher_in_bytes = m.cipher_len;
   job->auth_tag_output = tag;
