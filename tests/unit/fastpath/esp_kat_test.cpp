@@ -1,0 +1,2 @@
+// Known-answer tests: placeholder, replaced with published ESP vectors.
+#include <gtest/gtest.h>
