@@ -1,7 +1,7 @@
 // ESP decapsulation of a burst for one inbound SA (RFC 4303 3.4, RFC 3948 3, RFC 6040 4.2).
 //
 // Prepare pass: outer header, UDP encapsulation, SPI, sequence number (ESN inference and the
-// replay check before any crypto). One IPsec-MB batch. Completion pass: ICV comparison, replay
+// replay check before any crypto), and the packet's IPsec-MB job. One call runs the batch. Completion pass: ICV comparison, replay
 // window update (only now, RFC 4303 3.4.3), padding and next header, strip, inner sanity, ECN.
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
@@ -133,23 +133,22 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     return DropReason::kNone;
   };
 
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + 2 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+  // Job slots for the whole batch; only the first njobs (the packets that passed) are submitted.
+  const uint16_t slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, n, w.jobs));
+  if (slots < n) [[unlikely]]
+    std::fill(reason + slots, reason + n, DropReason::kCryptoError);
+  for (uint16_t i = 0; i < slots; ++i) {
+    if (i + 2 < slots) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
     reason[i] = prepare(i);
-    if (reason[i] == DropReason::kNone) [[likely]]
-      w.job_pkt[njobs++] = static_cast<uint8_t>(i);
-  }
-
-  const uint32_t got = IMB_GET_NEXT_BURST(w.mgr, njobs, w.jobs);
-  for (uint32_t j = got; j < njobs; ++j) reason[w.job_pkt[j]] = DropReason::kCryptoError;
-  for (uint32_t j = 0; j < got; ++j) {
-    const uint8_t i = w.job_pkt[j];
+    if (reason[i] != DropReason::kNone) [[unlikely]]
+      continue;
     const PktMeta& pm = w.meta[i];
-    const uint8_t* aad = sa.esn ? w.aad[i] : pm.esp;
-    fill_job<kKind, false>(w.jobs[j], sa, pm, w.nonce[i], aad, w.icv_calc[i]);
-    w.jobs[j]->user_data = reinterpret_cast<void*>(uintptr_t{i});
+    IMB_JOB* job = w.jobs[njobs];
+    fill_job<kKind, false>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : pm.esp, w.icv_calc[i]);
+    job->user_data = reinterpret_cast<void*>(uintptr_t{i});
+    w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-  run_jobs(w, static_cast<uint16_t>(got), reason);
+  run_jobs(w, njobs, reason);
 
   auto finish = [&](uint16_t i) -> DropReason {
     rte_mbuf* m = pkts[i];

@@ -1,8 +1,9 @@
 // ESP encapsulation of a burst for one outbound SA (RFC 4303 3.3, RFC 3948 2.1).
 //
-// Three passes over at most kEspMaxBatch packets: prepare (headers, padding, IV, sequence
-// numbers), one IPsec-MB batch for all jobs, then completion (the IPv6 NAT-T UDP checksum,
-// counters). The variant is a template instance chosen when the SA is created.
+// Per batch of at most kEspMaxBatch packets: one pass prepares each packet (headers, padding,
+// IV, sequence number) and fills its IPsec-MB job, one call runs all jobs, and a completion pass
+// does what needs the ciphertext (the IPv6 NAT-T UDP checksum) and the counters. The variant is a
+// template instance chosen when the SA is created.
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -56,8 +57,13 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
   const unsigned add = kUdp + 8 + iv_len;  // bytes inserted after the (outer) IP header
   uint16_t njobs = 0;
 
-  for (uint16_t i = 0; i < granted; ++i) {
-    if (i + 2 < granted) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
+  // Job slots for the whole batch; only the first njobs (the packets that got this far) are submitted.
+  const uint16_t slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, granted, w.jobs));
+  if (slots < granted) [[unlikely]]
+    std::fill(reason + slots, reason + granted, DropReason::kCryptoError);
+
+  for (uint16_t i = 0; i < slots; ++i) {
+    if (i + 2 < slots) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
     rte_mbuf* m = pkts[i];
     reason[i] = DropReason::kNone;
     if (m->nb_segs != 1) [[unlikely]] {
@@ -250,19 +256,12 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
         pm.hash_len += 4;
       }
     }
+    IMB_JOB* job = w.jobs[njobs];
+    fill_job<kKind, true>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : esp, pm.icv);
+    job->user_data = reinterpret_cast<void*>(uintptr_t{i});
     w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-
-  const uint32_t got = IMB_GET_NEXT_BURST(w.mgr, njobs, w.jobs);
-  for (uint32_t j = got; j < njobs; ++j) reason[w.job_pkt[j]] = DropReason::kCryptoError;
-  for (uint32_t j = 0; j < got; ++j) {
-    const uint8_t i = w.job_pkt[j];
-    const PktMeta& pm = w.meta[i];
-    const uint8_t* aad = sa.esn ? w.aad[i] : pm.esp;
-    fill_job<kKind, true>(w.jobs[j], sa, pm, w.nonce[i], aad, pm.icv);
-    w.jobs[j]->user_data = reinterpret_cast<void*>(uintptr_t{i});
-  }
-  run_jobs(w, static_cast<uint16_t>(got), reason);
+  run_jobs(w, njobs, reason);
 
   uint64_t bytes = 0;
   uint16_t ok = 0;

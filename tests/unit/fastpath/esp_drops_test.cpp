@@ -174,6 +174,26 @@ TEST_F(EspDrops, ReplayInsideOneBurst) {
   for (rte_mbuf* m : arr) rte_pktmbuf_free(m);
 }
 
+TEST_F(EspDrops, FailuresInsideABurstKeepOrder) {
+  // Early failures (before crypto) and late ones (after) mixed in one burst of 70 (two batches).
+  std::vector<rte_mbuf*> pkts;
+  std::vector<std::vector<uint8_t>> expect;
+  for (uint32_t i = 0; i < 70; ++i) {
+    const auto inner = inner_v4(i % 9);
+    auto bytes = craft(i + 1, with_trailer(inner, 4));
+    if (i % 5 == 1) bytes[23] ^= 0xff;       // bad SPI: fails in the prepare pass
+    else if (i % 5 == 3) bytes[40] ^= 0x01;  // ICV: fails after the crypto batch
+    else expect.push_back(inner);
+    pkts.push_back(make_mbuf(bytes));
+  }
+  const uint16_t ok = decap_burst(*worker, *in, pkts, ctr);
+  ASSERT_EQ(ok, expect.size());
+  for (std::size_t i = 0; i < ok; ++i) EXPECT_EQ(mbuf_bytes(pkts[i]), expect[i]) << i;
+  EXPECT_EQ(ctr.drop(DropReason::kBadSpi), 14u);
+  EXPECT_EQ(ctr.drop(DropReason::kIcvFail), 14u);
+  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+}
+
 TEST_F(EspDrops, IcvFailureDoesNotMoveTheWindow) {
   auto bytes = craft(50, with_trailer(inner_v4(8), 4));
   bytes[30] ^= 1;

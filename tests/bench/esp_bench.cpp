@@ -1,0 +1,360 @@
+// ESP engine benchmark (Google Benchmark): encap and decap per core for 64 B, IMIX and 1420 B
+// packets, and raw Intel IPsec-MB crypto on the same buffer sizes, in one run. After the
+// benchmarks it prints a summary: Mpps, Gbps, cycles/packet and ESP/raw-crypto ratios.
+//
+// Sizes are inner IP packet lengths (what the protected side hands to the gateway); Gbps counts
+// those bytes. IMIX is 7 x 64 : 4 x 576 : 1 x 1500 in bursts of 36; fixed sizes use bursts of 32.
+// Decap restores each burst's ciphertext with memcpy before every run (decryption is in place);
+// that copy is measured on its own ("restore") and subtracted in the summary. The decap SAs run
+// with anti-replay off so the same packets can be decapsulated again; the window's own cost is
+// measured by the ReplayWindow benchmark.
+#include <benchmark/benchmark.h>
+#include <intel-ipsec-mb.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dpdk_env.hpp"
+#include "esprit/fastpath/esp.hpp"
+#include "esprit/fastpath/replay_window.hpp"
+
+namespace esprit {
+namespace {
+
+struct Suite {
+  const char* name;
+  EncrAlg encr;
+  IntegAlg integ;
+};
+constexpr Suite kSuites[] = {
+    {"aes-gcm-128", EncrAlg::kAesGcm16_128, IntegAlg::kNone},
+    {"aes-gcm-256", EncrAlg::kAesGcm16_256, IntegAlg::kNone},
+    {"aes-cbc-128+sha1", EncrAlg::kAesCbc128, IntegAlg::kHmacSha1_96},
+    {"aes-cbc-256+sha256", EncrAlg::kAesCbc256, IntegAlg::kHmacSha256_128},
+    {"chacha20-poly1305", EncrAlg::kChaCha20Poly1305, IntegAlg::kNone},
+};
+
+struct Profile {
+  const char* name;
+  std::vector<uint16_t> sizes;  // one burst
+};
+std::vector<Profile> profiles() {
+  std::vector<uint16_t> imix;
+  for (int r = 0; r < 3; ++r) {
+    for (int i = 0; i < 7; ++i) imix.push_back(64);
+    for (int i = 0; i < 4; ++i) imix.push_back(576);
+    imix.push_back(1500);
+  }
+  return {{"64", std::vector<uint16_t>(32, 64)}, {"imix", imix}, {"1420", std::vector<uint16_t>(32, 1420)}};
+}
+
+SaDescriptor descriptor(const Suite& s, SaDirection dir) {
+  SaDescriptor d;
+  d.spi = 0x4242;
+  d.direction = dir;
+  d.local = *IpAddress::parse(dir == SaDirection::kOutbound ? "192.0.2.1" : "192.0.2.2");
+  d.remote = *IpAddress::parse(dir == SaDirection::kOutbound ? "192.0.2.2" : "192.0.2.1");
+  d.encr = s.encr;
+  d.encr_key = SecretBytes(std::vector<uint8_t>(info(s.encr).keymat_len(), 0x17));
+  d.integ = s.integ;
+  d.integ_key = SecretBytes(std::vector<uint8_t>(info(s.integ).key_len, 0x29));
+  d.esn = true;
+  d.anti_replay = dir == SaDirection::kOutbound;  // see the header comment
+  return d;
+}
+
+std::vector<uint8_t> inner_packet(uint16_t len) {
+  std::vector<uint8_t> p(len, 0x5a);
+  p[0] = 0x45;
+  p[2] = static_cast<uint8_t>(len >> 8);
+  p[3] = static_cast<uint8_t>(len);
+  p[8] = 64;
+  p[9] = 17;
+  return p;
+}
+
+/// Packets of one burst: the mbufs and the bytes to put back before each run.
+struct Burst {
+  std::vector<rte_mbuf*> mbufs;
+  std::vector<std::vector<uint8_t>> bytes;
+  uint64_t payload_bytes = 0;
+  ~Burst() {
+    for (rte_mbuf* m : mbufs) rte_pktmbuf_free(m);
+  }
+  /// Puts packet i back at the default headroom. `full` copies every byte, else only the first 20
+  /// (encap leaves the inner packet in place and only needs its header back).
+  void restore(bool full) noexcept {
+    for (std::size_t i = 0; i < mbufs.size(); ++i) {
+      rte_mbuf* m = mbufs[i];
+      const auto& b = bytes[i];
+      m->data_off = RTE_PKTMBUF_HEADROOM;
+      m->data_len = static_cast<uint16_t>(b.size());
+      m->pkt_len = m->data_len;
+      std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), b.data(), full ? b.size() : 20);
+    }
+  }
+};
+
+Burst make_burst(const std::vector<uint16_t>& sizes) {
+  Burst b;
+  for (uint16_t s : sizes) {
+    b.bytes.push_back(inner_packet(s));
+    b.mbufs.push_back(test::make_mbuf(b.bytes.back()));
+    b.payload_bytes += s;
+  }
+  return b;
+}
+
+struct Result {
+  double cycles_per_pkt = 0;
+  double mpps = 0;
+  double gbps = 0;
+};
+std::map<std::string, Result> g_results;
+
+void report(benchmark::State& state, const std::string& key, uint64_t tsc_total, uint64_t pkts, uint64_t bytes) {
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const double secs = static_cast<double>(tsc_total) / hz;
+  Result r;
+  r.cycles_per_pkt = static_cast<double>(tsc_total) / static_cast<double>(pkts);
+  r.mpps = static_cast<double>(pkts) / secs / 1e6;
+  r.gbps = static_cast<double>(bytes) * 8 / secs / 1e9;
+  state.counters["Mpps"] = r.mpps;
+  state.counters["Gbps"] = r.gbps;
+  state.counters["cyc/pkt"] = r.cycles_per_pkt;
+  g_results[key] = r;
+}
+
+EspWorker& worker() {
+  static std::unique_ptr<EspWorker> w = [] {
+    std::string err;
+    auto p = EspWorker::create(nullptr, &err);
+    if (!p) {
+      std::fprintf(stderr, "EspWorker: %s\n", err.c_str());
+      std::abort();
+    }
+    return p;
+  }();
+  return *w;
+}
+
+void bench_encap(benchmark::State& state, const Suite& s, const Profile& p) {
+  std::string err;
+  auto sa = EspSa::create(descriptor(s, SaDirection::kOutbound), &err);
+  Burst b = make_burst(p.sizes);
+  SaCounters c;
+  uint64_t tsc = 0, pkts = 0, bytes = 0;
+  for (auto _ : state) {
+    b.restore(false);
+    const uint64_t t0 = rte_rdtsc_precise();
+    const uint16_t ok = encap_burst(worker(), *sa, b.mbufs, c);
+    tsc += rte_rdtsc_precise() - t0;
+    if (ok != b.mbufs.size()) state.SkipWithError("encap dropped packets");
+    pkts += ok;
+    bytes += b.payload_bytes;
+  }
+  report(state, std::string("encap/") + s.name + "/" + p.name, tsc, pkts, bytes);
+}
+
+void bench_decap(benchmark::State& state, const Suite& s, const Profile& p) {
+  std::string err;
+  auto out = EspSa::create(descriptor(s, SaDirection::kOutbound), &err);
+  auto in = EspSa::create(descriptor(s, SaDirection::kInbound), &err);
+  Burst b = make_burst(p.sizes);
+  SaCounters c;
+  if (encap_burst(worker(), *out, b.mbufs, c) != b.mbufs.size()) state.SkipWithError("encap failed");
+  for (std::size_t i = 0; i < b.mbufs.size(); ++i) b.bytes[i] = test::mbuf_bytes(b.mbufs[i]);
+  uint64_t tsc = 0, pkts = 0, bytes = 0;
+  for (auto _ : state) {
+    b.restore(true);
+    const uint64_t t0 = rte_rdtsc_precise();
+    const uint16_t ok = decap_burst(worker(), *in, b.mbufs, c);
+    tsc += rte_rdtsc_precise() - t0;
+    if (ok != b.mbufs.size()) state.SkipWithError("decap dropped packets");
+    pkts += ok;
+    bytes += b.payload_bytes;
+  }
+  report(state, std::string("decap/") + s.name + "/" + p.name, tsc, pkts, bytes);
+}
+
+/// The memcpy that puts ciphertext back before each decap run, timed alone.
+void bench_restore(benchmark::State& state, const Profile& p) {
+  Burst b = make_burst(p.sizes);
+  uint64_t tsc = 0, pkts = 0, bytes = 0;
+  for (auto _ : state) {
+    const uint64_t t0 = rte_rdtsc_precise();
+    b.restore(true);
+    benchmark::ClobberMemory();
+    tsc += rte_rdtsc_precise() - t0;
+    pkts += b.mbufs.size();
+    bytes += b.payload_bytes;
+  }
+  report(state, std::string("restore/") + p.name, tsc, pkts, bytes);
+}
+
+/// IPsec-MB alone: the same cipher and integrity over the same ESP payload lengths, one burst.
+void bench_raw(benchmark::State& state, const Suite& s, bool encrypt, const Profile& p) {
+  IMB_MGR* mgr = alloc_mb_mgr(0);
+  init_mb_mgr_auto(mgr, nullptr);
+  const EncrInfo& e = info(s.encr);
+  const IntegInfo& ig = info(s.integ);
+  const unsigned icv = e.aead() ? e.icv_len : ig.icv_len;
+  alignas(64) static struct gcm_key_data gcm;
+  alignas(16) static uint32_t enc[60], dec[60];
+  alignas(16) static uint8_t ipad[64], opad[64], chacha[32], iv[16], aad[16];
+  std::vector<uint8_t> key(e.key_len, 0x17);
+  if (e.family == CipherFamily::kAesGcm) {
+    if (e.key_len == 16) IMB_AES128_GCM_PRE(mgr, key.data(), &gcm);
+    else IMB_AES256_GCM_PRE(mgr, key.data(), &gcm);
+  } else if (e.family == CipherFamily::kAesCbc) {
+    if (e.key_len == 16) IMB_AES_KEYEXP_128(mgr, key.data(), enc, dec);
+    else IMB_AES_KEYEXP_256(mgr, key.data(), enc, dec);
+    std::memset(ipad, 0x36, 64);  // HMAC pads: value does not matter for timing
+    std::memset(opad, 0x5c, 64);
+  } else {
+    std::memcpy(chacha, key.data(), 32);
+  }
+  // Buffers shaped like ESP packets: header + IV + padded payload + ICV.
+  std::vector<std::vector<uint8_t>> bufs;
+  std::vector<uint32_t> clen;
+  uint64_t payload = 0;
+  for (uint16_t sz : p.sizes) {
+    const uint32_t padded = (sz + 2 + e.block_size - 1) / e.block_size * e.block_size;
+    bufs.emplace_back(8 + e.iv_len + padded + icv + 4, 0x33);
+    clen.push_back(padded);
+    payload += sz;
+  }
+  std::vector<uint8_t> tags(bufs.size() * 32);
+  std::vector<IMB_JOB*> jobs(bufs.size());
+  uint64_t tsc = 0, pkts = 0, bytes = 0;
+  for (auto _ : state) {
+    const uint64_t t0 = rte_rdtsc_precise();
+    const uint32_t n = IMB_GET_NEXT_BURST(mgr, static_cast<uint32_t>(bufs.size()), jobs.data());
+    for (uint32_t i = 0; i < n; ++i) {
+      IMB_JOB* j = jobs[i];
+      uint8_t* b = bufs[i].data();
+      j->src = b;
+      j->dst = b + 8 + e.iv_len;
+      j->cipher_start_src_offset_in_bytes = 8 + e.iv_len;
+      j->msg_len_to_cipher_in_bytes = clen[i];
+      j->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+      j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
+      j->key_len_in_bytes = e.key_len;
+      j->auth_tag_output = &tags[i * 32];
+      j->auth_tag_output_len_in_bytes = icv;
+      if (e.family == CipherFamily::kAesGcm || e.family == CipherFamily::kChaCha20Poly1305) {
+        const bool gcm_mode = e.family == CipherFamily::kAesGcm;
+        j->cipher_mode = gcm_mode ? IMB_CIPHER_GCM : IMB_CIPHER_CHACHA20_POLY1305;
+        j->hash_alg = gcm_mode ? IMB_AUTH_AES_GMAC : IMB_AUTH_CHACHA20_POLY1305;
+        j->enc_keys = j->dec_keys = gcm_mode ? static_cast<const void*>(&gcm) : chacha;
+        j->hash_start_src_offset_in_bytes = 8 + e.iv_len;
+        j->msg_len_to_hash_in_bytes = clen[i];
+        j->iv = iv;
+        j->iv_len_in_bytes = 12;
+        if (gcm_mode) {
+          j->u.GCM.aad = aad;
+          j->u.GCM.aad_len_in_bytes = 12;
+        } else {
+          j->u.CHACHA20_POLY1305.aad = aad;
+          j->u.CHACHA20_POLY1305.aad_len_in_bytes = 12;
+        }
+      } else {
+        j->cipher_mode = IMB_CIPHER_CBC;
+        j->hash_alg = s.integ == IntegAlg::kHmacSha1_96 ? IMB_AUTH_HMAC_SHA_1 : IMB_AUTH_HMAC_SHA_256;
+        j->enc_keys = enc;
+        j->dec_keys = dec;
+        j->iv = b + 8;
+        j->iv_len_in_bytes = 16;
+        j->hash_start_src_offset_in_bytes = 0;
+        j->msg_len_to_hash_in_bytes = 8 + 16 + clen[i] + 4;  // ESN high bits included, as in ESP
+        j->u.HMAC._hashed_auth_key_xor_ipad = ipad;
+        j->u.HMAC._hashed_auth_key_xor_opad = opad;
+      }
+    }
+    uint32_t done = IMB_SUBMIT_BURST_NOCHECK(mgr, n, jobs.data());
+    while (done < n) done += IMB_FLUSH_BURST(mgr, n - done, jobs.data());
+    tsc += rte_rdtsc_precise() - t0;
+    pkts += n;
+    bytes += payload;
+  }
+  free_mb_mgr(mgr);
+  report(state, std::string(encrypt ? "raw-enc/" : "raw-dec/") + s.name + "/" + p.name, tsc, pkts, bytes);
+}
+
+void bench_replay(benchmark::State& state) {
+  ReplayWindow w(4096, true, true);
+  uint64_t seq = 1;
+  uint64_t tsc = 0, pkts = 0;
+  for (auto _ : state) {
+    const uint64_t t0 = rte_rdtsc_precise();
+    for (int i = 0; i < 32; ++i, ++seq) {
+      const auto s = w.infer(static_cast<uint32_t>(seq));
+      benchmark::DoNotOptimize(w.check(*s));
+      benchmark::DoNotOptimize(w.update(*s));
+    }
+    tsc += rte_rdtsc_precise() - t0;
+    pkts += 32;
+  }
+  report(state, "replay-window", tsc, pkts, 0);
+}
+
+void print_summary() {
+  std::printf("\nESP engine per core (TSC %.2f GHz). Sizes are inner IP packet bytes.\n",
+              static_cast<double>(rte_get_tsc_hz()) / 1e9);
+  std::printf("%-20s %-5s | %8s %7s %8s | %8s %7s %8s | %6s %10s\n", "suite", "size", "ESP Mpps", "Gbps", "cyc/pkt",
+              "raw Mpps", "Gbps", "cyc/pkt", "ratio", "ESP extra");
+  for (const char* dir : {"encap", "decap"}) {
+    std::printf("-- %s%s\n", dir,
+                std::strcmp(dir, "decap") == 0 ? " (restore memcpy subtracted from ESP cycles)" : "");
+    for (const Suite& s : kSuites) {
+      for (const Profile& p : profiles()) {
+        const std::string tail = std::string(s.name) + "/" + p.name;
+        const Result esp = g_results[std::string(dir) + "/" + tail];
+        const Result raw = g_results[(std::strcmp(dir, "encap") == 0 ? "raw-enc/" : "raw-dec/") + tail];
+        double esp_cyc = esp.cycles_per_pkt;
+        if (std::strcmp(dir, "decap") == 0) esp_cyc -= g_results[std::string("restore/") + p.name].cycles_per_pkt;
+        if (esp_cyc <= 0 || raw.cycles_per_pkt <= 0) continue;
+        const double hz = static_cast<double>(rte_get_tsc_hz());
+        const double mpps = hz / esp_cyc / 1e6;
+        const double gbps = esp.gbps * (esp.cycles_per_pkt / esp_cyc);
+        std::printf("%-20s %-5s | %8.2f %7.2f %8.0f | %8.2f %7.2f %8.0f | %5.1f%% %10.0f\n", s.name, p.name, mpps,
+                    gbps, esp_cyc, raw.mpps, raw.gbps, raw.cycles_per_pkt, 100.0 * raw.cycles_per_pkt / esp_cyc,
+                    esp_cyc - raw.cycles_per_pkt);
+      }
+    }
+  }
+  std::printf("ratio = ESP throughput / raw IPsec-MB throughput; ESP extra = cycles per packet beyond the crypto.\n");
+  std::printf("replay window (4096, ESN): %.1f cycles per packet (infer + check + update)\n",
+              g_results["replay-window"].cycles_per_pkt);
+}
+
+}  // namespace
+}  // namespace esprit
+
+int main(int argc, char** argv) {
+  using namespace esprit;
+  test::init_dpdk();
+  static const auto kProfiles = profiles();
+  for (const Suite& s : kSuites) {
+    for (const Profile& p : kProfiles) {
+      const std::string tail = std::string(s.name) + "/" + p.name;
+      benchmark::RegisterBenchmark(("encap/" + tail).c_str(), bench_encap, s, p);
+      benchmark::RegisterBenchmark(("raw-enc/" + tail).c_str(), bench_raw, s, true, p);
+      benchmark::RegisterBenchmark(("decap/" + tail).c_str(), bench_decap, s, p);
+      benchmark::RegisterBenchmark(("raw-dec/" + tail).c_str(), bench_raw, s, false, p);
+    }
+  }
+  for (const Profile& p : kProfiles) benchmark::RegisterBenchmark(("restore/" + std::string(p.name)).c_str(), bench_restore, p);
+  benchmark::RegisterBenchmark("replay-window", bench_replay);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  print_summary();
+  return 0;
+}
