@@ -224,7 +224,10 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     m->pkt_len = m->data_len;
 
     uint8_t* tail = esp + 8 + iv_len + payload;
-    std::memcpy(tail, kPadBytes.data(), pad);
+    // Fixed-size copies instead of a variable memcpy: pad < 16, and the bytes written past the
+    // padding land on the pad length, next header and ICV, which are written afterwards.
+    std::memcpy(tail, kPadBytes.data(), 8);
+    if (pad > 8) std::memcpy(tail + 8, kPadBytes.data() + 8, 8);
     tail[pad] = static_cast<uint8_t>(pad);
     tail[pad + 1] = nh;
 
