@@ -154,8 +154,12 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     rte_mbuf* m = pkts[i];
     const PktMeta& pm = w.meta[i];
     const uint8_t* rx_icv = (!kAead && sa.esn) ? w.icv_rx[i] : pm.icv;
-    if (!icv_equal(w.icv_calc[i], rx_icv, icv_len)) [[unlikely]]
+    if (!icv_equal(w.icv_calc[i], rx_icv, icv_len)) [[unlikely]] {
+      // Decryption ran in place before the ICV was known to be bad: never hand back the
+      // decryption of a forged packet (it would expose keystream to whoever sees drops).
+      std::memset(pm.esp + 8 + iv_len, 0, pm.cipher_len);
       return DropReason::kIcvFail;
+    }
     if (const DropReason r = sa.replay.update(pm.seq); r != DropReason::kNone) [[unlikely]]
       return r;
     const uint8_t* trailer = pm.icv;  // pad length and next header sit right before the ICV

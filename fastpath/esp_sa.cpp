@@ -209,6 +209,7 @@ uint64_t EspSa::sequence() const noexcept {
                                                      : state_->replay.top();
 }
 void EspSa::set_next_sequence(uint64_t seq) noexcept { state_->next_seq.store(seq, std::memory_order_relaxed); }
+void EspSa::set_replay_top(uint64_t top) noexcept { state_->replay.reset(top); }
 uint64_t EspSa::lifetime_packets() const noexcept { return state_->life_packets.load(std::memory_order_relaxed); }
 uint64_t EspSa::lifetime_bytes() const noexcept { return state_->life_bytes.load(std::memory_order_relaxed); }
 bool EspSa::soft_expired() const noexcept { return state_->life_state.load(std::memory_order_relaxed) >= kLifeSoft; }

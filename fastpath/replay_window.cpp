@@ -12,4 +12,9 @@ ReplayWindow::ReplayWindow(uint32_t window, bool esn, bool enabled)
   bits_ = std::make_unique<uint64_t[]>(blocks);  // value-initialised: zero
 }
 
+void ReplayWindow::reset(uint64_t top) noexcept {
+  for (uint32_t i = 0; i <= block_mask_; ++i) bits_[i] = 0;
+  top_ = top;
+}
+
 }  // namespace esprit

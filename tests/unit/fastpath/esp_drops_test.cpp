@@ -203,6 +203,18 @@ TEST_F(EspDrops, IcvFailureDoesNotMoveTheWindow) {
   EXPECT_FALSE(decap_one(craft(50, with_trailer(inner_v4(8), 4))).empty());
 }
 
+TEST_F(EspDrops, IcvFailureLeavesNoPlaintext) {
+  auto bytes = craft(60, with_trailer(inner_v4(40), 4));
+  bytes.back() ^= 1;  // the ICV itself
+  rte_mbuf* m = make_mbuf(bytes);
+  rte_mbuf* arr[1] = {m};
+  ASSERT_EQ(decap_burst(*worker, *in, arr, ctr), 0u);
+  const auto after = mbuf_bytes(m);
+  ASSERT_EQ(after.size(), bytes.size());
+  for (std::size_t i = 28; i < after.size() - 16; ++i) ASSERT_EQ(after[i], 0) << i;  // payload wiped
+  rte_pktmbuf_free(m);
+}
+
 TEST_F(EspDrops, HeaderLevelDrops) {
   const auto good = craft(1, with_trailer(inner_v4(8), 4));
   auto bad_spi = good;

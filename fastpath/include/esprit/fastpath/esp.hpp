@@ -91,6 +91,9 @@ class EspSa {
   [[nodiscard]] uint64_t sequence() const noexcept;
   /// Outbound: the next sequence number to send (tests use it to reach the ESN and exhaustion edges).
   void set_next_sequence(uint64_t seq) noexcept;
+  /// Inbound: starts the replay window at `top` (the highest sequence number already received),
+  /// for an SA taken over from another worker or gateway. Control core, before traffic flows.
+  void set_replay_top(uint64_t top) noexcept;
   [[nodiscard]] uint64_t lifetime_packets() const noexcept;
   [[nodiscard]] uint64_t lifetime_bytes() const noexcept;
   [[nodiscard]] bool soft_expired() const noexcept;

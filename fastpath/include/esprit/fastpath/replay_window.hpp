@@ -75,6 +75,9 @@ class ReplayWindow {
     return DropReason::kNone;
   }
 
+  /// Restarts the window with `top` as the highest number received and nothing below it seen.
+  void reset(uint64_t top) noexcept;
+
   [[nodiscard]] uint64_t top() const noexcept { return top_; }
   [[nodiscard]] uint32_t window() const noexcept { return window_; }
   [[nodiscard]] bool enabled() const noexcept { return enabled_; }
