@@ -84,6 +84,7 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     if constexpr (kTunnel) {
       uint8_t tos;
       bool df;
+      uint32_t inner_len;
       const unsigned ver = len ? ip[0] >> 4 : 0;
       if (ver == 4 && len >= 20) [[likely]] {
         if (sa.inner_family == InnerFamily::kV6) [[unlikely]] {
@@ -93,6 +94,9 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
         tos = ip[1];
         df = ip[6] & 0x40;
         nh = kProtoIpip;
+        inner_len = load_be16(ip + 2);
+        if (inner_len < 20) [[unlikely]]
+          inner_len = UINT32_MAX;
       } else if (ver == 6 && len >= 40) {
         if (sa.inner_family == InnerFamily::kV4) [[unlikely]] {
           reason[i] = DropReason::kInnerFamily;
@@ -101,11 +105,17 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
         tos = static_cast<uint8_t>(ip[0] << 4 | ip[1] >> 4);
         df = true;  // IPv6 is never fragmented on the way: keep the outer packet whole too
         nh = kProtoIpv6;
+        inner_len = 40u + load_be16(ip + 4);
       } else {
         reason[i] = DropReason::kBadInner;
         continue;
       }
-      payload = len;
+      if (inner_len > len) [[unlikely]] {
+        reason[i] = DropReason::kBadInner;
+        continue;
+      }
+      if (inner_len < len) rte_pktmbuf_trim(m, static_cast<uint16_t>(len - inner_len));  // L2 padding
+      payload = inner_len;
       hdrs = kOuter;
       const uint32_t padded = (payload + 2 + block_mask) & ~block_mask;
       const uint32_t total = kOuter + add + padded + icv_len;

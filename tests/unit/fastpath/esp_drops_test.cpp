@@ -383,6 +383,28 @@ TEST_F(EspEncapOptions, InnerFamilyRestriction) {
   EXPECT_EQ(ctr.drop(DropReason::kBadInner), 1u);
 }
 
+TEST_F(EspEncapOptions, InnerLengthFieldIsHonoured) {
+  std::string err;
+  auto out_sa = EspSa::create(null_sha256(SaDirection::kOutbound), &err);
+  auto in_sa = EspSa::create(null_sha256(SaDirection::kInbound), &err);
+  ASSERT_TRUE(out_sa && in_sa) << err;
+  const auto inner = inner_v4(10);
+  auto padded = inner;
+  padded.resize(46, 0);  // Ethernet minimum-frame padding behind a 30-byte packet
+  rte_mbuf* m = make_mbuf(padded);
+  rte_mbuf* arr[1] = {m};
+  ASSERT_EQ(encap_burst(*worker, *out_sa, arr, ctr), 1u);
+  EXPECT_EQ(m->data_len, 20u + 8 + 30 + 2 + 16);  // the padding was not encrypted
+  ASSERT_EQ(decap_burst(*worker, *in_sa, arr, ctr), 1u);
+  EXPECT_EQ(mbuf_bytes(m), inner);
+  rte_pktmbuf_free(m);
+
+  auto lying = inner_v4(10);
+  lying[3] = 200;  // says 200 bytes, carries 30
+  EXPECT_TRUE(encap_one(*out_sa, lying).empty());
+  EXPECT_EQ(ctr.drop(DropReason::kBadInner), 1u);
+}
+
 TEST_F(EspEncapOptions, NoHeadroomOrTailroom) {
   std::string err;
   auto sa = EspSa::create(null_sha256(SaDirection::kOutbound), &err);

@@ -199,10 +199,12 @@ class EspKat : public ::testing::Test {
     EXPECT_EQ(f.ctr.drop(DropReason::kIcvFail), 1u) << drops_of(f.ctr);
     EXPECT_EQ(f.ctr.total_drops(), 1u) << drops_of(f.ctr);
     EXPECT_EQ(f.ctr.packets, 0u);
-    // Not stripped: the outer header, ESP header and IV are where they were. (The bytes after the IV
-    // may have been decrypted in place; the caller only frees the packet.)
+    // Not stripped: the outer header, ESP header and IV are where they were, and the in-place
+    // decryption of the forged ciphertext was wiped.
     EXPECT_EQ(f.bytes.size(), bad.size());
     EXPECT_EQ(to_hex(slice(f.bytes, 0, first_ct)), to_hex(slice(bad, 0, first_ct)));
+    const std::size_t icv_len = info(spec.encr).aead() ? info(spec.encr).icv_len : info(spec.integ).icv_len;
+    for (std::size_t k = first_ct; k < f.bytes.size() - icv_len; ++k) EXPECT_EQ(f.bytes[k], 0) << k;
 
     Outcome o = run_one(*worker_, *in, good, Op::kDecap);
     EXPECT_EQ(o.ok, 1) << drops_of(o.ctr);
@@ -746,7 +748,10 @@ TEST_P(HmacAuthenticator, PublishedIcvVerifiesThenTheTrailerIsRejected) {
   EXPECT_EQ(f.ok, 0);
   EXPECT_EQ(f.ctr.drop(DropReason::kIcvFail), 1u) << drops_of(f.ctr);
   EXPECT_EQ(f.ctr.total_drops(), 1u) << drops_of(f.ctr);
-  EXPECT_EQ(to_hex(f.bytes), to_hex(bad));  // NULL encryption: nothing was changed in place
+  // The payload of a packet that failed its ICV is wiped; headers and ICV are left as they came.
+  Bytes wiped = bad;
+  std::fill(wiped.begin() + 20 + kEspHeader, wiped.end() - static_cast<std::ptrdiff_t>(icv.size()), 0);
+  EXPECT_EQ(to_hex(f.bytes), to_hex(wiped));
 
   const Outcome o = run_one(*worker_, *in, good, Op::kDecap);
   EXPECT_EQ(o.ok, 0);
