@@ -15,6 +15,7 @@ ReplayWindow::ReplayWindow(uint32_t window, bool esn, bool enabled)
 void ReplayWindow::reset(uint64_t top) noexcept {
   for (uint32_t i = 0; i <= block_mask_; ++i) bits_[i] = 0;
   top_ = top;
+  if (top != 0) bits_[block_of(top)] |= uint64_t{1} << (top & 63);  // `top` itself was received
 }
 
 }  // namespace esprit

@@ -83,6 +83,16 @@ TEST(ReplayWindow, DisabledAcceptsEverythingButTracksTop) {
   EXPECT_EQ(w.top(), 5u);
 }
 
+TEST(ReplayWindow, ResetTreatsTheTopAsReceived) {
+  ReplayWindow w(64, false, true);
+  ASSERT_EQ(accept(w, 3), DropReason::kNone);
+  w.reset(1000);
+  EXPECT_EQ(w.check(1000), DropReason::kReplay);
+  EXPECT_EQ(w.check(999), DropReason::kNone);  // below the top, not seen
+  EXPECT_EQ(w.check(1000 - 64), DropReason::kTooOld);
+  EXPECT_EQ(accept(w, 1001), DropReason::kNone);
+}
+
 TEST(ReplayWindowEsn, InferWithinOneSubspace) {
   ReplayWindow w(64, true, true);
   ASSERT_EQ(accept(w, 1000), DropReason::kNone);
