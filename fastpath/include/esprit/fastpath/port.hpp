@@ -1,0 +1,57 @@
+// An Ethernet port driven by a DPDK poll-mode driver: a PCI device ("0000:03:00.0") or a virtual
+// device string ("net_af_packet0,iface=veth0", "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+// "net_tap0", "net_memif0,...", "net_null0", "net_ring0"). The same code drives both: a
+// device string is probed with rte_dev_probe unless the EAL already probed it (PCI allowlist).
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct rte_mempool;
+
+namespace esprit {
+
+enum class PortRole : uint8_t { kProtected, kUnprotected };
+
+struct PortSpec {
+  std::string name;    ///< ours, for logs and counters
+  std::string device;  ///< PCI address or vdev string
+  PortRole role = PortRole::kProtected;
+  uint16_t mtu = 1500;
+  uint16_t rx_queues = 1;
+  uint16_t tx_queues = 1;  ///< for workers; one more queue is added for the control core
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  bool promiscuous = false;  ///< a gateway only needs frames for its own MAC
+};
+
+class Port {
+ public:
+  /// Probes (if needed), configures and starts the device. RSS is enabled when rx_queues > 1.
+  /// The control core's TX queue is `tx_queues` (the one after the workers' queues), so control
+  /// traffic never shares a queue with a worker.
+  static std::unique_ptr<Port> open(const PortSpec& spec, rte_mempool* pool, std::string* error);
+  ~Port();
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  [[nodiscard]] uint16_t id() const noexcept { return id_; }
+  [[nodiscard]] const PortSpec& spec() const noexcept { return spec_; }
+  [[nodiscard]] const rte_ether_addr& mac() const noexcept { return mac_; }
+  [[nodiscard]] uint16_t control_tx_queue() const noexcept { return spec_.tx_queues; }
+  /// Device TX offloads in use (IPv4 checksum), so workers can choose software or hardware.
+  [[nodiscard]] bool tx_ipv4_cksum_offload() const noexcept { return tx_ipv4_cksum_; }
+
+ private:
+  Port(const PortSpec& spec, uint16_t id) : spec_(spec), id_(id) {}
+  PortSpec spec_;
+  uint16_t id_;
+  rte_ether_addr mac_{};
+  bool tx_ipv4_cksum_ = false;
+  bool started_ = false;
+};
+
+}  // namespace esprit
