@@ -32,10 +32,12 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
 
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(id, &info); rc != 0) return fail("dev_info: " + err_text(rc));
-  const uint16_t txq = static_cast<uint16_t>(spec.tx_queues + 1);
   if (spec.rx_queues > info.max_rx_queues) return fail("rx_queues above the device's " + std::to_string(info.max_rx_queues));
-  if (txq > info.max_tx_queues)
-    return fail("tx_queues + 1 (control) above the device's " + std::to_string(info.max_tx_queues));
+  if (spec.tx_queues > info.max_tx_queues) return fail("tx_queues above the device's " + std::to_string(info.max_tx_queues));
+  // The control core gets a TX queue of its own when the device has one more; otherwise its
+  // packets go through a ring that the worker owning queue 0 drains (never two writers on a queue).
+  port->control_queue_ = spec.tx_queues < info.max_tx_queues ? spec.tx_queues : kNoControlQueue;
+  const uint16_t txq = static_cast<uint16_t>(spec.tx_queues + (port->control_queue_ != kNoControlQueue ? 1 : 0));
 
   rte_eth_conf conf{};
   if (spec.rx_queues > 1) {

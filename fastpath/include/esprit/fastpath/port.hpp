@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "esprit/common/config.hpp"  // PortRole
+
 struct rte_mempool;
 
 namespace esprit {
-
-enum class PortRole : uint8_t { kProtected, kUnprotected };
 
 struct PortSpec {
   std::string name;    ///< ours, for logs and counters
@@ -31,8 +31,6 @@ struct PortSpec {
 class Port {
  public:
   /// Probes (if needed), configures and starts the device. RSS is enabled when rx_queues > 1.
-  /// The control core's TX queue is `tx_queues` (the one after the workers' queues), so control
-  /// traffic never shares a queue with a worker.
   static std::unique_ptr<Port> open(const PortSpec& spec, rte_mempool* pool, std::string* error);
   ~Port();
   Port(const Port&) = delete;
@@ -41,7 +39,10 @@ class Port {
   [[nodiscard]] uint16_t id() const noexcept { return id_; }
   [[nodiscard]] const PortSpec& spec() const noexcept { return spec_; }
   [[nodiscard]] const rte_ether_addr& mac() const noexcept { return mac_; }
-  [[nodiscard]] uint16_t control_tx_queue() const noexcept { return spec_.tx_queues; }
+  /// The control core's own TX queue, or kNoControlQueue when the device has no queue to spare
+  /// (then control packets go through GatewayTables::control_tx, drained by the worker of queue 0).
+  [[nodiscard]] uint16_t control_tx_queue() const noexcept { return control_queue_; }
+  static constexpr uint16_t kNoControlQueue = UINT16_MAX;
   /// Device TX offloads in use (IPv4 checksum), so workers can choose software or hardware.
   [[nodiscard]] bool tx_ipv4_cksum_offload() const noexcept { return tx_ipv4_cksum_; }
 
@@ -51,6 +52,7 @@ class Port {
   uint16_t id_;
   rte_ether_addr mac_{};
   bool tx_ipv4_cksum_ = false;
+  uint16_t control_queue_ = kNoControlQueue;
   bool started_ = false;
 };
 

@@ -1,0 +1,452 @@
+// The worker pipeline (see gateway.hpp for the classification table).
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstring>
+
+#include "esprit/fastpath/gateway.hpp"
+#include "esprit/fastpath/neighbor.hpp"
+#include "esprit/fastpath/port.hpp"
+#include "esprit/fastpath/rcu.hpp"
+#include "esprit/fastpath/route.hpp"
+#include "esprit/fastpath/sad.hpp"
+#include "esprit/fastpath/spd.hpp"
+
+namespace esprit {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint16_t kEtherArp = 0x0806;
+constexpr uint16_t kEtherIpv4 = 0x0800;
+constexpr uint16_t kEtherIpv6 = 0x86dd;
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoEsp = 50;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint16_t kPortIke = 500;
+constexpr uint16_t kPortNatt = 4500;
+
+inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+/// Decrements the TTL / hop limit of a packet being forwarded; false when it would reach zero.
+inline bool decrement_ttl(uint8_t* l3) noexcept {
+  if (l3[0] >> 4 == 4) {
+    if (l3[8] <= 1) return false;
+    --l3[8];
+    // RFC 1624: the TTL is the high byte of its 16-bit word, so the sum grows by 0x0100.
+    uint32_t sum = be16(l3 + 10) + 0x0100u;
+    sum = (sum & 0xffff) + (sum >> 16);
+    l3[10] = static_cast<uint8_t>(sum >> 8);
+    l3[11] = static_cast<uint8_t>(sum);
+    return true;
+  }
+  if (l3[7] <= 1) return false;
+  --l3[7];
+  return true;
+}
+
+}  // namespace
+
+bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len) noexcept {
+  if (len < 20) return false;
+  const bool v6 = l3[0] >> 4 == 6;
+  if (v6 != (ts.family() == IpFamily::kV6) || (v6 && len < 40)) return false;
+  auto in_prefix = [&](const IpPrefix& p, const uint8_t* a) {
+    const unsigned bits = p.length();
+    const uint8_t* pb = p.address().bytes();
+    const unsigned full = bits / 8;
+    if (std::memcmp(pb, a, full) != 0) return false;
+    if (bits % 8 == 0) return true;
+    const uint8_t mask = static_cast<uint8_t>(0xff << (8 - bits % 8));
+    return (pb[full] & mask) == (a[full] & mask);
+  };
+  if (!in_prefix(ts.src, l3 + (v6 ? 8 : 12)) || !in_prefix(ts.dst, l3 + (v6 ? 24 : 16))) return false;
+  const uint8_t proto = v6 ? l3[6] : l3[9];  // IPv6 extension headers are not walked here
+  if (ts.proto != 0 && ts.proto != proto) return false;
+  if (ts.sport.any() && ts.dport.any()) return true;
+  if (proto != 6 && proto != 17 && proto != 132) return false;  // ports only exist for TCP/UDP/SCTP
+  const uint32_t l4 = v6 ? 40 : (l3[0] & 15) * 4u;
+  if (len < l4 + 4) return false;
+  return ts.sport.contains(be16(l3 + l4)) && ts.dport.contains(be16(l3 + l4 + 2));
+}
+
+struct GatewayWorker::TxBuffer {
+  rte_mbuf* pkts[2 * kBurst];
+  uint16_t n = 0;
+};
+
+GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vector<RxQueue> rx, uint16_t tx_queue,
+                             std::unique_ptr<EspWorker> esp, std::unique_ptr<NeighborWorker> neighbor)
+    : t_(tables),
+      id_(worker_id),
+      rx_(std::move(rx)),
+      tx_queue_(tx_queue),
+      esp_(std::move(esp)),
+      neighbor_(std::move(neighbor)),
+      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {}
+
+GatewayWorker::~GatewayWorker() {
+  for (std::size_t p = 0; p < t_.ports.size(); ++p)
+    for (uint16_t i = 0; i < tx_[p].n; ++i) rte_pktmbuf_free(tx_[p].pkts[i]);
+}
+
+void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
+  t_.rcu->register_thread(id_);
+  t_.rcu->online(id_);
+  while (!stop.load(std::memory_order_relaxed)) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    poll_once(now);
+    t_.rcu->quiescent(id_);
+  }
+  t_.rcu->offline(id_);
+}
+
+uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
+  uint32_t total = 0;
+  rte_mbuf* pkts[kBurst];
+  for (const RxQueue& q : rx_) {
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
+    if (n == 0) continue;
+    counters_.rx += n;
+    total += n;
+    process(q.port, pkts, n, now);
+  }
+  if (tx_queue_ == 0) {  // frames the control core could not send on a queue of its own
+    for (std::size_t p = 0; p < t_.control_tx.size(); ++p) {
+      if (!t_.control_tx[p]) continue;
+      void* objs[kBurst];
+      const unsigned k = rte_ring_dequeue_burst(t_.control_tx[p], objs, kBurst, nullptr);
+      for (unsigned i = 0; i < k; ++i) send(static_cast<uint16_t>(p), static_cast<rte_mbuf*>(objs[i]));
+    }
+  }
+  flush();
+  return total;
+}
+
+void GatewayWorker::drop(rte_mbuf* m, GatewayDrop why) noexcept {
+  counters_.drop(why);
+  rte_pktmbuf_free(m);
+}
+
+void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
+  rte_mbuf* punt[kBurst];
+  rte_mbuf* out[kBurst];
+  rte_mbuf* clear[kBurst];
+  rte_mbuf* esp[kBurst];
+  uint16_t npunt = 0, nout = 0, nclear = 0, nesp = 0;
+  const Port* rx_port = t_.ports[port];
+  const bool from_protected = rx_port && rx_port->spec().role == PortRole::kProtected;
+
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
+      drop(m, GatewayDrop::kNotIp);
+      continue;
+    }
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint32_t len = m->data_len;
+    if (len < 14) {
+      drop(m, GatewayDrop::kNotIp);
+      continue;
+    }
+    const uint16_t type = be16(f + 12);
+    if (type == kEtherArp) {
+      punt[npunt++] = m;
+      continue;
+    }
+    if (type != kEtherIpv4 && type != kEtherIpv6) {
+      drop(m, GatewayDrop::kNotIp);
+      continue;
+    }
+    const uint8_t* ip = f + 14;
+    const uint32_t ip_len = len - 14;
+    bool v6 = type == kEtherIpv6;
+    uint32_t l4 = 0;
+    uint8_t proto = 0;
+    if (!v6) {
+      if (ip_len < 20 || ip[0] >> 4 != 4 || (ip[0] & 15) < 5 || be16(ip + 2) > ip_len ||
+          (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+        drop(m, GatewayDrop::kBadIpHeader);
+        continue;
+      }
+      l4 = (ip[0] & 15) * 4u;
+      proto = ip[9];
+    } else {
+      if (ip_len < 40 || ip[0] >> 4 != 6 || 40u + be16(ip + 4) > ip_len) {
+        drop(m, GatewayDrop::kBadIpHeader);
+        continue;
+      }
+      l4 = 40;
+      proto = ip[6];  // extension headers in front of ESP/UDP to us are not walked (rare)
+    }
+    // Ours?
+    bool local = false;
+    for (const LocalAddress& a : t_.local) {
+      if (a.address.is_v4() != !v6) continue;
+      if (std::memcmp(a.address.bytes(), ip + (v6 ? 24 : 16), v6 ? 16 : 4) == 0) {
+        local = true;
+        break;
+      }
+    }
+    if (!local && v6 && ip[24] == 0xff) {  // multicast: neighbour discovery and friends
+      if (proto == kProtoIcmp6) punt[npunt++] = m;
+      else drop(m, GatewayDrop::kToUsUnsupported);
+      continue;
+    }
+    if (local) {
+      if (proto == kProtoEsp) {
+        esp[nesp++] = m;
+      } else if (proto == kProtoUdp && ip_len >= l4 + 8) {
+        const uint16_t dport = be16(ip + l4 + 2);
+        const uint32_t payload = ip_len - l4 - 8;
+        const uint8_t* u = ip + l4 + 8;
+        if (dport == kPortNatt && payload == 1 && u[0] == 0xff) {
+          drop(m, GatewayDrop::kNattKeepalive);
+        } else if (dport == kPortNatt && payload >= 4 && (u[0] | u[1] | u[2] | u[3]) != 0) {
+          esp[nesp++] = m;  // ESP in UDP (RFC 3948): no non-ESP marker
+        } else if (dport == kPortNatt || dport == kPortIke) {
+          punt[npunt++] = m;
+        } else {
+          drop(m, GatewayDrop::kToUsUnsupported);
+        }
+      } else if (proto == kProtoIcmp || proto == kProtoIcmp6) {
+        punt[npunt++] = m;
+      } else {
+        drop(m, GatewayDrop::kToUsUnsupported);
+      }
+      continue;
+    }
+    if (from_protected) out[nout++] = m;
+    else clear[nclear++] = m;
+  }
+
+  if (npunt) {
+    const unsigned sent = rte_ring_enqueue_burst(t_.punt, reinterpret_cast<void**>(punt), npunt, nullptr);
+    counters_.punted += sent;
+    for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
+  }
+  // From here on packets start at their IP header.
+  for (uint16_t i = 0; i < nout; ++i) rte_pktmbuf_adj(out[i], 14);
+  for (uint16_t i = 0; i < nclear; ++i) rte_pktmbuf_adj(clear[i], 14);
+  for (uint16_t i = 0; i < nesp; ++i) rte_pktmbuf_adj(esp[i], 14);
+  if (nesp) inbound_esp(esp, nesp, now);
+  if (nout) outbound(out, nout, now);
+  if (nclear) clear_inbound(clear, nclear, now);
+}
+
+void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
+  SpdMatch match[kBurst];
+  rte_mbuf* live[kBurst];
+  uint16_t nlive = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) drop(pkts[i], GatewayDrop::kTtlExceeded);
+    else live[nlive++] = pkts[i];
+  }
+  t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
+  rte_mbuf* bypass[kBurst];
+  uint16_t nbypass = 0;
+  for (uint16_t i = 0; i < nlive;) {
+    if (match[i].action == PolicyAction::kDiscard) {
+      drop(live[i], GatewayDrop::kPolicyDiscard);
+      ++i;
+      continue;
+    }
+    if (match[i].action == PolicyAction::kBypass) {
+      bypass[nbypass++] = live[i];
+      ++i;
+      continue;
+    }
+    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst.
+    const uint32_t slot = match[i].sa_index;
+    rte_mbuf* run[kBurst];
+    uint16_t nrun = 0;
+    while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
+    encap_and_forward(slot, run, nrun, now);
+  }
+  counters_.bypassed += nbypass;
+  if (nbypass) forward(bypass, nbypass, now, true);
+}
+
+void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
+  SpdMatch match[kBurst];
+  t_.spd->inbound()->classify(std::span<rte_mbuf* const>(pkts, n), match, id_);
+  rte_mbuf* pass[kBurst];
+  uint16_t npass = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (match[i].action != PolicyAction::kBypass) {
+      drop(pkts[i], match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
+                                                              : GatewayDrop::kClearNotBypass);
+    } else if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      drop(pkts[i], GatewayDrop::kTtlExceeded);
+    } else {
+      pass[npass++] = pkts[i];
+    }
+  }
+  counters_.bypassed += npass;
+  if (npass) forward(pass, npass, now, false);
+}
+
+void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n,
+                                      std::chrono::nanoseconds now) noexcept {
+  EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
+  if (!sa) {
+    for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
+    return;
+  }
+  const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
+  for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
+  counters_.encapsulated += k;
+  if (k) forward(pkts, k, now, false);
+}
+
+void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
+  SadKey keys[kBurst];
+  EspSa* sas[kBurst];
+  uint32_t slots[kBurst];
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+    const bool v6 = ip[0] >> 4 == 6;
+    uint32_t off = v6 ? 40 : (ip[0] & 15) * 4u;
+    if ((v6 ? ip[6] : ip[9]) == kProtoUdp) off += 8;
+    keys[i] = SadKey::from_packet(ip, ip + off);
+  }
+  t_.sad->lookup_inbound(keys, n, sas, slots);
+  for (uint16_t i = 0; i < n;) {
+    if (!sas[i]) {
+      drop(pkts[i++], GatewayDrop::kNoSa);
+      continue;
+    }
+    const uint32_t slot = slots[i];
+    rte_mbuf* run[kBurst];
+    uint16_t nrun = 0;
+    while (i < n && sas[i] && slots[i] == slot) run[nrun++] = pkts[i++];
+    const uint16_t k = decap_burst(*esp_, *sas[i - 1], std::span<rte_mbuf*>(run, nrun), t_.sad->counters(id_, slot));
+    for (uint16_t j = k; j < nrun; ++j) rte_pktmbuf_free(run[j]);
+    counters_.decapsulated += k;
+    if (!k) continue;
+    // RFC 4301 5.2: the inner packet must be one this SA is allowed to carry.
+    rte_mbuf* pass[kBurst];
+    uint16_t npass = 0;
+    const std::vector<TrafficSelector>* ts = slot < t_.sa_selectors.size() ? &t_.sa_selectors[slot] : nullptr;
+    for (uint16_t j = 0; j < k; ++j) {
+      bool ok = !ts || ts->empty();
+      if (!ok) {
+        const uint8_t* l3 = rte_pktmbuf_mtod(run[j], const uint8_t*);
+        for (const TrafficSelector& sel : *ts) {
+          if (selector_matches(sel, l3, run[j]->data_len)) {
+            ok = true;
+            break;
+          }
+        }
+      }
+      if (ok) pass[npass++] = run[j];
+      else drop(run[j], GatewayDrop::kInboundPolicy);
+    }
+    uint16_t nfwd = 0;
+    for (uint16_t j = 0; j < npass; ++j) {
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
+      else drop(pass[j], GatewayDrop::kTtlExceeded);
+    }
+    if (nfwd) forward(pass, nfwd, now, false);
+  }
+}
+
+void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel) noexcept {
+  uint32_t dst4[kBurst];
+  uint8_t dst6[kBurst][16];
+  uint16_t idx4[kBurst], idx6[kBurst];
+  uint16_t n4 = 0, n6 = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+    if (ip[0] >> 4 == 4) {
+      uint32_t d;
+      std::memcpy(&d, ip + 16, 4);
+      dst4[n4] = rte_be_to_cpu_32(d);
+      idx4[n4++] = i;
+    } else {
+      std::memcpy(dst6[n6], ip + 24, 16);
+      idx6[n6++] = i;
+    }
+  }
+  uint32_t nh4[kBurst], nh6[kBurst], nh[kBurst];
+  if (n4) t_.fib->lookup4(dst4, n4, nh4);
+  if (n6) t_.fib->lookup6(dst6, n6, nh6);
+  for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
+  for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
+
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const NextHop& hop = t_.fib->next_hop(nh[i]);
+    if (hop.kind == NextHopKind::kTunnel) {
+      if (!allow_tunnel || hop.tunnel >= t_.tunnels) {
+        drop(m, GatewayDrop::kNoRoute);
+        continue;
+      }
+      rte_mbuf* one[1] = {m};
+      encap_and_forward(t_.tunnel_sa[hop.tunnel].load(std::memory_order_acquire), one, 1, now);
+      continue;
+    }
+    if (hop.kind == NextHopKind::kBlackhole || hop.port >= t_.ports.size() || !t_.ports[hop.port]) {
+      drop(m, GatewayDrop::kNoRoute);
+      continue;
+    }
+    const Port& out = *t_.ports[hop.port];
+    if (m->pkt_len > out.spec().mtu) {
+      drop(m, GatewayDrop::kTooBig);
+      continue;
+    }
+    const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    NeighborKey key;
+    if (hop.kind == NextHopKind::kGateway) {
+      key = NeighborKey::of(hop.port, hop.gateway);
+    } else if (ip[0] >> 4 == 4) {
+      uint32_t d;
+      std::memcpy(&d, ip + 16, 4);
+      key = NeighborKey::v4(hop.port, rte_be_to_cpu_32(d));
+    } else {
+      key = NeighborKey::v6(hop.port, ip + 24);
+    }
+    const NeighborInfo ni = t_.neighbors->lookup(key);
+    if (!ni.usable()) {
+      if (neighbor_->hold(key, m, now) != NeighborWorker::HoldResult::kHandedOver)
+        drop(m, GatewayDrop::kNeighborDrop);
+      continue;
+    }
+    if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
+    if (!eth) {
+      drop(m, GatewayDrop::kTooBig);
+      continue;
+    }
+    eth->dst_addr = ni.mac();
+    eth->src_addr = out.mac();
+    eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
+    send(hop.port, m);
+  }
+}
+
+void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
+  TxBuffer& b = tx_[port];
+  b.pkts[b.n++] = m;
+  if (b.n == 2 * kBurst) {
+    const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
+    counters_.tx += sent;
+    for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
+    b.n = 0;
+  }
+}
+
+void GatewayWorker::flush() noexcept {
+  for (std::size_t p = 0; p < t_.ports.size(); ++p) {
+    TxBuffer& b = tx_[p];
+    if (!b.n) continue;
+    const uint16_t sent = rte_eth_tx_burst(static_cast<uint16_t>(p), tx_queue_, b.pkts, b.n);
+    counters_.tx += sent;
+    for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
+    b.n = 0;
+  }
+}
+
+}  // namespace esprit

@@ -1,0 +1,167 @@
+// The gateway's worker pipeline: rx burst -> classify -> SPD / SAD -> ESP -> route -> neighbour ->
+// tx burst, run to completion on one lcore per set of RX queues.
+//
+// Classification of a received frame:
+//   ARP                                             -> punt (control core)
+//   IPv4/IPv6 to one of our addresses:
+//     ESP (proto 50), UDP 4500 without the non-ESP marker  -> inbound ESP
+//     UDP 500, UDP 4500 with the marker (IKE), ICMP, ICMPv6 -> punt
+//     NAT keepalive (UDP 4500, one byte 0xff)               -> dropped, counted
+//     anything else                                          -> dropped, counted
+//   IPv6 to a multicast address, ICMPv6 (neighbour discovery) -> punt
+//   other IP arriving on a protected port           -> outbound policy (SPD out: protect/bypass/discard)
+//   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
+// Inbound ESP: SAD lookup by (SPI, destination), decap, then the inner packet must match one of the
+// traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
+// interface carries 0.0.0.0/0 and ::/0.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "esprit/common/ip_address.hpp"
+#include "esprit/common/policy.hpp"
+#include "esprit/fastpath/esp.hpp"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace esprit {
+
+class Rcu;
+class Sad;
+class Spd;
+class Fib;
+class NeighborTable;
+class NeighborWorker;
+class Port;
+
+// X(enumerator, name, description)
+#define ESPRIT_GATEWAY_DROPS(X)                                                                 \
+  X(kNotIp, "not_ip", "frame too short, or neither ARP, IPv4 nor IPv6 (VLAN tags unsupported)") \
+  X(kBadIpHeader, "bad_ip_header", "IP header malformed or its checksum flagged bad by the NIC") \
+  X(kToUsUnsupported, "to_us_unsupported", "addressed to the gateway, no local service")        \
+  X(kNattKeepalive, "natt_keepalive", "NAT-T keepalive received (RFC 3948 2.3)")                 \
+  X(kPuntFull, "punt_full", "the control core's punt ring was full")                            \
+  X(kPolicyDiscard, "policy_discard", "SPD rule (or default) says DISCARD")                     \
+  X(kClearNotBypass, "clear_not_bypass", "clear text on an unprotected port without BYPASS")    \
+  X(kNoSa, "no_sa", "no SA for the SPI and destination, or the policy's SA is gone")           \
+  X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
+  X(kTtlExceeded, "ttl_exceeded", "TTL or hop limit would reach zero")                          \
+  X(kNoRoute, "no_route", "no route to the destination, or a blackhole route")                  \
+  X(kTooBig, "too_big", "packet above the egress port's MTU (fragmentation not yet done)")      \
+  X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
+  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
+
+enum class GatewayDrop : uint8_t {
+#define ESPRIT_X(e, n, d) e,
+  ESPRIT_GATEWAY_DROPS(ESPRIT_X)
+#undef ESPRIT_X
+      kCount
+};
+
+struct GatewayDropInfo {
+  GatewayDrop drop;
+  std::string_view name;
+  std::string_view description;
+};
+inline constexpr GatewayDropInfo kGatewayDrops[] = {
+#define ESPRIT_X(e, n, d) {GatewayDrop::e, n, d},
+    ESPRIT_GATEWAY_DROPS(ESPRIT_X)
+#undef ESPRIT_X
+};
+
+/// Per-worker counters (single writer; the control core reads them relaxed).
+struct alignas(64) GatewayCounters {
+  uint64_t rx = 0;
+  uint64_t tx = 0;
+  uint64_t punted = 0;
+  uint64_t encapsulated = 0;
+  uint64_t decapsulated = 0;
+  uint64_t bypassed = 0;
+  uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
+  void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
+};
+
+/// An address of the gateway and the port it is configured on.
+struct LocalAddress {
+  IpAddress address;
+  uint16_t port;
+};
+
+/// What the workers read. Built by the daemon before the workers start; the pointed-to tables
+/// are updated by the control core under RCU while workers run.
+struct GatewayTables {
+  Rcu* rcu = nullptr;
+  Sad* sad = nullptr;
+  Spd* spd = nullptr;
+  Fib* fib = nullptr;
+  NeighborTable* neighbors = nullptr;
+  std::vector<Port*> ports;            ///< indexed by DPDK port id (nullptr: not ours)
+  std::vector<LocalAddress> local;     ///< the gateway's own addresses
+  rte_ring* punt = nullptr;            ///< mbufs (with L2) for the control core, multi-producer
+  /// Per port id: frames from the control core for a port without a spare TX queue (single
+  /// producer, single consumer: the worker that owns TX queue 0); nullptr when not needed.
+  std::vector<rte_ring*> control_tx;
+  /// Route-based tunnels: tunnel id -> outbound SA slot (kNoTunnelSa when none).
+  std::unique_ptr<std::atomic<uint32_t>[]> tunnel_sa;
+  uint32_t tunnels = 0;
+  /// Inbound SAD slot -> the traffic selectors its inner packets must match (RFC 4301 5.2): those
+  /// of the policies that name the SA. Empty for an SA of a route-based tunnel (0.0.0.0/0, ::/0).
+  /// Set before the workers start (static SAs); IKE will publish them with the SA.
+  std::vector<std::vector<TrafficSelector>> sa_selectors;
+};
+
+/// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
+[[nodiscard]] bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len) noexcept;
+inline constexpr uint32_t kNoTunnelSa = UINT32_MAX;
+
+struct RxQueue {
+  uint16_t port;
+  uint16_t queue;
+};
+
+/// One worker lcore's pipeline.
+class GatewayWorker {
+ public:
+  GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vector<RxQueue> rx, uint16_t tx_queue,
+                std::unique_ptr<EspWorker> esp, std::unique_ptr<NeighborWorker> neighbor);
+  ~GatewayWorker();
+  GatewayWorker(const GatewayWorker&) = delete;
+  GatewayWorker& operator=(const GatewayWorker&) = delete;
+
+  /// Polls every RX queue once and processes what arrived; returns the packets received.
+  uint32_t poll_once(std::chrono::nanoseconds now) noexcept;
+  /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
+  void run(const std::atomic<bool>& stop) noexcept;
+
+  [[nodiscard]] const GatewayCounters& counters() const noexcept { return counters_; }
+  [[nodiscard]] uint32_t id() const noexcept { return id_; }
+
+ private:
+  void process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel) noexcept;
+  void send(uint16_t port, rte_mbuf* m) noexcept;
+  void flush() noexcept;
+  void drop(rte_mbuf* m, GatewayDrop why) noexcept;
+
+  GatewayTables& t_;
+  uint32_t id_;
+  std::vector<RxQueue> rx_;
+  uint16_t tx_queue_;
+  std::unique_ptr<EspWorker> esp_;
+  std::unique_ptr<NeighborWorker> neighbor_;
+  GatewayCounters counters_;
+  struct TxBuffer;
+  std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
+};
+
+}  // namespace esprit
