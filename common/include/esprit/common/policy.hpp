@@ -26,7 +26,7 @@ struct TrafficSelector {
   IpPrefix src;
   IpPrefix dst;
   uint8_t proto = 0;  ///< 0 = any
-  PortRange sport;    ///< only for TCP, UDP, SCTP; ignored otherwise
+  PortRange sport;    ///< only for TCP, UDP, SCTP (other protocols with ports are refused)
   PortRange dport;
   [[nodiscard]] IpFamily family() const noexcept { return src.family(); }
 };
