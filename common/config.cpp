@@ -59,8 +59,8 @@ std::optional<MacAddress> MacAddress::parse(std::string_view text) {
 
 std::string MacAddress::to_string() const {
   char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-                bytes[4], bytes[5]);
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2], bytes[3], bytes[4],
+                bytes[5]);
   return buf;
 }
 
@@ -68,17 +68,20 @@ bool MacAddress::is_zero() const noexcept {
   return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
 }
 
-std::string InterfaceAddress::to_string() const {
-  return address.to_string() + "/" + std::to_string(prefix_len);
-}
+std::string InterfaceAddress::to_string() const { return address.to_string() + "/" + std::to_string(prefix_len); }
 
 std::string_view to_string(LogLevel l) noexcept {
   switch (l) {
-    case LogLevel::kError: return "error";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kNotice: return "notice";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kDebug: return "debug";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kNotice:
+      return "notice";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kDebug:
+      return "debug";
   }
   return "?";
 }
@@ -87,9 +90,12 @@ std::string_view to_string(PortRole r) noexcept { return r == PortRole::kProtect
 
 std::string_view to_string(PolicyDirections d) noexcept {
   switch (d) {
-    case PolicyDirections::kOut: return "out";
-    case PolicyDirections::kIn: return "in";
-    case PolicyDirections::kBoth: return "both";
+    case PolicyDirections::kOut:
+      return "out";
+    case PolicyDirections::kIn:
+      return "in";
+    case PolicyDirections::kBoth:
+      return "both";
   }
   return "?";
 }
@@ -193,7 +199,8 @@ std::size_t edit_distance(std::string_view a_in, std::string_view b_in) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.size()][b.size()];
@@ -229,16 +236,26 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string_vi
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -475,8 +492,7 @@ std::vector<std::pair<std::string, const toml::node*>> Section::string_list(std:
   const toml::array& a = *n->as_array();
   for (std::size_t i = 0; i < a.size(); ++i) {
     const toml::node& e = a[i];
-    if (!e.is_string())
-      fail_at(e, indexed(path(key), i), "expected a string, got " + type_name(e));
+    if (!e.is_string()) fail_at(e, indexed(path(key), i), "expected a string, got " + type_name(e));
     out.emplace_back(e.as_string()->get(), &e);
   }
   return out;
@@ -484,8 +500,7 @@ std::vector<std::pair<std::string, const toml::node*>> Section::string_list(std:
 
 std::string Section::name(std::string_view key) const {
   const std::string s = required_string(key, "every entry needs a name");
-  if (!valid_name(s))
-    fail(key, "expected 1 to 63 letters, digits, '-', '_' or '.', got " + quoted(s));
+  if (!valid_name(s)) fail(key, "expected 1 to 63 letters, digits, '-', '_' or '.', got " + quoted(s));
   return s;
 }
 
@@ -494,8 +509,7 @@ std::optional<IpAddress> Section::address(std::string_view key) const {
   if (!s) return std::nullopt;
   const auto a = IpAddress::parse(*s);
   if (!a) {
-    if (s->find('/') != std::string::npos)
-      fail(key, "expected an address without a prefix length, got " + quoted(*s));
+    if (s->find('/') != std::string::npos) fail(key, "expected an address without a prefix length, got " + quoted(*s));
     fail(key, "expected an IPv4 or IPv6 address, got " + quoted(*s));
   }
   return a;
@@ -531,8 +545,8 @@ std::optional<Section> Section::sub(std::string_view key, std::vector<std::strin
 
 // ----- sections -----------------------------------------------------------------------------
 
-const std::vector<std::string_view> kSections = {"daemon", "eal", "spd", "port", "route", "neighbor",
-                                                 "policy", "sa", "tunnel"};
+const std::vector<std::string_view> kSections = {"daemon",   "eal",    "spd", "port",  "route",
+                                                 "neighbor", "policy", "sa",  "tunnel"};
 const std::vector<std::string_view> kReserved = {"ike", "peer"};
 
 void Loader::check_sections(const toml::table& root) {
@@ -570,8 +584,7 @@ std::vector<const toml::table*> Loader::array(const toml::table& root, std::stri
   const toml::array& a = *n->as_array();
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (!a[i].is_table())
-      fail(where(a[i].source()), indexed(std::string(name), i),
-           "expected a table, got " + type_name(a[i]));
+      fail(where(a[i].source()), indexed(std::string(name), i), "expected a table, got " + type_name(a[i]));
     out.push_back(a[i].as_table());
   }
   return out;
@@ -696,14 +709,15 @@ void Loader::parse_device(const Section& t, PortConfig& p) {
     p.device_kind = DeviceKind::kVdev;
     p.device_name = std::string(head);
   } else {
-    std::string msg = quoted(dev) +
-                      " is neither a PCI address (\"0000:03:00.0\") nor an ethdev vdev (\"net_af_packet0,iface=veth0\", "
-                      "\"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\", \"net_tap0\", \"net_memif0\", \"net_null0\", "
-                      "\"net_ring0\")";
+    std::string msg =
+        quoted(dev) +
+        " is neither a PCI address (\"0000:03:00.0\") nor an ethdev vdev (\"net_af_packet0,iface=veth0\", "
+        "\"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\", \"net_tap0\", \"net_memif0\", \"net_null0\", "
+        "\"net_ring0\")";
     const bool looks_like_ifname = !head.empty() && head.find_first_of(":._") == std::string_view::npos;
     if (looks_like_ifname)
-      msg += "; to attach to the Linux interface " + quoted(head) + " write \"net_af_packet0,iface=" +
-             std::string(head) + "\"";
+      msg += "; to attach to the Linux interface " + quoted(head) +
+             " write \"net_af_packet0,iface=" + std::string(head) + "\"";
     t.fail("device", msg);
   }
   if (comma != std::string_view::npos) {
@@ -727,12 +741,13 @@ std::vector<InterfaceAddress> Loader::parse_port_addresses(const Section& t, std
     const std::size_t slash = s.find('/');
     const auto addr = IpAddress::parse(std::string_view(s).substr(0, slash));
     if (!addr)
-      t.fail_at(*node, p, "expected an " + std::string(family_name(family)) + " address with prefix length like " +
-                              std::string(example) + ", got " + quoted(s));
+      t.fail_at(*node, p,
+                "expected an " + std::string(family_name(family)) + " address with prefix length like " +
+                    std::string(example) + ", got " + quoted(s));
     if (addr->family() != family) {
       const std::string other = family == IpFamily::kV4 ? "ipv6" : "ipv4";
-      t.fail_at(*node, p, quoted(s) + " is an " + std::string(family_name(addr->family())) + " address; list it in " +
-                              other);
+      t.fail_at(*node, p,
+                quoted(s) + " is an " + std::string(family_name(addr->family())) + " address; list it in " + other);
     }
     if (slash == std::string::npos)
       t.fail_at(*node, p, "missing prefix length (the connected subnet): write e.g. " + std::string(example));
@@ -760,15 +775,16 @@ PortConfig Loader::parse_port(const Section& t) {
   PortConfig p;
   p.name = t.name();
   parse_device(t, p);
-  const auto role = t.choice<PortRole>("role", {{"protected", PortRole::kProtected},
-                                                {"unprotected", PortRole::kUnprotected}});
+  const auto role =
+      t.choice<PortRole>("role", {{"protected", PortRole::kProtected}, {"unprotected", PortRole::kUnprotected}});
   if (!role) t.missing("role", "\"protected\" (the hosts' side) or \"unprotected\" (the peers' side)");
   p.role = *role;
   if (auto m = t.integer("mtu", 68, 65535)) p.mtu = static_cast<uint16_t>(*m);  // 68: RFC 791 minimum
   p.ipv4 = parse_port_addresses(t, "ipv4", IpFamily::kV4);
   p.ipv6 = parse_port_addresses(t, "ipv6", IpFamily::kV6);
   if (!p.ipv6.empty() && p.mtu < 1280)
-    t.fail("mtu", "a port with IPv6 addresses needs an MTU of at least 1280 (RFC 8200 5), got " + std::to_string(p.mtu));
+    t.fail("mtu",
+           "a port with IPv6 addresses needs an MTU of at least 1280 (RFC 8200 5), got " + std::to_string(p.mtu));
   p.mac = t.mac("mac");
   if (auto q = t.integer("rx_queues", 1, 1024)) p.rx_queues = static_cast<uint16_t>(*q);
   if (auto q = t.integer("tx_queues", 1, 1024)) p.tx_queues = static_cast<uint16_t>(*q);
@@ -807,10 +823,12 @@ void Loader::check_ports() {
           for (const auto* other : {&c_.ports[j].ipv4, &c_.ports[j].ipv6}) {
             for (const InterfaceAddress& b : *other) {
               if (a.address == b.address)
-                t.fail_at(*n, path, a.address.to_string() + " is already an address of port " + quoted(c_.ports[j].name));
+                t.fail_at(*n, path,
+                          a.address.to_string() + " is already an address of port " + quoted(c_.ports[j].name));
               if (a.subnet() == b.subnet())
-                t.fail_at(*n, path, "subnet " + a.subnet().to_string() + " is already connected on port " +
-                                        quoted(c_.ports[j].name));
+                t.fail_at(
+                    *n, path,
+                    "subnet " + a.subnet().to_string() + " is already connected on port " + quoted(c_.ports[j].name));
             }
           }
         }
@@ -852,10 +870,30 @@ bool Loader::is_our_address(const IpAddress& a) const {
 
 // ----- [[sa]] -------------------------------------------------------------------------------
 
-const std::vector<std::string_view> kSaKeys = {
-    "name",  "spi", "direction", "mode", "local", "remote", "inner_family", "encr", "encr_key", "integ", "integ_key",
-    "esn", "anti_replay", "replay_window", "natt", "natt_local_port", "natt_remote_port", "dscp", "ecn", "df", "ttl",
-    "lifetime", "fragmentation", "tcp_mss"};
+const std::vector<std::string_view> kSaKeys = {"name",
+                                               "spi",
+                                               "direction",
+                                               "mode",
+                                               "local",
+                                               "remote",
+                                               "inner_family",
+                                               "encr",
+                                               "encr_key",
+                                               "integ",
+                                               "integ_key",
+                                               "esn",
+                                               "anti_replay",
+                                               "replay_window",
+                                               "natt",
+                                               "natt_local_port",
+                                               "natt_remote_port",
+                                               "dscp",
+                                               "ecn",
+                                               "df",
+                                               "ttl",
+                                               "lifetime",
+                                               "fragmentation",
+                                               "tcp_mss"};
 
 /// Reads a hex key into `out`. The value itself never appears in a message.
 void read_key(const Section& t, std::string_view key, SecretBytes& out) {
@@ -864,8 +902,9 @@ void read_key(const Section& t, std::string_view key, SecretBytes& out) {
   if (!n->is_string())
     t.fail(key, "expected a string of hex digits (\"0x\" prefix and ':' separators allowed), got " + type_name(*n));
   if (!SecretBytes::from_hex(n->as_string()->get(), out))
-    t.fail(key, "not valid hex (value not shown): expected pairs of hex digits, \"0x\" prefix and ':' separators "
-                "allowed");
+    t.fail(key,
+           "not valid hex (value not shown): expected pairs of hex digits, \"0x\" prefix and ':' separators "
+           "allowed");
 }
 
 uint16_t udp_port(const Section& t, std::string_view key, uint16_t dflt) {
@@ -911,8 +950,10 @@ TcpMssClamp Loader::parse_tcp_mss(const Section& t) {
   const std::string expected = "expected \"off\", \"auto\" or an MSS " + range_text(kMinTcpMss, kMaxTcpMss);
   if (!n->is_string()) t.fail("tcp_mss", expected + ", got " + type_name(*n));
   const std::string_view s = n->as_string()->get();
-  if (s == "auto") m.mode = TcpMssClamp::Mode::kAuto;
-  else if (s != "off") t.fail("tcp_mss", expected + " (as an integer), got " + quoted(s));
+  if (s == "auto")
+    m.mode = TcpMssClamp::Mode::kAuto;
+  else if (s != "off")
+    t.fail("tcp_mss", expected + " (as an integer), got " + quoted(s));
   return m;
 }
 
@@ -960,8 +1001,8 @@ SaConfig Loader::parse_sa(const Section& t) {
     t.fail("remote", d.remote.to_string() + " is " + std::string(family_name(d.remote.family())) + " but local " +
                          d.local.to_string() + " is " + std::string(family_name(d.local.family())) +
                          "; outer addresses must be of one family");
-  if (auto f = t.choice<InnerFamily>("inner_family",
-                                     {{"any", InnerFamily::kAny}, {"ipv4", InnerFamily::kV4}, {"ipv6", InnerFamily::kV6}}))
+  if (auto f = t.choice<InnerFamily>(
+          "inner_family", {{"any", InnerFamily::kAny}, {"ipv4", InnerFamily::kV4}, {"ipv6", InnerFamily::kV6}}))
     d.inner_family = *f;
 
   std::vector<std::string_view> encr_names;
@@ -991,8 +1032,9 @@ SaConfig Loader::parse_sa(const Section& t) {
   if (!t.has("encr_key") && ei.keymat_len() != 0) {
     std::string what = std::string(ei.name) + " needs a " + std::to_string(ei.keymat_len()) + "-byte key (" +
                        std::to_string(2 * ei.keymat_len()) + " hex digits";
-    if (ei.salt_len) what += ": the " + std::to_string(ei.key_len) + "-byte key followed by its " +
-                             std::to_string(ei.salt_len) + "-byte salt";
+    if (ei.salt_len)
+      what += ": the " + std::to_string(ei.key_len) + "-byte key followed by its " + std::to_string(ei.salt_len) +
+              "-byte salt";
     t.missing("encr_key", what + ")");
   }
   if (!t.has("integ_key") && ii.key_len != 0)
@@ -1001,7 +1043,8 @@ SaConfig Loader::parse_sa(const Section& t) {
 
   if (auto b = t.boolean("esn")) d.esn = *b;
   if (auto b = t.boolean("anti_replay")) d.anti_replay = *b;
-  if (auto w = t.integer("replay_window", kMinReplayWindow, kMaxReplayWindow)) d.replay_window = static_cast<uint32_t>(*w);
+  if (auto w = t.integer("replay_window", kMinReplayWindow, kMaxReplayWindow))
+    d.replay_window = static_cast<uint32_t>(*w);
   parse_natt(t, d);
 
   if (const toml::node* n = t.get("dscp")) {
@@ -1119,8 +1162,7 @@ void Loader::sa_ref(const Section& t, std::string_view key, const toml::node* at
           want == SaDirection::kOutbound
               ? "SA " + quoted(name) + " is inbound (direction = \"in\"); " + std::string(key) +
                     " names the outbound SA that encapsulates (inbound SAs go in sa_in)"
-              : "SA " + quoted(name) + " is outbound (direction = \"out\"); " + std::string(key) +
-                    " names inbound SAs";
+              : "SA " + quoted(name) + " is outbound (direction = \"out\"); " + std::string(key) + " names inbound SAs";
       if (at) t.fail_at(*at, key_path, msg);
       t.fail(key, msg);
     }
@@ -1159,8 +1201,8 @@ void Loader::check_tunnels() {
     if (!t.has("local")) tu.local = od.local;
     if (!t.has("remote")) tu.remote = od.remote;
     if (!(tu.local == od.local))
-      t.fail("local", tu.local.to_string() + " differs from sa_out " + quoted(tu.sa_out) + "'s local " +
-                          od.local.to_string());
+      t.fail("local",
+             tu.local.to_string() + " differs from sa_out " + quoted(tu.sa_out) + "'s local " + od.local.to_string());
     if (!(tu.remote == od.remote))
       t.fail("remote", tu.remote.to_string() + " differs from sa_out " + quoted(tu.sa_out) + "'s remote " +
                            od.remote.to_string());
@@ -1190,8 +1232,8 @@ void Loader::check_tunnels() {
     }
     const InnerFamily fam = od.inner_family;
     if (tu.mtu && *tu.mtu < 1280 && fam != InnerFamily::kV4)
-      t.fail("mtu", "a tunnel carrying IPv6 needs an MTU of at least 1280 (RFC 8200 5), got " + std::to_string(*tu.mtu) +
-                        "; raise it or set inner_family = \"ipv4\" on its SAs");
+      t.fail("mtu", "a tunnel carrying IPv6 needs an MTU of at least 1280 (RFC 8200 5), got " +
+                        std::to_string(*tu.mtu) + "; raise it or set inner_family = \"ipv4\" on its SAs");
   }
 }
 
@@ -1201,9 +1243,8 @@ struct ProtoName {
   std::string_view name;
   uint8_t number;
 };
-constexpr ProtoName kProtocols[] = {{"any", 0},   {"icmp", 1}, {"igmp", 2},    {"tcp", 6},   {"udp", 17},
-                                    {"gre", 47},  {"esp", 50}, {"ah", 51},     {"icmpv6", 58}, {"ospf", 89},
-                                    {"sctp", 132}};
+constexpr ProtoName kProtocols[] = {{"any", 0},  {"icmp", 1}, {"igmp", 2},    {"tcp", 6},   {"udp", 17},  {"gre", 47},
+                                    {"esp", 50}, {"ah", 51},  {"icmpv6", 58}, {"ospf", 89}, {"sctp", 132}};
 
 bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
 
@@ -1234,9 +1275,9 @@ PortRange Loader::parse_port_range(const Section& t, std::string_view key) {
 PolicyConfig Loader::parse_policy(const Section& t) {
   PolicyConfig p;
   p.name = t.name();
-  if (auto d = t.choice<PolicyDirections>("direction", {{"out", PolicyDirections::kOut},
-                                                        {"in", PolicyDirections::kIn},
-                                                        {"both", PolicyDirections::kBoth}}))
+  if (auto d = t.choice<PolicyDirections>(
+          "direction",
+          {{"out", PolicyDirections::kOut}, {"in", PolicyDirections::kIn}, {"both", PolicyDirections::kBoth}}))
     p.direction = *d;
   const auto src = t.prefix("src");
   if (!src) t.missing("src", "the source prefix (\"0.0.0.0/0\" or \"::/0\" for any)");
@@ -1278,12 +1319,12 @@ PolicyConfig Loader::parse_policy(const Section& t) {
   p.selector.dport = parse_port_range(t, "dport");
   for (std::string_view k : {"sport", "dport"}) {
     const PortRange& r = k == "sport" ? p.selector.sport : p.selector.dport;
-    if (!r.any() && !has_ports(p.selector.proto))
-      t.fail(k, "port selectors need proto = \"tcp\", \"udp\" or \"sctp\"");
+    if (!r.any() && !has_ports(p.selector.proto)) t.fail(k, "port selectors need proto = \"tcp\", \"udp\" or \"sctp\"");
   }
 
   const auto action = t.choice<PolicyAction>(
-      "action", {{"protect", PolicyAction::kProtect}, {"bypass", PolicyAction::kBypass}, {"discard", PolicyAction::kDiscard}});
+      "action",
+      {{"protect", PolicyAction::kProtect}, {"bypass", PolicyAction::kBypass}, {"discard", PolicyAction::kDiscard}});
   if (!action) t.missing("action", "\"protect\", \"bypass\" or \"discard\"");
   p.action = *action;
   if (auto s = t.string("sa")) p.sa = *s;
@@ -1332,16 +1373,16 @@ void Loader::check_policies() {
         if ((d.inner_family == InnerFamily::kV4 && fam == IpFamily::kV6) ||
             (d.inner_family == InnerFamily::kV6 && fam == IpFamily::kV4))
           bad("SA " + quoted(s.name) + " carries only " +
-              std::string(d.inner_family == InnerFamily::kV4 ? "IPv4" : "IPv6") + " (inner_family) but the selector is " +
-              std::string(family_name(fam)));
+              std::string(d.inner_family == InnerFamily::kV4 ? "IPv4" : "IPv6") +
+              " (inner_family) but the selector is " + std::string(family_name(fam)));
       } else {
         // Transport mode keeps the packet's own header: the traffic must run between the SA's endpoints.
         const IpPrefix peer = host_prefix(d.remote);
         const IpPrefix ours_side = p.direction == PolicyDirections::kIn ? p.selector.src : p.selector.dst;
         if (d.remote.family() != fam || !(ours_side == peer))
           bad("SA " + quoted(s.name) + " is in transport mode: the policy's " +
-              std::string(p.direction == PolicyDirections::kIn ? "src" : "dst") + " must be the peer " + peer.to_string() +
-              ", got " + ours_side.to_string());
+              std::string(p.direction == PolicyDirections::kIn ? "src" : "dst") + " must be the peer " +
+              peer.to_string() + ", got " + ours_side.to_string());
       }
       if (std::find(sa_users_[idx].begin(), sa_users_[idx].end(), me) == sa_users_[idx].end())
         sa_users_[idx].push_back(me);
@@ -1431,8 +1472,8 @@ void Loader::check_routes() {
       const InnerFamily fam = c_.find_sa(tu->sa_out)->descriptor.inner_family;
       if ((fam == InnerFamily::kV4 && !r.prefix.address().is_v4()) ||
           (fam == InnerFamily::kV6 && r.prefix.address().is_v4()))
-        t.fail("prefix", r.prefix.to_string() + " is " + std::string(family_name(r.prefix.family())) +
-                             " but tunnel " + quoted(tu->name) + " carries only " +
+        t.fail("prefix", r.prefix.to_string() + " is " + std::string(family_name(r.prefix.family())) + " but tunnel " +
+                             quoted(tu->name) + " carries only " +
                              std::string(fam == InnerFamily::kV4 ? "IPv4" : "IPv6") + " (its SA's inner_family)");
       continue;
     }
@@ -1443,9 +1484,9 @@ void Loader::check_routes() {
       if (!port) {
         const std::string hint = did_you_mean(r.port, ports);
         t.fail("port", "unknown port " + quoted(r.port) +
-                           (hint.empty() && c_.find_tunnel(r.port) ? "; " + quoted(r.port) +
-                                                                          " is a tunnel: write tunnel = " + quoted(r.port)
-                                                                    : hint));
+                           (hint.empty() && c_.find_tunnel(r.port)
+                                ? "; " + quoted(r.port) + " is a tunnel: write tunnel = " + quoted(r.port)
+                                : hint));
       }
     }
     if (r.via) {
@@ -1487,7 +1528,8 @@ void Loader::check_neighbors() {
       t.fail("ip", n.ip.to_string() + " is not inside any subnet of port " + quoted(port->name));
     for (std::size_t j = 0; j < i; ++j)
       if (c_.neighbors[j].ip == n.ip && c_.neighbors[j].port == n.port)
-        t.fail("ip", n.ip.to_string() + " on port " + quoted(n.port) + " is already neighbor[" + std::to_string(j) + "]");
+        t.fail("ip",
+               n.ip.to_string() + " on port " + quoted(n.port) + " is already neighbor[" + std::to_string(j) + "]");
   }
 }
 
@@ -1509,7 +1551,8 @@ Config Loader::load(const toml::table& root) {
   std::optional<Section> daemon;
   std::optional<Section> eal;
   if (const toml::table* t = single(root, "daemon")) {
-    daemon.emplace(*this, *t, "daemon", std::vector<std::string_view>{"log_level", "control_socket", "workers", "main_lcore"});
+    daemon.emplace(*this, *t, "daemon",
+                   std::vector<std::string_view>{"log_level", "control_socket", "workers", "main_lcore"});
     parse_daemon(*daemon, c_.daemon);
   }
   if (const toml::table* t = single(root, "eal")) {
@@ -1523,11 +1566,13 @@ Config Loader::load(const toml::table& root) {
     for (std::size_t i = 0; i < tables.size(); ++i)
       out.emplace_back(*this, *tables[i], indexed(std::string(name), i), keys);
   };
-  elements("port", {"name", "device", "role", "mtu", "ipv4", "ipv6", "mac", "rx_queues", "tx_queues", "rx_desc", "tx_desc"},
+  elements("port",
+           {"name", "device", "role", "mtu", "ipv4", "ipv6", "mac", "rx_queues", "tx_queues", "rx_desc", "tx_desc"},
            port_t_);
   elements("sa", kSaKeys, sa_t_);
   elements("tunnel", {"name", "sa_out", "sa_in", "local", "remote", "mtu", "tcp_mss", "fragmentation"}, tunnel_t_);
-  elements("policy", {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in"}, policy_t_);
+  elements("policy", {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in"},
+           policy_t_);
   elements("route", {"prefix", "via", "port", "tunnel", "blackhole"}, route_t_);
   elements("neighbor", {"ip", "mac", "port"}, neighbor_t_);
 
@@ -1593,7 +1638,7 @@ std::string redacted_parse_error(std::string_view text, const toml::parse_error&
     const std::string_view inner = std::string_view(desc).substr(open + 1, close - open - 1);
     out += desc.substr(i, open - i);
     out += secret_line || looks_like_key_material(inner) ? std::string("'<value not shown>'")
-                                                          : desc.substr(open, close - open + 1);
+                                                         : desc.substr(open, close - open + 1);
     i = close + 1;
   }
   return out;

@@ -1,5 +1,7 @@
 // The configuration loader: the documented example, defaults, number formats, both policy
 // directions, IPv6, route-based tunnels, and one test per class of error (position + key path).
+#include "esprit/common/config.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,8 +13,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "esprit/common/config.hpp"
 
 namespace esprit {
 namespace {
@@ -212,7 +212,7 @@ TEST(Config, DocumentedExampleLoads) {
   EXPECT_EQ(so.remote, ip("198.51.100.2"));
   EXPECT_EQ(so.encr, EncrAlg::kAesGcm16_128);
   EXPECT_EQ(bytes(so.encr_key), (std::vector<uint8_t>{0x20, 0x24, 0xfd, 0xa6, 0x96, 0xee, 0x5f, 0x77, 0x66, 0xe2,
-                                                       0xfe, 0xe1, 0x44, 0xa3, 0xf3, 0xf9, 0xe6, 0xe7, 0xa8, 0x85}));
+                                                      0xfe, 0xe1, 0x44, 0xa3, 0xf3, 0xf9, 0xe6, 0xe7, 0xa8, 0x85}));
   EXPECT_EQ(so.integ, IntegAlg::kNone);
   EXPECT_EQ(c.sas[0].tcp_mss, (TcpMssClamp{TcpMssClamp::Mode::kFixed, 1360}));
   const SaDescriptor& si = c.sas[1].descriptor;
@@ -359,27 +359,28 @@ TEST(Config, NumberFormats) {
     const char* spi;
     uint32_t want;
   };
-  for (const Case& k : {Case{"4097", 4097}, Case{"0x1001", 0x1001}, Case{"\"0x1001\"", 0x1001},
-                        Case{"\"4097\"", 4097}, Case{"0xffffffff", 0xffffffff}, Case{"1_000_000", 1000000},
-                        Case{"0o10001", 4097}, Case{"\"0xDEADBEEF\"", 0xdeadbeef}}) {
+  for (const Case& k : {Case{"4097", 4097}, Case{"0x1001", 0x1001}, Case{"\"0x1001\"", 0x1001}, Case{"\"4097\"", 4097},
+                        Case{"0xffffffff", 0xffffffff}, Case{"1_000_000", 1000000}, Case{"0o10001", 4097},
+                        Case{"\"0xDEADBEEF\"", 0xdeadbeef}}) {
     const Config c = load_ok(edit(kBase, {{"spi = 0x1001", std::string("spi = ") + k.spi}}));
     ASSERT_EQ(c.sas.size(), 2u) << k.spi;
     EXPECT_EQ(c.sas[0].descriptor.spi, k.want) << k.spi;
   }
   // Keys: "0x" prefix, ':' separators, upper case.
-  const Config keys = load_ok(
-      edit(kBase, {{"\"000102030405060708090a0b0c0d0e0f10111213\"", "\"0x00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13\""}}));
+  const Config keys = load_ok(edit(kBase, {{"\"000102030405060708090a0b0c0d0e0f10111213\"",
+                                            "\"0x00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13\""}}));
   ASSERT_EQ(keys.sas.size(), 2u);
   EXPECT_EQ(keys.sas[0].descriptor.encr_key.data()[10], 0x0a);
 
   // Ports: integer, string, range, "any"; protocol by number.
-  const Config ports = load_ok(edit(kBase, {{"action = \"protect\"",
-                                             "proto = 17\nsport = \"any\"\ndport = \"1000-2000\"\naction = \"protect\""}}));
+  const Config ports = load_ok(edit(
+      kBase, {{"action = \"protect\"", "proto = 17\nsport = \"any\"\ndport = \"1000-2000\"\naction = \"protect\""}}));
   ASSERT_EQ(ports.policies.size(), 1u);
   EXPECT_EQ(ports.policies[0].selector.proto, 17);
   EXPECT_TRUE(ports.policies[0].selector.sport.any());
   EXPECT_EQ(ports.policies[0].selector.dport, (PortRange{1000, 2000}));
-  const Config one = load_ok(edit(kBase, {{"action = \"protect\"", "proto = \"udp\"\ndport = \"53\"\naction = \"protect\""}}));
+  const Config one =
+      load_ok(edit(kBase, {{"action = \"protect\"", "proto = \"udp\"\ndport = \"53\"\naction = \"protect\""}}));
   EXPECT_EQ(one.policies[0].selector.dport, (PortRange{53, 53}));
 
   // Counts, lcore lists and lifetimes with separators.
@@ -398,7 +399,8 @@ TEST(Config, NumberFormats) {
 // ----- policies -----------------------------------------------------------------------------
 
 TEST(Config, BothDirectionsExpandToMirroredRules) {
-  const std::string text = edit(kBase, {{"action = \"protect\"", "proto = \"tcp\"\nsport = 1024\ndport = 443\naction = \"protect\""}}) + R"(
+  const std::string text =
+      edit(kBase, {{"action = \"protect\"", "proto = \"tcp\"\nsport = 1024\ndport = 443\naction = \"protect\""}}) + R"(
 [[policy]]
 name = "out-only"
 direction = "out"
@@ -610,8 +612,9 @@ TEST(Config, RouteBasedTunnel) {
   EXPECT_TRUE(sel[1].dport.any());
 
   // inner_family narrows the implicit selectors.
-  const Config v4 = load_ok(edit(kTunnel, {{"prefix = \"2001:db8:3::/48\"\ntunnel = \"vti0\"", "prefix = \"10.4.0.0/16\"\ntunnel = \"vti0\""},
-                                           {"spi = 0x3001", "spi = 0x3001\ninner_family = \"ipv4\""}}));
+  const Config v4 = load_ok(
+      edit(kTunnel, {{"prefix = \"2001:db8:3::/48\"\ntunnel = \"vti0\"", "prefix = \"10.4.0.0/16\"\ntunnel = \"vti0\""},
+                     {"spi = 0x3001", "spi = 0x3001\ninner_family = \"ipv4\""}}));
   const auto sel4 = tunnel_selectors(v4, v4.tunnels[0]);
   ASSERT_EQ(sel4.size(), 1u);
   EXPECT_EQ(sel4[0].family(), IpFamily::kV4);
@@ -654,18 +657,19 @@ INSTANTIATE_TEST_SUITE_P(
         // TOML syntax, reported by toml++ with its position.
         ErrorCase{"syntax", edit(kBase, {{"role = \"protected\"", "role = protected"}}), "role = protected", "",
                   "Error while parsing"},
-        ErrorCase{"duplicate TOML key", edit(kBase, {{"role = \"protected\"", "role = \"protected\"\nrole = \"unprotected\""}}),
+        ErrorCase{"duplicate TOML key",
+                  edit(kBase, {{"role = \"protected\"", "role = \"protected\"\nrole = \"unprotected\""}}),
                   "role = \"unprotected\"\n", "", "redefine"},
         // Unknown keys and sections, with suggestions.
-        ErrorCase{"unknown key", edit(kBase, {{"encr_key = \"1312", "encr_kye = \"1312"}}), "encr_kye", "sa[1].encr_kye",
-                  "unknown key; did you mean \"encr_key\"?"},
-        ErrorCase{"unknown key, no suggestion", edit(kBase, {{"role = \"unprotected\"", "role = \"unprotected\"\nspeed = 10"}}),
-                  "speed", "port[1].speed", "unknown key; expected one of \"name\", \"device\""},
+        ErrorCase{"unknown key", edit(kBase, {{"encr_key = \"1312", "encr_kye = \"1312"}}), "encr_kye",
+                  "sa[1].encr_kye", "unknown key; did you mean \"encr_key\"?"},
+        ErrorCase{"unknown key, no suggestion",
+                  edit(kBase, {{"role = \"unprotected\"", "role = \"unprotected\"\nspeed = 10"}}), "speed",
+                  "port[1].speed", "unknown key; expected one of \"name\", \"device\""},
         ErrorCase{"unknown section", kBase + "[[neighbour]]\nip = \"192.0.2.9\"\n", "[[neighbour]]", "neighbour",
                   "unknown section; did you mean \"neighbor\"?"},
         ErrorCase{"reserved section", kBase + "[ike]\n", "[ike]", "ike", "IKE configuration is not supported yet"},
-        ErrorCase{"table instead of array", "[port]\nname = \"x\"\n", "[port]", "port",
-                  "write [[port]]"},
+        ErrorCase{"table instead of array", "[port]\nname = \"x\"\n", "[port]", "port", "write [[port]]"},
         // Types and ranges.
         ErrorCase{"wrong type", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = \"1500\""}}), "mtu = \"1500\"",
                   "port[0].mtu", "expected an integer 68..65535, got a string"},
@@ -674,23 +678,32 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"float for integer", edit(kBase, {{"spi = 0x1001", "spi = 4097.0"}}), "spi = 4097.0", "sa[0].spi",
                   "got a floating-point number"},
         ErrorCase{"bad enum", edit(kBase, {{"role = \"protected\"", "role = \"protect\""}}), "role = \"protect\"",
-                  "port[0].role", "expected one of \"protected\", \"unprotected\", got \"protect\"; did you mean \"protected\"?"},
-        ErrorCase{"missing key", edit(kBase, {{"role = \"unprotected\"\n", ""}}), "[[port]]\nname = \"wan\"", "port[1].role",
-                  "missing: \"protected\""},
+                  "port[0].role",
+                  "expected one of \"protected\", \"unprotected\", got \"protect\"; did you mean \"protected\"?"},
+        ErrorCase{"missing key", edit(kBase, {{"role = \"unprotected\"\n", ""}}), "[[port]]\nname = \"wan\"",
+                  "port[1].role", "missing: \"protected\""},
         ErrorCase{"bad name", edit(kBase, {{"name = \"p1\"", "name = \"p 1\""}}), "name = \"p 1\"", "policy[0].name",
                   "expected 1 to 63 letters"},
         // Algorithms and keys.
-        ErrorCase{"unknown algorithm", edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes129\""}}), "encr = \"aes129\"",
-                  "sa[0].encr", "unknown algorithm \"aes129\"; expected one of \"null\", \"3des\", \"aes128\""},
-        ErrorCase{"unknown integrity", edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes128\"\ninteg = \"sha2-256\""}}),
+        ErrorCase{"unknown algorithm", edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes129\""}}),
+                  "encr = \"aes129\"", "sa[0].encr",
+                  "unknown algorithm \"aes129\"; expected one of \"null\", \"3des\", \"aes128\""},
+        ErrorCase{"unknown integrity",
+                  edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes128\"\ninteg = \"sha2-256\""}}),
                   "integ = \"sha2-256\"", "sa[0].integ", "unknown algorithm \"sha2-256\""},
-        ErrorCase{"key length", edit(kBase, {{"000102030405060708090a0b0c0d0e0f10111213", "000102030405060708090a0b0c0d0e0f"}}),
+        ErrorCase{"key length",
+                  edit(kBase, {{"000102030405060708090a0b0c0d0e0f10111213", "000102030405060708090a0b0c0d0e0f"}}),
                   "encr_key = \"000102", "sa[0].encr_key", "aes128gcm16 needs 20 bytes, got 16 (40 hex digits"},
         ErrorCase{"missing key", edit(kBase, {{"encr_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n", ""}}),
                   "[[sa]]\nname = \"out1\"", "sa[0].encr_key", "missing: aes128gcm16 needs a 20-byte key"},
-        ErrorCase{"integrity with AEAD", edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes128gcm16\"\ninteg = \"sha1\"\ninteg_key = \"000102030405060708090a0b0c0d0e0f10111213\""}}),
+        ErrorCase{"integrity with AEAD",
+                  edit(kBase, {{"encr = \"aes128gcm16\"",
+                                "encr = \"aes128gcm16\"\ninteg = \"sha1\"\ninteg_key = "
+                                "\"000102030405060708090a0b0c0d0e0f10111213\""}}),
                   "integ = \"sha1\"", "sa[0].integ", "combined-mode cipher"},
-        ErrorCase{"CBC without integrity", edit(kBase, {{"encr = \"aes128gcm16\"\nencr_key = \"000102030405060708090a0b0c0d0e0f10111213\"", "encr = \"aes128\"\nencr_key = \"000102030405060708090a0b0c0d0e0f\""}}),
+        ErrorCase{"CBC without integrity",
+                  edit(kBase, {{"encr = \"aes128gcm16\"\nencr_key = \"000102030405060708090a0b0c0d0e0f10111213\"",
+                                "encr = \"aes128\"\nencr_key = \"000102030405060708090a0b0c0d0e0f\""}}),
                   "[[sa]]\nname = \"out1\"", "sa[0].integ", "needs an integrity algorithm"},
         ErrorCase{"reserved SPI", edit(kBase, {{"spi = 0x1001", "spi = 255"}}), "spi = 255", "sa[0].spi",
                   "values 0-255 are reserved"},
@@ -707,19 +720,19 @@ INSTANTIATE_TEST_SUITE_P(
                   "anti_replay = false", "sa[0].anti_replay", "only applies to inbound SAs"},
         ErrorCase{"natt twice", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\nnatt = true\nnatt_remote_port = 4501"}}),
                   "natt = true", "sa[0].natt", "not both"},
-        ErrorCase{"natt port", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\nnatt = { remote_port = 0 }"}}),
-                  "natt = {", "sa[0].natt.remote_port", "expected 1..65535, got 0"},
+        ErrorCase{"natt port", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\nnatt = { remote_port = 0 }"}}), "natt = {",
+                  "sa[0].natt.remote_port", "expected 1..65535, got 0"},
         ErrorCase{"natt table typo", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\nnatt = { remote = 4501 }"}}),
                   "natt = {", "sa[0].natt.remote", "unknown key; did you mean \"remote_port\"?"},
         ErrorCase{"dscp", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\ndscp = 64"}}), "dscp = 64", "sa[0].dscp",
                   "expected 0..63, got 64"},
-        ErrorCase{"tcp_mss", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\ntcp_mss = \"on\""}}), "tcp_mss", "sa[0].tcp_mss",
-                  "expected \"off\", \"auto\" or an MSS 536..65495"},
+        ErrorCase{"tcp_mss", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\ntcp_mss = \"on\""}}), "tcp_mss",
+                  "sa[0].tcp_mss", "expected \"off\", \"auto\" or an MSS 536..65495"},
         // Names and references.
-        ErrorCase{"duplicate SA name", edit(kBase, {{"name = \"in1\"", "name = \"out1\""}}), "name = \"out1\"\nspi = 0x2001",
-                  "sa[1].name", "\"out1\" is already the name of sa[0]"},
-        ErrorCase{"duplicate port name", edit(kBase, {{"name = \"wan\"", "name = \"lan\""}}), "name = \"lan\"\ndevice = \"net_af",
-                  "port[1].name", "already the name of port[0]"},
+        ErrorCase{"duplicate SA name", edit(kBase, {{"name = \"in1\"", "name = \"out1\""}}),
+                  "name = \"out1\"\nspi = 0x2001", "sa[1].name", "\"out1\" is already the name of sa[0]"},
+        ErrorCase{"duplicate port name", edit(kBase, {{"name = \"wan\"", "name = \"lan\""}}),
+                  "name = \"lan\"\ndevice = \"net_af", "port[1].name", "already the name of port[0]"},
         ErrorCase{"unknown SA", edit(kBase, {{"sa = \"out1\"", "sa = \"out2\""}}), "sa = \"out2\"", "policy[0].sa",
                   "unknown SA \"out2\"; did you mean \"out1\"?"},
         ErrorCase{"protect on an inbound SA", edit(kBase, {{"sa = \"out1\"", "sa = \"in1\""}}), "sa = \"in1\"",
@@ -728,69 +741,83 @@ INSTANTIATE_TEST_SUITE_P(
                   "policy[0].sa_in[0]", "SA \"out1\" is outbound"},
         ErrorCase{"protect without sa_in", edit(kBase, {{"sa_in = \"in1\"\n", ""}}), "[[policy]]", "policy[0].sa_in",
                   "missing: a protect policy with direction = \"both\""},
-        ErrorCase{"SA on a bypass rule", edit(kBase, {{"action = \"protect\"", "action = \"bypass\""}}), "sa = \"out1\"",
-                  "policy[0].sa", "only protect policies name SAs"},
-        ErrorCase{"unused SA", kBase + "\n[[sa]]\nname = \"spare\"\nspi = 0x5000\ndirection = \"in\"\nlocal = \"192.0.2.1\"\n"
-                                       "remote = \"192.0.2.3\"\nencr = \"null\"\ninteg = \"sha1\"\n"
-                                       "integ_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
+        ErrorCase{"SA on a bypass rule", edit(kBase, {{"action = \"protect\"", "action = \"bypass\""}}),
+                  "sa = \"out1\"", "policy[0].sa", "only protect policies name SAs"},
+        ErrorCase{"unused SA",
+                  kBase + "\n[[sa]]\nname = \"spare\"\nspi = 0x5000\ndirection = \"in\"\nlocal = \"192.0.2.1\"\n"
+                          "remote = \"192.0.2.3\"\nencr = \"null\"\ninteg = \"sha1\"\n"
+                          "integ_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
                   "[[sa]]\nname = \"spare\"", "sa[2]", "is used by no policy's sa_in"},
-        ErrorCase{"duplicate inbound SPI", kBase + "\n[[sa]]\nname = \"in2\"\nspi = 8193\ndirection = \"in\"\nlocal = \"192.0.2.1\"\n"
-                                                   "remote = \"192.0.2.3\"\nencr = \"null\"\ninteg = \"sha1\"\n"
-                                                   "integ_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
+        ErrorCase{"duplicate inbound SPI",
+                  kBase + "\n[[sa]]\nname = \"in2\"\nspi = 8193\ndirection = \"in\"\nlocal = \"192.0.2.1\"\n"
+                          "remote = \"192.0.2.3\"\nencr = \"null\"\ninteg = \"sha1\"\n"
+                          "integ_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
                   "spi = 8193", "sa[2].spi", "inbound SPI 8193 is already used by sa[1] \"in1\""},
-        ErrorCase{"duplicate outbound SPI to one peer", kBase + "\n[[sa]]\nname = \"out2\"\nspi = \"4097\"\ndirection = \"out\"\n"
-                                                             "local = \"192.0.2.1\"\nremote = \"192.0.2.2\"\nencr = \"null\"\n"
-                                                             "integ = \"sha1\"\ninteg_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
+        ErrorCase{"duplicate outbound SPI to one peer",
+                  kBase + "\n[[sa]]\nname = \"out2\"\nspi = \"4097\"\ndirection = \"out\"\n"
+                          "local = \"192.0.2.1\"\nremote = \"192.0.2.2\"\nencr = \"null\"\n"
+                          "integ = \"sha1\"\ninteg_key = \"000102030405060708090a0b0c0d0e0f10111213\"\n",
                   "spi = \"4097\"", "sa[2].spi", "outbound SPI 4097 to 192.0.2.2 is already used by sa[0] \"out1\""},
         ErrorCase{"SA local not ours", edit(kBase, {{"local = \"192.0.2.1\"", "local = \"192.0.2.9\""}}),
                   "local = \"192.0.2.9\"", "sa[0].local", "is not an address of any port"},
         ErrorCase{"SA families", edit(kBase, {{"remote = \"192.0.2.2\"", "remote = \"2001:db8::2\""}}),
                   "remote = \"2001:db8::2\"", "sa[0].remote", "outer addresses must be of one family"},
-        ErrorCase{"peers differ", edit(kBase, {{"remote = \"192.0.2.2\"\nencr = \"aes128gcm16\"\nencr_key = \"1312", "remote = \"192.0.2.3\"\nencr = \"aes128gcm16\"\nencr_key = \"1312"}}),
+        ErrorCase{"peers differ",
+                  edit(kBase, {{"remote = \"192.0.2.2\"\nencr = \"aes128gcm16\"\nencr_key = \"1312",
+                                "remote = \"192.0.2.3\"\nencr = \"aes128gcm16\"\nencr_key = \"1312"}}),
                   "sa_in = \"in1\"", "policy[0].sa_in", "both directions of a policy go to one peer"},
         // Selectors.
         ErrorCase{"mixed families", edit(kBase, {{"dst = \"10.2.0.0/24\"", "dst = \"2001:db8:2::/48\""}}),
                   "dst = \"2001", "policy[0].dst", "mixed families"},
-        ErrorCase{"host bits", edit(kBase, {{"src = \"10.1.0.0/24\"", "src = \"10.1.0.1/24\""}}), "src = \"10.1.0.1/24\"",
-                  "policy[0].src", "has host bits set; did you mean \"10.1.0.0/24\"?"},
+        ErrorCase{"host bits", edit(kBase, {{"src = \"10.1.0.0/24\"", "src = \"10.1.0.1/24\""}}),
+                  "src = \"10.1.0.1/24\"", "policy[0].src", "has host bits set; did you mean \"10.1.0.0/24\"?"},
         ErrorCase{"ports without protocol", edit(kBase, {{"action = \"protect\"", "dport = 80\naction = \"protect\""}}),
                   "dport = 80", "policy[0].dport", "port selectors need proto"},
-        ErrorCase{"port range", edit(kBase, {{"action = \"protect\"", "proto = \"tcp\"\ndport = \"2000-1000\"\naction = \"protect\""}}),
-                  "dport = \"2000", "policy[0].dport", "runs backwards"},
-        ErrorCase{"icmp in IPv6", edit(kBase, {{"src = \"10.1.0.0/24\"\ndst = \"10.2.0.0/24\"", "src = \"2001:db8:1::/48\"\ndst = \"2001:db8:2::/48\"\nproto = \"icmp\""}}),
+        ErrorCase{
+            "port range",
+            edit(kBase, {{"action = \"protect\"", "proto = \"tcp\"\ndport = \"2000-1000\"\naction = \"protect\""}}),
+            "dport = \"2000", "policy[0].dport", "runs backwards"},
+        ErrorCase{"icmp in IPv6",
+                  edit(kBase, {{"src = \"10.1.0.0/24\"\ndst = \"10.2.0.0/24\"",
+                                "src = \"2001:db8:1::/48\"\ndst = \"2001:db8:2::/48\"\nproto = \"icmp\""}}),
                   "proto = \"icmp\"", "policy[0].proto", "IPv6 uses \"icmpv6\""},
         ErrorCase{"unknown protocol", edit(kBase, {{"action = \"protect\"", "proto = \"tpc\"\naction = \"protect\""}}),
                   "proto = \"tpc\"", "policy[0].proto", "did you mean \"tcp\"?"},
-        ErrorCase{"inner family", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\ninner_family = \"ipv6\""}}), "sa = \"out1\"",
-                  "policy[0].sa", "carries only IPv6"},
-        ErrorCase{"transport mode peer", edit(kBase, {{"direction = \"out\"", "direction = \"out\"\nmode = \"transport\""}}),
-                  "sa = \"out1\"", "policy[0].sa", "is in transport mode: the policy's dst must be the peer 192.0.2.2/32"},
+        ErrorCase{"inner family", edit(kBase, {{"spi = 0x1001", "spi = 0x1001\ninner_family = \"ipv6\""}}),
+                  "sa = \"out1\"", "policy[0].sa", "carries only IPv6"},
+        ErrorCase{"transport mode peer",
+                  edit(kBase, {{"direction = \"out\"", "direction = \"out\"\nmode = \"transport\""}}), "sa = \"out1\"",
+                  "policy[0].sa", "is in transport mode: the policy's dst must be the peer 192.0.2.2/32"},
         // Ports.
-        ErrorCase{"IPv6 in ipv4", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.1/24\", \"2001:db8::1/64\"]"}}),
+        ErrorCase{"IPv6 in ipv4",
+                  edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.1/24\", \"2001:db8::1/64\"]"}}),
                   "2001:db8::1/64", "port[0].ipv4[1]", "is an IPv6 address; list it in ipv6"},
-        ErrorCase{"no prefix length", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.1\"]"}}), "ipv4 = [\"10.1.0.1\"]",
-                  "port[0].ipv4[0]", "missing prefix length"},
-        ErrorCase{"not an address", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.256/24\"]"}}), "10.1.0.256",
-                  "port[0].ipv4[0]", "expected an IPv4 address with prefix length"},
-        ErrorCase{"network address", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.0/24\"]"}}), "10.1.0.0/24\"]",
-                  "port[0].ipv4[0]", "network address"},
-        ErrorCase{"same subnet twice", edit(kBase, {{"ipv4 = [\"192.0.2.1/24\"]", "ipv4 = [\"10.1.0.2/24\"]"}}), "10.1.0.2/24",
-                  "port[1].ipv4[0]", "already connected on port \"lan\""},
+        ErrorCase{"no prefix length", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.1\"]"}}),
+                  "ipv4 = [\"10.1.0.1\"]", "port[0].ipv4[0]", "missing prefix length"},
+        ErrorCase{"not an address", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.256/24\"]"}}),
+                  "10.1.0.256", "port[0].ipv4[0]", "expected an IPv4 address with prefix length"},
+        ErrorCase{"network address", edit(kBase, {{"ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.0/24\"]"}}),
+                  "10.1.0.0/24\"]", "port[0].ipv4[0]", "network address"},
+        ErrorCase{"same subnet twice", edit(kBase, {{"ipv4 = [\"192.0.2.1/24\"]", "ipv4 = [\"10.1.0.2/24\"]"}}),
+                  "10.1.0.2/24", "port[1].ipv4[0]", "already connected on port \"lan\""},
         ErrorCase{"device", edit(kBase, {{"device = \"net_tap0\"", "device = \"eth0\""}}), "device = \"eth0\"",
                   "port[0].device", "write \"net_af_packet0,iface=eth0\""},
-        ErrorCase{"duplicate device", edit(kBase, {{"device = \"net_tap0\"", "device = \"net_af_packet0,iface=veth1\""}}),
+        ErrorCase{"duplicate device",
+                  edit(kBase, {{"device = \"net_tap0\"", "device = \"net_af_packet0,iface=veth1\""}}),
                   "device = \"net_af_packet0,iface=veth0\"", "port[1].device", "already used by port[0]"},
-        ErrorCase{"bad MAC", edit(kBase, {{"role = \"protected\"", "role = \"protected\"\nmac = \"01:00:5e:00:00:01\""}}),
+        ErrorCase{"bad MAC",
+                  edit(kBase, {{"role = \"protected\"", "role = \"protected\"\nmac = \"01:00:5e:00:00:01\""}}),
                   "mac = ", "port[0].mac", "is not a unicast MAC address"},
         ErrorCase{"no unprotected port", edit(kBase, {{"role = \"unprotected\"", "role = \"protected\""}}), "[[port]]",
                   "port", "no port has role = \"unprotected\""},
-        ErrorCase{"queues above workers", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nrx_queues = 2"}}), "rx_queues",
-                  "port[0].rx_queues", "2 RX queues but 1 worker(s)"},
-        ErrorCase{"IPv6 MTU", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = 1200\nipv6 = [\"2001:db8:1::1/64\"]"}}),
+        ErrorCase{"queues above workers", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nrx_queues = 2"}}),
+                  "rx_queues", "port[0].rx_queues", "2 RX queues but 1 worker(s)"},
+        ErrorCase{"IPv6 MTU",
+                  edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = 1200\nipv6 = [\"2001:db8:1::1/64\"]"}}),
                   "mtu = 1200", "port[0].mtu", "at least 1280"},
         // Daemon and EAL.
-        ErrorCase{"lcores in two places", "[daemon]\nworkers = [1, 2]\n[eal]\nargs = [\"-l 0-2\"]\n" + kBase, "args = ",
-                  "eal.args", "set lcores in one place"},
+        ErrorCase{"lcores in two places", "[daemon]\nworkers = [1, 2]\n[eal]\nargs = [\"-l 0-2\"]\n" + kBase,
+                  "args = ", "eal.args", "set lcores in one place"},
         ErrorCase{"main lcore is a worker", "[daemon]\nworkers = [1, 2]\nmain_lcore = 2\n" + kBase, "main_lcore",
                   "daemon.main_lcore", "also in workers"},
         ErrorCase{"duplicate worker", "[daemon]\nworkers = [1, 1]\n" + kBase, "workers", "daemon.workers[1]",
@@ -800,7 +827,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"protect as default", kBase + "[spd]\ndefault_action = \"protect\"\n", "default_action",
                   "spd.default_action", "needs an SA"},
         // Routes and neighbours.
-        ErrorCase{"route port unknown", kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"192.0.2.254\"\nport = \"wna\"\n",
+        ErrorCase{"route port unknown",
+                  kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"192.0.2.254\"\nport = \"wna\"\n",
                   "port = \"wna\"", "route[0].port", "unknown port \"wna\"; did you mean \"wan\"?"},
         ErrorCase{"route tunnel unknown", kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\ntunnel = \"vti9\"\n",
                   "tunnel = \"vti9\"", "route[0].tunnel", "unknown tunnel \"vti9\""},
@@ -810,27 +838,35 @@ INSTANTIATE_TEST_SUITE_P(
                   "via = \"192.0.2.254\"", "route[0].via", "is IPv4 but prefix ::/0 is IPv6"},
         ErrorCase{"route without target", kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\n", "[[route]]", "route[0]",
                   "a route needs via"},
-        ErrorCase{"route tunnel and via", kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\ntunnel = \"x\"\nvia = \"192.0.2.254\"\n",
+        ErrorCase{"route tunnel and via",
+                  kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\ntunnel = \"x\"\nvia = \"192.0.2.254\"\n",
                   "via = \"192.0.2.254\"", "route[0].via", "a route into a tunnel takes no via"},
-        ErrorCase{"duplicate route", kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\nblackhole = true\n[[route]]\nprefix = \"10.9.0.0/16\"\nport = \"wan\"\n",
+        ErrorCase{"duplicate route",
+                  kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\nblackhole = true\n[[route]]\nprefix = "
+                          "\"10.9.0.0/16\"\nport = \"wan\"\n",
                   "prefix = \"10.9.0.0/16\"\nport", "route[1].prefix", "already routed by route[0]"},
-        ErrorCase{"neighbor port unknown", kBase + "[[neighbor]]\nip = \"192.0.2.7\"\nmac = \"02:00:00:00:00:07\"\nport = \"lan0\"\n",
+        ErrorCase{"neighbor port unknown",
+                  kBase + "[[neighbor]]\nip = \"192.0.2.7\"\nmac = \"02:00:00:00:00:07\"\nport = \"lan0\"\n",
                   "port = \"lan0\"", "neighbor[0].port", "unknown port \"lan0\"; did you mean \"lan\"?"},
-        ErrorCase{"neighbor off-link", kBase + "[[neighbor]]\nip = \"192.0.2.7\"\nmac = \"02:00:00:00:00:07\"\nport = \"lan\"\n",
+        ErrorCase{"neighbor off-link",
+                  kBase + "[[neighbor]]\nip = \"192.0.2.7\"\nmac = \"02:00:00:00:00:07\"\nport = \"lan\"\n",
                   "ip = \"192.0.2.7\"", "neighbor[0].ip", "not inside any subnet of port \"lan\""},
         // Tunnels.
         ErrorCase{"tunnel with transport SA", edit(kTunnel, {{"spi = 0x3001", "spi = 0x3001\nmode = \"transport\""}}),
                   "sa_out = \"t-out\"", "tunnel[0].sa_out", "transport mode"},
-        ErrorCase{"tunnel remote differs", edit(kTunnel, {{"remote = \"198.51.100.9\"\n\n", "remote = \"198.51.100.8\"\n\n"}}),
+        ErrorCase{"tunnel remote differs",
+                  edit(kTunnel, {{"remote = \"198.51.100.9\"\n\n", "remote = \"198.51.100.8\"\n\n"}}),
                   "remote = \"198.51.100.8\"", "tunnel[0].remote", "differs from sa_out"},
         ErrorCase{"tunnel SA sets tcp_mss", edit(kTunnel, {{"spi = 0x3002", "spi = 0x3002\ntcp_mss = 1300"}}),
                   "tcp_mss = 1300", "sa[1].tcp_mss", "set tcp_mss on the tunnel"},
-        ErrorCase{"tunnel named like a port", edit(kTunnel, {{"name = \"vti0\"", "name = \"wan\""}, {"tunnel = \"vti0\"", "tunnel = \"wan\""}}),
+        ErrorCase{"tunnel named like a port",
+                  edit(kTunnel, {{"name = \"vti0\"", "name = \"wan\""}, {"tunnel = \"vti0\"", "tunnel = \"wan\""}}),
                   "name = \"wan\"\nsa_out", "tunnel[0].name", "already the name of a port"},
         ErrorCase{"tunnel route family", edit(kTunnel, {{"spi = 0x3001", "spi = 0x3001\ninner_family = \"ipv4\""}}),
                   "prefix = \"2001:db8:3::/48\"", "route[1].prefix", "carries only IPv4"},
-        ErrorCase{"tunnel SA in a policy", kTunnel + "[[policy]]\nname = \"p\"\ndirection = \"out\"\nsrc = \"10.1.0.0/24\"\n"
-                                                      "dst = \"10.3.0.0/16\"\naction = \"protect\"\nsa = \"t-out\"\n",
+        ErrorCase{"tunnel SA in a policy",
+                  kTunnel + "[[policy]]\nname = \"p\"\ndirection = \"out\"\nsrc = \"10.1.0.0/24\"\n"
+                            "dst = \"10.3.0.0/16\"\naction = \"protect\"\nsa = \"t-out\"\n",
                   "sa = \"t-out\"", "policy[0].sa", "belongs to tunnel[0] \"vti0\""}));
 
 // ----- key material -------------------------------------------------------------------------
@@ -861,7 +897,8 @@ TEST(Config, KeyMaterialNeverInErrors) {
 
   // A key pasted into the wrong key: an echoed value that looks like key material is not shown,
   // in our messages and in toml++'s.
-  const ConfigError pasted = load_err(edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"0x2024fda696ee5f7766e2fee144a3f3f9\""}}));
+  const ConfigError pasted =
+      load_err(edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"0x2024fda696ee5f7766e2fee144a3f3f9\""}}));
   EXPECT_EQ(pasted.key, "sa[0].encr");
   EXPECT_EQ(pasted.to_string().find("2024fda6"), std::string::npos) << pasted.to_string();
   EXPECT_NE(pasted.to_string().find("looks like key material"), std::string::npos) << pasted.to_string();
@@ -871,7 +908,8 @@ TEST(Config, KeyMaterialNeverInErrors) {
   const ConfigError pasted_bare = load_err(edit(kBase, {{"spi = 0x1001", "spi = 0x2024fda696ee5f7766e2fee144a3f3f9"}}));
   EXPECT_EQ(pasted_bare.to_string().find("2024fda6"), std::string::npos) << pasted_bare.to_string();
   // Addresses are still shown.
-  const ConfigError addr = load_err(edit(kBase, {{"local = \"192.0.2.1\"", "local = \"2001:0db8:0000:0000:0000:0000:0000:00zz\""}}));
+  const ConfigError addr =
+      load_err(edit(kBase, {{"local = \"192.0.2.1\"", "local = \"2001:0db8:0000:0000:0000:0000:0000:00zz\""}}));
   EXPECT_NE(addr.to_string().find("2001:0db8"), std::string::npos) << addr.to_string();
 }
 

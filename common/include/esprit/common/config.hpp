@@ -88,7 +88,7 @@ inline constexpr uint16_t kDefaultRingSize = 1024;
 
 struct PortConfig {
   std::string name;
-  std::string device;       ///< as written: "0000:03:00.0" or "net_af_packet0,iface=veth0"
+  std::string device;  ///< as written: "0000:03:00.0" or "net_af_packet0,iface=veth0"
   DeviceKind device_kind = DeviceKind::kPci;
   /// The EAL device name: the PCI address in full form ("0000:03:00.0", also for "03:00.0") or
   /// the vdev name ("net_af_packet0"): what rte_eth_dev_get_port_by_name() takes.
@@ -98,9 +98,9 @@ struct PortConfig {
   uint16_t mtu = kDefaultMtu;
   std::vector<InterfaceAddress> ipv4;
   std::vector<InterfaceAddress> ipv6;
-  std::optional<MacAddress> mac;     ///< nullopt: the device's own address
-  std::optional<uint16_t> rx_queues; ///< nullopt: one per worker
-  std::optional<uint16_t> tx_queues; ///< nullopt: one per worker plus one for the control core
+  std::optional<MacAddress> mac;      ///< nullopt: the device's own address
+  std::optional<uint16_t> rx_queues;  ///< nullopt: one per worker
+  std::optional<uint16_t> tx_queues;  ///< nullopt: one per worker plus one for the control core
   uint16_t rx_desc = kDefaultRingSize;
   uint16_t tx_desc = kDefaultRingSize;
 };
@@ -122,7 +122,7 @@ struct RouteConfig {
   /// kNextHop: the egress port. The loader fills it in when only `via` is given (the port whose
   /// subnet holds the gateway).
   std::string port;
-  std::string tunnel;            ///< kTunnel: the [[tunnel]] name
+  std::string tunnel;  ///< kTunnel: the [[tunnel]] name
 };
 
 struct NeighborConfig {
@@ -171,7 +171,7 @@ struct TcpMssClamp {
   friend bool operator==(const TcpMssClamp&, const TcpMssClamp&) = default;
 };
 
-inline constexpr uint16_t kMinTcpMss = 536;   // RFC 9293 3.7.1 default send MSS for IPv4
+inline constexpr uint16_t kMinTcpMss = 536;  // RFC 9293 3.7.1 default send MSS for IPv4
 inline constexpr uint16_t kMaxTcpMss = 65495;
 
 /// One manually keyed SA (Cisco `crypto map ... ipsec-manual`, DPDK ipsec-secgw `sa`).
@@ -189,7 +189,7 @@ struct TunnelConfig {
   std::vector<std::string> sa_in;  ///< several during a rekey overlap
   IpAddress local;                 ///< outer addresses; the SAs' when not written
   IpAddress remote;
-  std::optional<uint16_t> mtu;     ///< inner MTU; nullopt = egress port MTU minus ESP overhead
+  std::optional<uint16_t> mtu;  ///< inner MTU; nullopt = egress port MTU minus ESP overhead
   TcpMssClamp tcp_mss;
   FragmentMode fragmentation = FragmentMode::kPost;
 };
@@ -228,8 +228,8 @@ struct ConfigError {
 /// Either a Config or the first error found (std::expected-like).
 class ConfigResult {
  public:
-  ConfigResult(Config c) : v_(std::move(c)) {}          // NOLINT(google-explicit-constructor)
-  ConfigResult(ConfigError e) : v_(std::move(e)) {}     // NOLINT(google-explicit-constructor)
+  ConfigResult(Config c) : v_(std::move(c)) {}       // NOLINT(google-explicit-constructor)
+  ConfigResult(ConfigError e) : v_(std::move(e)) {}  // NOLINT(google-explicit-constructor)
   [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
   [[nodiscard]] Config& value() & { return std::get<Config>(v_); }
