@@ -808,7 +808,7 @@ void Loader::check_ports() {
       t.fail("device", quoted(p.device_name) + " is already used by port[" + std::to_string(it->second) + "]");
     have_protected |= p.role == PortRole::kProtected;
     have_unprotected |= p.role == PortRole::kUnprotected;
-    if (p.rx_queues && *p.rx_queues > c_.daemon.worker_count)
+    if (p.rx_queues && c_.daemon.worker_count != 0 && *p.rx_queues > c_.daemon.worker_count)
       t.fail("rx_queues", std::to_string(*p.rx_queues) + " RX queues but " + std::to_string(c_.daemon.worker_count) +
                               " worker(s): RSS would steer packets to queues no worker polls");
     // The same address or the same subnet on two ports makes neighbours and connected routes ambiguous.

@@ -246,10 +246,12 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   }
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
-  uint16_t nbypass = 0;
+  rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
+  uint16_t nbypass = 0, nunmatched = 0;
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
-      drop(live[i], GatewayDrop::kPolicyDiscard);
+      if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
+      else drop(live[i], GatewayDrop::kPolicyDiscard);
       ++i;
       continue;
     }
@@ -267,6 +269,8 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   }
   counters_.bypassed += nbypass;
   if (nbypass) forward(bypass, nbypass, now, true);
+  // Route-based tunnels come after the policy rules and before the default action.
+  if (nunmatched) forward(unmatched, nunmatched, now, true, true);
 }
 
 void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -353,7 +357,8 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
   }
 }
 
-void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel) noexcept {
+void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
+                            bool tunnel_only) noexcept {
   uint32_t dst4[kBurst];
   uint8_t dst6[kBurst][16];
   uint16_t idx4[kBurst], idx6[kBurst];
@@ -386,6 +391,10 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       }
       rte_mbuf* one[1] = {m};
       encap_and_forward(t_.tunnel_sa[hop.tunnel].load(std::memory_order_acquire), one, 1, now);
+      continue;
+    }
+    if (tunnel_only) {  // unmatched by the SPD and not routed into a tunnel: the default DISCARD
+      drop(m, GatewayDrop::kPolicyDiscard);
       continue;
     }
     if (hop.kind == NextHopKind::kBlackhole || hop.port >= t_.ports.size() || !t_.ports[hop.port]) {

@@ -27,7 +27,6 @@ constexpr uint32_t kDrainBurst = 32;
 /// stale entry).
 struct Request {
   NeighborKey key;
-  uint32_t reserved = 0;
   rte_mbuf* pkt = nullptr;
 };
 static_assert(sizeof(Request) == 32 && sizeof(Request) % 4 == 0);
@@ -154,12 +153,30 @@ struct NeighborTable::Control {
   std::size_t live = 0;
   uint32_t held_total = 0;
   NeighborCounters counters;
+  /// No entry has a timer due before this: age() returns at once until then, so the control
+  /// core may call it every loop iteration.
+  nanoseconds next_event = nanoseconds::max();
+
+  [[nodiscard]] nanoseconds due(const Entry& e) const noexcept {
+    switch (e.state) {
+      case NeighborState::kIncomplete: return e.last_probe + config.retransmit_time;
+      case NeighborState::kReachable: return e.since + config.reachable_time;
+      case NeighborState::kStale:
+        return e.probing ? e.last_probe + config.retransmit_time : e.since + config.remove_after;
+      case NeighborState::kStatic:
+      case NeighborState::kNone: break;
+    }
+    return nanoseconds::max();
+  }
+  void schedule(const Entry& e) noexcept { next_event = std::min(next_event, due(e)); }
 
   [[nodiscard]] int32_t find(const NeighborKey& key) const noexcept { return rte_hash_lookup(hash, &key); }
 
+  /// Makes the entry's MAC and state visible to workers (one atomic store) and notes its timer.
   void publish(int32_t pos) noexcept {
     const Entry& e = entries[static_cast<std::size_t>(pos)];
     words[static_cast<std::size_t>(pos)].store(NeighborInfo::make(e.mac, e.state).raw(), std::memory_order_release);
+    schedule(e);
   }
 
   /// A new entry; negative when the table has no room.
@@ -188,6 +205,7 @@ struct NeighborTable::Control {
     ++e.probes;
     e.last_probe = now;
     counters.add(NeighborCounter::kProbes);
+    schedule(e);
   }
 
   void release_held(Entry& e, NeighborActions& out) {
@@ -450,6 +468,8 @@ uint32_t NeighborTable::flush_port(uint16_t port) {
 
 void NeighborTable::age(nanoseconds now, NeighborActions& out) {
   Control& c = *ctl_;
+  if (now < c.next_event) return;
+  c.next_event = nanoseconds::max();
   const NeighborTableConfig& cfg = c.config;
   for (std::size_t i = 0; i < c.entries.size(); ++i) {
     Control::Entry& e = c.entries[i];
@@ -491,6 +511,7 @@ void NeighborTable::age(nanoseconds now, NeighborActions& out) {
       case NeighborState::kNone:
         break;
     }
+    if (e.live) c.schedule(e);
   }
   c.reclaim();
 }

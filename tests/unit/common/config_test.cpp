@@ -268,7 +268,7 @@ TEST(Config, DocumentedLabExampleLoads) {
   ASSERT_EQ(c.ports.size(), 2u);
   EXPECT_EQ(c.ports[0].device_name, "net_pcap0");
   EXPECT_EQ(c.ports[1].device_name, "net_null0");
-  EXPECT_EQ(c.eal.args, (std::vector<std::string>{"--no-huge", "-m", "512", "--no-pci"}));
+  EXPECT_EQ(c.eal.args, (std::vector<std::string>{"--no-huge", "-m", "512"}));
 }
 
 TEST(Config, LoadsFromAFileAndNamesIt) {
@@ -304,7 +304,7 @@ TEST(Config, DefaultsWhenOmitted) {
   EXPECT_EQ(c.daemon.log_level, LogLevel::kInfo);
   EXPECT_EQ(c.daemon.control_socket, "/run/esprit/espritd.sock");
   EXPECT_TRUE(c.daemon.worker_lcores.empty());
-  EXPECT_EQ(c.daemon.worker_count, 1u);
+  EXPECT_EQ(c.daemon.worker_count, 0u);  // every worker lcore EAL enables
   EXPECT_FALSE(c.daemon.main_lcore);
   EXPECT_TRUE(c.eal.args.empty());
   EXPECT_EQ(c.spd.default_action, PolicyAction::kDiscard);
@@ -345,6 +345,14 @@ TEST(Config, DefaultsWhenOmitted) {
   const SaDescriptor& in = c.sas[1].descriptor;
   EXPECT_TRUE(in.anti_replay);
   EXPECT_EQ(in.replay_window, kDefaultReplayWindow);
+}
+
+TEST(Config, QueuesFollowEalWhenWorkersAreNotGiven) {
+  // Without [daemon] workers the worker count is EAL's, so any queue count is accepted here.
+  const Config c = load_ok(edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nrx_queues = 4\ntx_queues = 5"}}));
+  ASSERT_EQ(c.ports.size(), 2u);
+  EXPECT_EQ(c.ports[0].rx_queues, 4);
+  EXPECT_EQ(c.ports[0].tx_queues, 5);
 }
 
 TEST(Config, BypassIsTheOption) {
@@ -810,7 +818,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "mac = ", "port[0].mac", "is not a unicast MAC address"},
         ErrorCase{"no unprotected port", edit(kBase, {{"role = \"unprotected\"", "role = \"protected\""}}), "[[port]]",
                   "port", "no port has role = \"unprotected\""},
-        ErrorCase{"queues above workers", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nrx_queues = 2"}}),
+        ErrorCase{"queues above workers", "[daemon]\nworkers = 1\n" + edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nrx_queues = 2"}}),
                   "rx_queues", "port[0].rx_queues", "2 RX queues but 1 worker(s)"},
         ErrorCase{"IPv6 MTU",
                   edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = 1200\nipv6 = [\"2001:db8:1::1/64\"]"}}),

@@ -190,6 +190,31 @@ TEST_F(NeighborTest, ReachableBecomesStaleThenIsRemoved) {
   EXPECT_EQ(table_->lookup(a).state(), NeighborState::kReachable);
 }
 
+// age() returns at once until the earliest timer is due (the control core calls it every loop
+// iteration); entries created or changed after an idle scan still get their timers.
+TEST_F(NeighborTest, TimersSetAfterAnIdleScanAreHonoured) {
+  table_->age(now_, out_);  // empty: nothing due, ever
+  const NeighborKey a = k4(0x0a000001), b = k4(0x0a000002);
+  std::string error;
+  ASSERT_TRUE(table_->add_static(k4(0x0a000009), mac(9), now_, out_, &error)) << error;
+  table_->age(now_ + seconds(5), out_);
+  table_->learn(a, mac(1), NeighborEvidence::kReply, now_ + seconds(10), out_);
+  table_->age(now_ + seconds(39), out_);
+  EXPECT_EQ(table_->lookup(a).state(), NeighborState::kReachable);
+  table_->age(now_ + seconds(40), out_);
+  EXPECT_EQ(table_->lookup(a).state(), NeighborState::kStale);
+  EXPECT_EQ(offer(*worker_, b, 1), Hold::kHandedOver);
+  table_->process_requests(now_ + seconds(41), out_);
+  EXPECT_EQ(out_.probes.size(), 1u);
+  table_->age(now_ + seconds(42), out_);
+  EXPECT_EQ(out_.probes.size(), 2u);  // the retransmission of b's probe
+  table_->age(now_ + seconds(130), out_);
+  EXPECT_EQ(table_->lookup(a).state(), NeighborState::kNone);     // removed 120 s after confirmation
+  EXPECT_EQ(table_->lookup(b).state(), NeighborState::kNone);     // resolution failed
+  EXPECT_EQ(table_->lookup(k4(0x0a000009)).state(), NeighborState::kStatic);
+  EXPECT_EQ(count(NeighborCounter::kDropUnresolved), 1u);
+}
+
 TEST_F(NeighborTest, StaticEntriesNeverAgeAndIgnoreArp) {
   const NeighborKey a = k4(0x0a000001);
   std::string error;

@@ -64,8 +64,9 @@ struct DaemonConfig {
   std::string control_socket{kDefaultControlSocket};
   /// Explicit worker lcores (`workers = [1, 2]`); empty when `workers` is a count.
   std::vector<uint32_t> worker_lcores;
-  /// Number of worker lcores; equals worker_lcores.size() when the list is given.
-  uint32_t worker_count = 1;
+  /// Number of worker lcores; equals worker_lcores.size() when the list is given. 0 (the default):
+  /// every lcore EAL enables other than the main one.
+  uint32_t worker_count = 0;
   /// The control core; nullopt = EAL's default (the first lcore EAL enables).
   std::optional<uint32_t> main_lcore;
 };

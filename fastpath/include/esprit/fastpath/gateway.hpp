@@ -9,7 +9,9 @@
 //     NAT keepalive (UDP 4500, one byte 0xff)               -> dropped, counted
 //     anything else                                          -> dropped, counted
 //   IPv6 to a multicast address, ICMPv6 (neighbour discovery) -> punt
-//   other IP arriving on a protected port           -> outbound policy (SPD out: protect/bypass/discard)
+//   other IP arriving on a protected port           -> outbound policy (SPD out: protect/bypass/discard;
+//                                                      unmatched traffic routed into a tunnel
+//                                                      interface is encapsulated before the default)
 //   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
 // Inbound ESP: SAD lookup by (SPI, destination), decap, then the inner packet must match one of the
 // traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
@@ -148,7 +150,10 @@ class GatewayWorker {
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel) noexcept;
+  /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
+  /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD).
+  void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
+               bool tunnel_only = false) noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
   void flush() noexcept;
   void drop(rte_mbuf* m, GatewayDrop why) noexcept;

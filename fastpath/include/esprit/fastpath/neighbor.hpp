@@ -74,13 +74,14 @@ enum class NeighborState : uint8_t {
 };
 [[nodiscard]] std::string_view to_string(NeighborState s) noexcept;
 
-/// (port, IPv4 or IPv6 address). Hashed as its 20 raw bytes: build it with the factories so
-/// unused bytes stay zero.
-struct NeighborKey {
+/// (port, IPv4 or IPv6 address). Hashed as its 24 raw bytes: build it with the factories so
+/// unused bytes stay zero. 8-byte aligned because rte_hash_crc reads the key in 8-byte words.
+struct alignas(8) NeighborKey {
   std::array<uint8_t, 16> addr{};  ///< network byte order; IPv4 in the first 4 bytes
   uint16_t port = 0;
   IpFamily family = IpFamily::kV4;
-  uint8_t reserved = 0;
+  uint8_t reserved0 = 0;
+  uint32_t reserved1 = 0;
 
   [[nodiscard]] static NeighborKey v4(uint16_t port, uint32_t host_order) noexcept;
   [[nodiscard]] static NeighborKey v6(uint16_t port, const uint8_t* addr16) noexcept;
@@ -89,7 +90,7 @@ struct NeighborKey {
   [[nodiscard]] std::string to_string() const;  ///< "192.0.2.1 port 0"
   friend bool operator==(const NeighborKey&, const NeighborKey&) = default;
 };
-static_assert(sizeof(NeighborKey) == 20);
+static_assert(sizeof(NeighborKey) == 24 && alignof(NeighborKey) == 8);  // no implicit padding
 
 /// MAC and state of one entry as a worker reads it: one 64-bit word, MAC byte i in bits
 /// 8i..8i+7, the state in bits 48..55.
