@@ -219,8 +219,8 @@ struct Fib::Control {
   /// Never giving a route its parent's value works around DPDK 22.11's dir24_8: an add whose
   /// next hop equals the parent's returns early, before it reserves the prefix's tbl8 group,
   /// while the delete releases the reservation anyway; the counter underflows and every later
-  /// route longer than /24 in a new /24 fails with ENOSPC. (trie has the same shape; the same
-  /// rule keeps it off that path.)
+  /// route longer than /24 in a new /24 fails with ENOSPC. (trie's add has the same early
+  /// return; 22.11.11 did not leak there, and the rule costs nothing, so both families use it.)
   static uint64_t fib_value(uint32_t slot, uint64_t parent) noexcept {
     const uint64_t v = static_cast<uint64_t>(slot) << 1;
     return parent == v ? v | 1 : v;

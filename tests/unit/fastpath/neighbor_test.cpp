@@ -208,6 +208,9 @@ TEST_F(NeighborTest, TimersSetAfterAnIdleScanAreHonoured) {
   EXPECT_EQ(out_.probes.size(), 1u);
   table_->age(now_ + seconds(42), out_);
   EXPECT_EQ(out_.probes.size(), 2u);  // the retransmission of b's probe
+  table_->age(now_ + seconds(43), out_);
+  table_->age(now_ + seconds(44), out_);
+  EXPECT_EQ(out_.probes.size(), 3u);
   table_->age(now_ + seconds(130), out_);
   EXPECT_EQ(table_->lookup(a).state(), NeighborState::kNone);     // removed 120 s after confirmation
   EXPECT_EQ(table_->lookup(b).state(), NeighborState::kNone);     // resolution failed

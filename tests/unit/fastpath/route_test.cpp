@@ -623,7 +623,7 @@ TEST_F(FibTest, LookupsDuringUpdatesAlwaysSeeAValidNextHop) {
   std::string error;
   // Each update waits for the worker's next quiescent state; on a loaded machine that is a
   // scheduling delay, so the run stops after a time budget (but not before 100 updates).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
   for (int i = 0; i < 600 && (i < 100 || std::chrono::steady_clock::now() < deadline); ++i) {
     // no ASSERT in here: the worker must be joined
     const bool v6 = rng() % 3 == 0;

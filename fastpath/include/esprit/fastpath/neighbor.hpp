@@ -289,7 +289,8 @@ class NeighborTable {
   bool remove(const NeighborKey& key);
   /// Removes the dynamic entries of a port (link down, address change); returns how many.
   uint32_t flush_port(uint16_t port);
-  /// Timers: reachable -> stale, stale -> removed, probe retransmission and failure.
+  /// Timers: reachable -> stale, stale -> removed, probe retransmission and failure. Returns at
+  /// once while no timer is due, so the control core may call it every loop iteration.
   void age(std::chrono::nanoseconds now, NeighborActions& out);
 
   [[nodiscard]] std::vector<NeighborEntryInfo> entries(std::chrono::nanoseconds now) const;

@@ -19,9 +19,14 @@
 //   core's own list of routes, which stays authoritative. Cost: two FIBs per family (with 2-byte
 //   next hops: 2 x 32 MiB for IPv4 and 2 x 32 MiB for IPv6 of tbl24, plus tbl8 groups).
 //
-//   FIB values. A table stores slot * 2 + alias for a route, never the value of the route's
-//   parent (see fib_value() in route.cpp: DPDK 22.11's dir24_8 loses track of its tbl8
-//   reservations when a route longer than /24 has its parent's value); lookups shift it off.
+//   DPDK 22.11 defects worked around (both reproduced on 22.11.11, see route.cpp):
+//   - a route longer than /24 that has its parent's next-hop value, once deleted, leaks dir24_8's
+//     tbl8 reservation; repeated, every later such route fails with ENOSPC. A table therefore
+//     stores slot * 2 + alias, never the value of the route's parent; lookups shift it off.
+//   - adding or deleting a prefix whose more specific routes end, adjacent, at the top of the
+//     address space (128.0.0.0/1 over 160.0.0.0/3 + 192.0.0.0/2; the same in IPv6) rewrites the
+//     whole table. Such a change is made by rebuilding the standby table, shortest prefixes
+//     first (table_rebuilds() counts them); rare, and costs one table allocation and the adds.
 //
 //   Next hops are immutable while reachable. A next-hop slot is written only while no FIB refers
 //   to it and no reader can hold its index: a slot whose last route goes away is returned to the
