@@ -7,14 +7,13 @@
 
 #include <cstring>
 
+#include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/port.hpp"
 
 namespace esprit {
 namespace {
 
-constexpr uint16_t kEtherArp = 0x0806;
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86dd;
+using namespace net;
 
 inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline void put16(uint8_t* p, uint16_t v) {
@@ -63,9 +62,9 @@ void LocalServices::handle(rte_mbuf* m, std::chrono::nanoseconds now) {
   const uint16_t type = be16(f + 12);
   if (type == kEtherArp) return handle_arp(port, m, now);
   const uint8_t* ip = f + 14;
-  if (type == kEtherIpv4 && ip[9] == 1) return handle_icmp4(port, m);
-  if (type == kEtherIpv6 && ip[6] == 58) return handle_icmp6(port, m, now);
-  if ((type == kEtherIpv4 && ip[9] == 17) || (type == kEtherIpv6 && ip[6] == 17)) ++c_.ike;
+  if (type == kEtherIpv4 && ip[9] == kProtoIcmp) return handle_icmp4(port, m);
+  if (type == kEtherIpv6 && ip[6] == kProtoIcmp6) return handle_icmp6(port, m, now);
+  if ((type == kEtherIpv4 && ip[9] == kProtoUdp) || (type == kEtherIpv6 && ip[6] == kProtoUdp)) ++c_.ike;
   else ++c_.ignored;
   rte_pktmbuf_free(m);
 }

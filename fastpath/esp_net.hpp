@@ -7,14 +7,15 @@
 #include <cstring>
 
 #include "esp_internal.hpp"
+#include "esprit/fastpath/net_constants.hpp"
 
 namespace esprit {
 
-inline constexpr uint8_t kProtoIpip = 4;
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr uint8_t kProtoIpv6 = 41;
-inline constexpr uint8_t kProtoEsp = 50;
-inline constexpr uint8_t kProtoNone = 59;
+using net::kProtoEsp;
+using net::kProtoIpip;
+using net::kProtoIpv6;
+using net::kProtoNone;
+using net::kProtoUdp;
 
 /// The IPv6 header chain in front of the upper-layer (or ESP) header: Hop-by-Hop (0),
 /// Routing (43) and Destination Options (60) are walked; a Fragment header (44) is reported.

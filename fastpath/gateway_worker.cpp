@@ -8,6 +8,7 @@
 
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
+#include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/port.hpp"
 #include "esprit/fastpath/rcu.hpp"
 #include "esprit/fastpath/route.hpp"
@@ -17,16 +18,8 @@
 namespace esprit {
 namespace {
 
+using namespace net;
 constexpr uint16_t kBurst = 32;
-constexpr uint16_t kEtherArp = 0x0806;
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86dd;
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoEsp = 50;
-constexpr uint8_t kProtoIcmp6 = 58;
-constexpr uint16_t kPortIke = 500;
-constexpr uint16_t kPortNatt = 4500;
 
 inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -66,7 +59,7 @@ bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len
   const uint8_t proto = v6 ? l3[6] : l3[9];  // IPv6 extension headers are not walked here
   if (ts.proto != 0 && ts.proto != proto) return false;
   if (ts.sport.any() && ts.dport.any()) return true;
-  if (proto != 6 && proto != 17 && proto != 132) return false;  // ports only exist for TCP/UDP/SCTP
+  if (proto != net::kProtoTcp && proto != net::kProtoUdp && proto != net::kProtoSctp) return false;  // ports only exist for TCP/UDP/SCTP
   const uint32_t l4 = v6 ? 40 : (l3[0] & 15) * 4u;
   if (len < l4 + 4) return false;
   return ts.sport.contains(be16(l3 + l4)) && ts.dport.contains(be16(l3 + l4 + 2));

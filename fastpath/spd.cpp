@@ -17,18 +17,19 @@
 #include <new>
 #include <stdexcept>
 
+#include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/rcu.hpp"
 
 namespace esprit {
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoSctp = 132;
-constexpr uint8_t kExtHopByHop = 0;
-constexpr uint8_t kExtRouting = 43;
-constexpr uint8_t kExtFragment = 44;
-constexpr uint8_t kExtDestOpts = 60;
+using net::kProtoSctp;
+using net::kProtoTcp;
+using net::kProtoUdp;
+constexpr uint8_t kExtHopByHop = net::kProtoHopByHop;
+constexpr uint8_t kExtRouting = net::kProtoRouting;
+constexpr uint8_t kExtFragment = net::kProtoFragment;
+constexpr uint8_t kExtDestOpts = net::kProtoDestOpts;
 
 /// Bit of the key's meta word: the ports could not be read (non-first fragment, truncated packet).
 /// Rules with a port range require it clear; rules with "any" ports ignore it.
