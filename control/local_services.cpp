@@ -41,10 +41,12 @@ uint16_t icmp6_checksum(const uint8_t* ip6, uint32_t len) {
 }  // namespace
 
 void LocalServices::poll(std::chrono::nanoseconds now) {
+  // Bounded, so a flood of punted packets cannot starve timers, resolution and shutdown.
   void* objs[32];
-  unsigned n;
-  while ((n = rte_ring_dequeue_burst(t_.punt, objs, 32, nullptr)) != 0) {
+  for (int round = 0; round < 8; ++round) {
+    const unsigned n = rte_ring_dequeue_burst(t_.punt, objs, 32, nullptr);
     for (unsigned i = 0; i < n; ++i) handle(static_cast<rte_mbuf*>(objs[i]), now);
+    if (n < 32) break;
   }
   t_.neighbors->process_requests(now, actions_);
   t_.neighbors->age(now, actions_);
@@ -61,6 +63,11 @@ void LocalServices::handle(rte_mbuf* m, std::chrono::nanoseconds now) {
   }
   const uint16_t type = be16(f + 12);
   if (type == kEtherArp) return handle_arp(port, m, now);
+  if (m->data_len < (type == kEtherIpv6 ? 14 + 40 : 14 + 20)) {
+    ++c_.ignored;
+    rte_pktmbuf_free(m);
+    return;
+  }
   const uint8_t* ip = f + 14;
   if (type == kEtherIpv4 && ip[9] == kProtoIcmp) return handle_icmp4(port, m);
   if (type == kEtherIpv6 && ip[6] == kProtoIcmp6) return handle_icmp6(port, m, now);
@@ -121,7 +128,8 @@ void LocalServices::handle_icmp4(uint16_t port, rte_mbuf* m) {
   uint8_t* ip = f + 14;
   const uint32_t ihl = (ip[0] & 15) * 4u;
   const uint32_t total = be16(ip + 2);
-  if (total < ihl + 8 || 14 + total > m->data_len || ip[ihl] != 8 /* echo request */) {
+  if (total < ihl + 8 || 14 + total > m->data_len || (be16(ip + 6) & 0x3fff) /* fragment */ ||
+      ip[ihl] != 8 /* echo request */) {
     ++c_.ignored;
     rte_pktmbuf_free(m);
     return;
@@ -150,7 +158,7 @@ void LocalServices::handle_icmp6(uint16_t port, rte_mbuf* m, std::chrono::nanose
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* ip = f + 14;
   const uint32_t plen = be16(ip + 4);
-  if (m->data_len < 14 + 40 + 8 || 14 + 40 + plen > m->data_len) {
+  if (plen < 8 || 14 + 40 + plen > m->data_len) {
     ++c_.ignored;
     rte_pktmbuf_free(m);
     return;
@@ -185,6 +193,12 @@ void LocalServices::handle_icmp6(uint16_t port, rte_mbuf* m, std::chrono::nanose
   }
   if ((type == 135 || type == 136) && plen >= 24) {
     uint8_t* target = icmp + 8;
+    // RFC 4861 7.1.1 / 7.1.2: only from on-link (hop limit 255), code 0, valid checksum, unicast target.
+    if (ip[7] != 255 || icmp[1] != 0 || icmp6_checksum(ip, plen) != 0 || target[0] == 0xff) {
+      ++c_.ignored;
+      rte_pktmbuf_free(m);
+      return;
+    }
     // Source / target link-layer address option (RFC 4861 4.6.1).
     const uint8_t* lladdr = nullptr;
     for (uint32_t off = 24; off + 8 <= plen && icmp[off + 1] != 0; off += icmp[off + 1] * 8u) {
@@ -214,7 +228,7 @@ void LocalServices::handle_icmp6(uint16_t port, rte_mbuf* m, std::chrono::nanose
         static const uint8_t all_nodes[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
         std::memcpy(ip + 8, all_nodes, 16);
       }
-      // Neighbour advertisement: solicited (unless DAD) + override, with our link-layer address.
+      // Neighbour advertisement: router + solicited (unless DAD) + override, with our link-layer address.
       if (plen < 32) {
         if (!rte_pktmbuf_append(m, static_cast<uint16_t>(32 - plen))) {
           rte_pktmbuf_free(m);
@@ -226,7 +240,7 @@ void LocalServices::handle_icmp6(uint16_t port, rte_mbuf* m, std::chrono::nanose
       put16(ip + 4, 32);
       icmp[0] = 136;
       icmp[1] = 0;
-      icmp[4] = static_cast<uint8_t>((unspecified ? 0 : 0x40) | 0x20);
+      icmp[4] = static_cast<uint8_t>(0x80 | (unspecified ? 0 : 0x40) | 0x20);  // router, solicited, override
       icmp[5] = icmp[6] = icmp[7] = 0;
       icmp[24] = 2;  // target link-layer address
       icmp[25] = 1;

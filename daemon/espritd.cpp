@@ -68,7 +68,15 @@ void build(Daemon& d) {
   const Config& c = d.config;
   const uint32_t nworkers = static_cast<uint32_t>(d.worker_lcores.size());
 
-  d.pool = rte_pktmbuf_pool_create("esprit_mbufs", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+  // Enough mbufs for every RX and TX ring, the per-lcore caches, the punt and control rings, the
+  // neighbour hold queue and the bursts in flight.
+  constexpr unsigned kCache = 256;
+  uint64_t mbufs = 4096 + 1024 * c.ports.size() + 256 + (rte_lcore_count() + 1) * kCache + 4 * 64 * nworkers;
+  for (const PortConfig& pc : c.ports)
+    mbufs += uint64_t{pc.rx_queues.value_or(static_cast<uint16_t>(nworkers))} * pc.rx_desc +
+             uint64_t{nworkers + 1} * pc.tx_desc;
+  mbufs = std::max<uint64_t>(mbufs, 8192);
+  d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
   d.rcu = Rcu::create(nworkers, &err);
@@ -92,7 +100,12 @@ void build(Daemon& d) {
     ps.device = pc.device;
     ps.role = pc.role;
     ps.mtu = pc.mtu;
+    ps.ethdev_name = pc.device_name;
     ps.rx_queues = pc.rx_queues.value_or(static_cast<uint16_t>(nworkers));
+    // Worker w polls queue w: a queue no worker polls would silently lose its share of RSS.
+    if (ps.rx_queues > nworkers)
+      die("port " + pc.name + ": rx_queues " + std::to_string(ps.rx_queues) + " above the " +
+          std::to_string(nworkers) + " worker lcore(s) the EAL was given");
     ps.tx_queues = static_cast<uint16_t>(nworkers);
     ps.rx_desc = pc.rx_desc;
     ps.tx_desc = pc.tx_desc;
@@ -300,8 +313,10 @@ int main(int argc, char** argv) {
   build(d);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  for (std::size_t i = 0; i < d.workers.size(); ++i)
-    rte_eal_remote_launch(worker_main, d.workers[i].get(), d.worker_lcores[i]);
+  for (std::size_t i = 0; i < d.workers.size(); ++i) {
+    if (rte_eal_remote_launch(worker_main, d.workers[i].get(), d.worker_lcores[i]) != 0)
+      die("cannot launch worker " + std::to_string(i) + " on lcore " + std::to_string(d.worker_lcores[i]));
+  }
   std::printf("espritd: running with %zu worker(s)\n", d.workers.size());
   std::fflush(stdout);
 

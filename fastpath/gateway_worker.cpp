@@ -154,26 +154,34 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       continue;
     }
     const uint8_t* ip = f + 14;
-    const uint32_t ip_len = len - 14;
-    bool v6 = type == kEtherIpv6;
-    uint32_t l4 = 0;
-    uint8_t proto = 0;
+    const uint32_t frame_ip = len - 14;  // bytes after the Ethernet header, padding included
+    const bool v6 = type == kEtherIpv6;
+    uint32_t ip_len;  // the IP packet's own length
+    uint32_t l4;
+    uint8_t proto;
     if (!v6) {
-      if (ip_len < 20 || ip[0] >> 4 != 4 || (ip[0] & 15) < 5 || be16(ip + 2) > ip_len ||
+      if (frame_ip < 20 || ip[0] >> 4 != 4 || (ip[0] & 15) < 5 ||
           (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
         drop(m, GatewayDrop::kBadIpHeader);
         continue;
       }
       l4 = (ip[0] & 15) * 4u;
+      ip_len = be16(ip + 2);
+      if (ip_len < l4 || ip_len > frame_ip) {
+        drop(m, GatewayDrop::kBadIpHeader);
+        continue;
+      }
       proto = ip[9];
     } else {
-      if (ip_len < 40 || ip[0] >> 4 != 6 || 40u + be16(ip + 4) > ip_len) {
+      if (frame_ip < 40 || ip[0] >> 4 != 6 || 40u + be16(ip + 4) > frame_ip) {
         drop(m, GatewayDrop::kBadIpHeader);
         continue;
       }
       l4 = 40;
+      ip_len = 40u + be16(ip + 4);
       proto = ip[6];  // extension headers in front of ESP/UDP to us are not walked (rare)
     }
+    if (ip_len < frame_ip) rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_ip - ip_len));  // Ethernet padding
     // Ours?
     bool local = false;
     for (const LocalAddress& a : t_.local) {
@@ -190,7 +198,8 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
     }
     if (local) {
       if (proto == kProtoEsp) {
-        esp[nesp++] = m;
+        if (ip_len < l4 + 8) drop(m, GatewayDrop::kBadIpHeader);  // no room for the ESP header
+        else esp[nesp++] = m;
       } else if (proto == kProtoUdp && ip_len >= l4 + 8) {
         const uint16_t dport = be16(ip + l4 + 2);
         const uint32_t payload = ip_len - l4 - 8;
@@ -346,12 +355,12 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
       else drop(pass[j], GatewayDrop::kTtlExceeded);
     }
-    if (nfwd) forward(pass, nfwd, now, false);
+    if (nfwd) forward(pass, nfwd, now, false, false, true);
   }
 }
 
 void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
-                            bool tunnel_only) noexcept {
+                            bool tunnel_only, bool decrypted) noexcept {
   uint32_t dst4[kBurst];
   uint8_t dst6[kBurst][16];
   uint16_t idx4[kBurst], idx6[kBurst];
@@ -395,6 +404,12 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       continue;
     }
     const Port& out = *t_.ports[hop.port];
+    if (decrypted && out.spec().role == PortRole::kUnprotected) {
+      // What a peer sent through a tunnel never leaves in clear towards the unprotected side
+      // (re-encryption towards another peer is not done yet).
+      drop(m, GatewayDrop::kPolicyDiscard);
+      continue;
+    }
     if (m->pkt_len > out.spec().mtu) {
       drop(m, GatewayDrop::kTooBig);
       continue;

@@ -21,7 +21,7 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
     if (error) *error = "port " + spec.name + " (" + spec.device + "): " + what;
     return nullptr;
   };
-  const std::string name = device_name(spec.device);
+  const std::string name = spec.ethdev_name.empty() ? device_name(spec.device) : spec.ethdev_name;
   uint16_t id;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
     const int rc = rte_dev_probe(spec.device.c_str());

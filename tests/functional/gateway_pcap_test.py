@@ -259,7 +259,15 @@ def case_local():
     arp = Ether(src=HOST_MAC, dst="ff:ff:ff:ff:ff:ff") / bytes.fromhex(
         "0001080006040001" + HOST_MAC.replace(":", "") + "0a010005" + "000000000000" + "0a010001")
     arp = Ether(bytes(arp)[:12] + b"\x08\x06" + bytes(arp)[14:])
-    lan, wan, out = run("local", [arp], [ping])
+    # Hostile shapes: ESP with no room for its header, an IP total length below the header
+    # length, a frame shorter than its IP header says. Dropped and counted, never read past.
+    short_esp = Ether(src=PEER_MAC, dst=WAN_MAC) / IP(src="192.0.2.2", dst="192.0.2.1", proto=50) / b"\x00\x00"
+    liar = bytearray(bytes(Ether(src=PEER_MAC, dst=WAN_MAC) / IP(src="192.0.2.2", dst="192.0.2.1", proto=50, ihl=15,
+                                                                  options=[]) / (b"\x00" * 40)))
+    liar[14 + 2:14 + 4] = (20).to_bytes(2, "big")
+    cut = bytes(Ether(src=PEER_MAC, dst=WAN_MAC) / IP(src="192.0.2.2", dst="192.0.2.1") / UDP(dport=4500) / (b"x" * 40))[:40]
+    lan, wan, out = run("local", [arp], [ping, short_esp, Ether(bytes(liar)), Ether(cut)])
+    check(counter(out, "worker 0", "bad_ip_header") == 3, "truncated and lying IP headers dropped as bad_ip_header")
     replies = [p for p in wan if ICMP in p and p[ICMP].type == 0]
     check(len(replies) == 1 and replies[0][IP].dst == "192.0.2.2", "ICMP echo to the gateway answered")
     arps = [p for p in lan if p.type == 0x0806]

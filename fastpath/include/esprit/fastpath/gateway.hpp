@@ -151,9 +151,10 @@ class GatewayWorker {
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
-  /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD).
+  /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
+  /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
-               bool tunnel_only = false) noexcept;
+               bool tunnel_only = false, bool decrypted = false) noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
   void flush() noexcept;
   void drop(rte_mbuf* m, GatewayDrop why) noexcept;

@@ -18,7 +18,8 @@ namespace esprit {
 
 struct PortSpec {
   std::string name;    ///< ours, for logs and counters
-  std::string device;  ///< PCI address or vdev string
+  std::string device;  ///< PCI address or vdev string, with devargs after the first ','
+  std::string ethdev_name;  ///< the ethdev's name ("0000:03:00.0", "net_pcap0"); empty: from `device`
   PortRole role = PortRole::kProtected;
   uint16_t mtu = 1500;
   uint16_t rx_queues = 1;
