@@ -253,29 +253,17 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
   return compact(pkts, n, reason, c);
 }
 
-template <bool kV6, bool kNatT, bool kTunnel>
-BurstFn pick_kind(CryptoKind k) noexcept {
-  switch (k) {
-    case CryptoKind::kAesGcm: return &decap<kV6, kNatT, kTunnel, CryptoKind::kAesGcm>;
-    case CryptoKind::kChaCha: return &decap<kV6, kNatT, kTunnel, CryptoKind::kChaCha>;
-    case CryptoKind::kCbcHmac: return &decap<kV6, kNatT, kTunnel, CryptoKind::kCbcHmac>;
-    case CryptoKind::kNullHmac: return &decap<kV6, kNatT, kTunnel, CryptoKind::kNullHmac>;
+struct DecapImpl {
+  template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
+  static uint16_t fn(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t n, SaCounters& c) noexcept {
+    return decap<kV6, kNatT, kTunnel, kKind>(w, sa, pkts, n, c);
   }
-  return nullptr;
-}
+};
 
 }  // namespace
 
 BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept {
-  const bool v6 = !d.local.is_v4();
-  const bool natt = d.natt.has_value();
-  const bool tunnel = d.mode == SaMode::kTunnel;
-  if (v6) {
-    if (natt) return tunnel ? pick_kind<true, true, true>(kind) : pick_kind<true, true, false>(kind);
-    return tunnel ? pick_kind<true, false, true>(kind) : pick_kind<true, false, false>(kind);
-  }
-  if (natt) return tunnel ? pick_kind<false, true, true>(kind) : pick_kind<false, true, false>(kind);
-  return tunnel ? pick_kind<false, false, true>(kind) : pick_kind<false, false, false>(kind);
+  return select_variant<DecapImpl>(d, kind);
 }
 
 uint16_t decap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts, SaCounters& counters) noexcept {

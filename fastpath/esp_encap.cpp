@@ -293,29 +293,17 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
   return compact(pkts, n, reason, c);
 }
 
-template <bool kV6, bool kNatT, bool kTunnel>
-BurstFn pick_kind(CryptoKind k) noexcept {
-  switch (k) {
-    case CryptoKind::kAesGcm: return &encap<kV6, kNatT, kTunnel, CryptoKind::kAesGcm>;
-    case CryptoKind::kChaCha: return &encap<kV6, kNatT, kTunnel, CryptoKind::kChaCha>;
-    case CryptoKind::kCbcHmac: return &encap<kV6, kNatT, kTunnel, CryptoKind::kCbcHmac>;
-    case CryptoKind::kNullHmac: return &encap<kV6, kNatT, kTunnel, CryptoKind::kNullHmac>;
+struct EncapImpl {
+  template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
+  static uint16_t fn(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t n, SaCounters& c) noexcept {
+    return encap<kV6, kNatT, kTunnel, kKind>(w, sa, pkts, n, c);
   }
-  return nullptr;
-}
+};
 
 }  // namespace
 
 BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept {
-  const bool v6 = !d.local.is_v4();
-  const bool natt = d.natt.has_value();
-  const bool tunnel = d.mode == SaMode::kTunnel;
-  if (v6) {
-    if (natt) return tunnel ? pick_kind<true, true, true>(kind) : pick_kind<true, true, false>(kind);
-    return tunnel ? pick_kind<true, false, true>(kind) : pick_kind<true, false, false>(kind);
-  }
-  if (natt) return tunnel ? pick_kind<false, true, true>(kind) : pick_kind<false, true, false>(kind);
-  return tunnel ? pick_kind<false, false, true>(kind) : pick_kind<false, false, false>(kind);
+  return select_variant<EncapImpl>(d, kind);
 }
 
 uint16_t encap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts, SaCounters& counters) noexcept {

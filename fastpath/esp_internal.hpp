@@ -275,4 +275,26 @@ inline void run_jobs(EspWorker::State& w, uint16_t n, DropReason* reason) noexce
 BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept;
 BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept;
 
+/// The template instance of `Impl::fn<kV6, kNatT, kTunnel, kKind>` for an SA (encap or decap).
+template <typename Impl>
+BurstFn select_variant(const SaDescriptor& d, CryptoKind kind) noexcept {
+  auto by_kind = [kind]<bool kV6, bool kNatT, bool kTunnel>() -> BurstFn {
+    switch (kind) {
+      case CryptoKind::kAesGcm: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kAesGcm>;
+      case CryptoKind::kChaCha: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kChaCha>;
+      case CryptoKind::kCbcHmac: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kCbcHmac>;
+      case CryptoKind::kNullHmac: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kNullHmac>;
+    }
+    return nullptr;
+  };
+  auto by_mode = [&]<bool kV6, bool kNatT>() -> BurstFn {
+    return d.mode == SaMode::kTunnel ? by_kind.template operator()<kV6, kNatT, true>()
+                                     : by_kind.template operator()<kV6, kNatT, false>();
+  };
+  auto by_natt = [&]<bool kV6>() -> BurstFn {
+    return d.natt ? by_mode.template operator()<kV6, true>() : by_mode.template operator()<kV6, false>();
+  };
+  return d.local.is_v4() ? by_natt.template operator()<false>() : by_natt.template operator()<true>();
+}
+
 }  // namespace esprit

@@ -383,6 +383,10 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
   for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
 
+  rte_mbuf* tunneled[kBurst];
+  uint32_t tunnel_slot[kBurst];
+  uint16_t ntunneled = 0;
+
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const NextHop& hop = t_.fib->next_hop(nh[i]);
@@ -391,8 +395,8 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
         drop(m, GatewayDrop::kNoRoute);
         continue;
       }
-      rte_mbuf* one[1] = {m};
-      encap_and_forward(t_.tunnel_sa[hop.tunnel].load(std::memory_order_acquire), one, 1, now);
+      tunneled[ntunneled] = m;
+      tunnel_slot[ntunneled++] = t_.tunnel_sa[hop.tunnel].load(std::memory_order_acquire);
       continue;
     }
     if (tunnel_only) {  // unmatched by the SPD and not routed into a tunnel: the default DISCARD
@@ -441,6 +445,20 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     eth->src_addr = out.mac();
     eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     send(hop.port, m);
+  }
+  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.
+  for (uint16_t i = 0; i < ntunneled; ++i) {
+    if (!tunneled[i]) continue;
+    const uint32_t slot = tunnel_slot[i];
+    rte_mbuf* group[kBurst];
+    uint16_t ngroup = 0;
+    for (uint16_t j = i; j < ntunneled; ++j) {
+      if (tunneled[j] && tunnel_slot[j] == slot) {
+        group[ngroup++] = tunneled[j];
+        tunneled[j] = nullptr;
+      }
+    }
+    encap_and_forward(slot, group, ngroup, now);
   }
 }
 

@@ -92,6 +92,33 @@ encr = "aes128gcm16"
 encr_key = "0x{key_in}"
 {natt}
 
+[[sa]]
+name = "vti-out"
+spi = 0x3001
+direction = "out"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+encr = "aes128gcm16"
+encr_key = "0x{key_out}"
+
+[[sa]]
+name = "vti-in"
+spi = 0x4001
+direction = "in"
+local = "192.0.2.1"
+remote = "192.0.2.2"
+encr = "aes128gcm16"
+encr_key = "0x{key_in}"
+
+[[tunnel]]
+name = "vti"
+sa_out = "vti-out"
+sa_in = ["vti-in"]
+
+[[route]]
+prefix = "10.5.0.0/16"
+tunnel = "vti"
+
 [[policy]]
 name = "no-telnet"
 direction = "out"
@@ -274,6 +301,27 @@ def case_local():
     check(len(arps) == 1 and bytes(arps[0])[20:22] == b"\x00\x02", "ARP request for the gateway answered")
 
 
+def case_tunnel():
+    """Route-based tunnel: no policy matches 10.5.0.0/16, the route into `vti` encapsulates it (before
+    the default DISCARD); what the tunnel's inbound SA decapsulates is routed to the LAN."""
+    out_sa = SecurityAssociation(ESP, spi=0x3001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_OUT),
+                                 tunnel_header=IP(src="192.0.2.1", dst="192.0.2.2"))
+    in_sa = SecurityAssociation(ESP, spi=0x4001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_IN),
+                                tunnel_header=IP(src="192.0.2.2", dst="192.0.2.1"))
+    to_tunnel = [inner(i, dst="10.5.0.%d" % (i + 1)) for i in range(10)]
+    from_tunnel = [IP(src="10.5.3.3", dst="10.1.0.5", ttl=9) / UDP(sport=9, dport=9) / Raw(b"v" * i)
+                   for i in range(1, 6)]
+    lan, wan, out = run("tunnel", [host(p) for p in to_tunnel],
+                        [peer(in_sa.encrypt(p, seq_num=i + 1)) for i, p in enumerate(from_tunnel)])
+    got = [bytes(out_sa.decrypt(IP(bytes(p[IP])))[IP].payload) for p in wan if ESP in p and p[ESP].spi == 0x3001]
+    check(got == [bytes(p[IP].payload) for p in to_tunnel],
+          f"tunnel: {len(got)} of {len(to_tunnel)} routed into vti and encrypted with its SA")
+    same = all(bytes(a[IP].payload) == bytes(b[IP].payload) for a, b in zip(lan, from_tunnel))
+    check(len(lan) == len(from_tunnel) and same,
+          f"tunnel: {len(lan)} of {len(from_tunnel)} decapsulated packets routed to the LAN")
+
+
+case_tunnel()
 case_encap(False)
 case_encap(True)
 case_decap(False)
