@@ -53,28 +53,38 @@ EVP_CIPHER* cipher(const char* name) noexcept {
   return c;
 }
 
-bool hmac_compute(const char* digest, const uint8_t* key, std::size_t key_len,
-                  std::initializer_list<std::pair<const uint8_t*, std::size_t>> data, uint8_t* out,
-                  std::size_t out_len) noexcept {
+MacCtx hmac_keyed(const char* digest, const uint8_t* key, std::size_t key_len) noexcept {
   EVP_MAC* mac = hmac();
-  if (!mac || !digest) return false;
+  if (!mac || !digest) return nullptr;
   MacCtx ctx(EVP_MAC_CTX_new(mac));
-  if (!ctx) return false;
+  if (!ctx) return nullptr;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(digest), 0),
       OSSL_PARAM_construct_end(),
   };
   // EVP_MAC_init refuses a NULL key even when its length is 0: hand it a valid pointer.
   static const uint8_t kEmpty = 0;
-  if (EVP_MAC_init(ctx.get(), key_len ? key : &kEmpty, key_len, params) != 1) return false;
+  if (EVP_MAC_init(ctx.get(), key_len ? key : &kEmpty, key_len, params) != 1) return nullptr;
+  return ctx;
+}
+
+bool hmac_from(const EVP_MAC_CTX* keyed, std::initializer_list<std::pair<const uint8_t*, std::size_t>> data,
+               uint8_t* out, std::size_t out_len) noexcept {
+  MacCtx ctx(EVP_MAC_CTX_dup(keyed));
+  bool ok = static_cast<bool>(ctx);
   for (const auto& [p, n] : data)
-    if (n && EVP_MAC_update(ctx.get(), p, n) != 1) return false;
+    if (ok && n) ok = EVP_MAC_update(ctx.get(), p, n) == 1;
   std::size_t len = 0;
-  if (EVP_MAC_final(ctx.get(), out, &len, out_len) != 1 || len != out_len) {
-    secure_wipe(out, out_len);
-    return false;
-  }
-  return true;
+  ok = ok && EVP_MAC_final(ctx.get(), out, &len, out_len) == 1 && len == out_len;
+  if (!ok) secure_wipe(out, out_len);
+  return ok;
+}
+
+bool hmac_compute(const char* digest, const uint8_t* key, std::size_t key_len,
+                  std::initializer_list<std::pair<const uint8_t*, std::size_t>> data, uint8_t* out,
+                  std::size_t out_len) noexcept {
+  const MacCtx ctx = hmac_keyed(digest, key, key_len);
+  return ctx && hmac_from(ctx.get(), data, out, out_len);
 }
 
 }  // namespace esprit::ike::detail

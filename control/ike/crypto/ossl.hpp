@@ -52,4 +52,12 @@ using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
                                 std::initializer_list<std::pair<const uint8_t*, std::size_t>> data, uint8_t* out,
                                 std::size_t out_len) noexcept;
 
+/// An HMAC context with the key already processed, to be copied (EVP_MAC_CTX_dup) once per message
+/// when many messages share a key (prf+). Null on OpenSSL failure.
+[[nodiscard]] MacCtx hmac_keyed(const char* digest, const uint8_t* key, std::size_t key_len) noexcept;
+
+/// MAC of data... with a copy of `keyed`; `out` receives out_len bytes (the digest length).
+[[nodiscard]] bool hmac_from(const EVP_MAC_CTX* keyed, std::initializer_list<std::pair<const uint8_t*, std::size_t>> data,
+                             uint8_t* out, std::size_t out_len) noexcept;
+
 }  // namespace esprit::ike::detail

@@ -140,10 +140,16 @@ SecretBytes Prf::plus(Bytes key, std::initializer_list<Bytes> seed, std::size_t 
   }
   SecretBytes out = SecretBytes::zeroed(blocks * n);
   uint8_t* t = out.mutable_data();
+  // HMAC: the key is processed once and the keyed state copied per block.
+  const detail::MacCtx keyed =
+      alg_ == PrfAlg::kAesXcbc128 ? nullptr : detail::hmac_keyed(detail::digest_name(alg_), key.data(), key.size());
+  if (alg_ != PrfAlg::kAesXcbc128 && !keyed) return {};
   for (std::size_t i = 0; i < blocks; ++i) {
     const uint8_t counter = static_cast<uint8_t>(i + 1);
     const Bytes prev = i == 0 ? Bytes{} : Bytes{t - n, n};
-    if (!compute(key, {prev, s.span(), Bytes{&counter, 1}}, t)) return {};
+    const bool ok = keyed ? detail::hmac_from(keyed.get(), {{prev.data(), prev.size()}, {s.data(), s.size()}, {&counter, 1}}, t, n)
+                          : compute(key, {prev, s.span(), Bytes{&counter, 1}}, t);
+    if (!ok) return {};
     t += n;
   }
   out.truncate(len);
