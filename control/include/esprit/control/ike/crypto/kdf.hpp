@@ -46,7 +46,9 @@ struct ChildSaKeys {
                                    std::span<const uint8_t> g_ir);
 
 /// SKEYSEED of an IKE SA created by rekeying (RFC 7296 2.18): prf(SK_d (old), g^ir (new) | Ni | Nr),
-/// with the old SA's PRF. Ni/Nr are the CREATE_CHILD_SA nonces.
+/// with the old SA's PRF ("the rekeying exchange belongs to the old IKE SA"). Ni/Nr are the
+/// CREATE_CHILD_SA nonces. The new SA's keys are then derive_ike_sa_keys() with the new SA's
+/// transforms, nonces and SPIs.
 [[nodiscard]] SecretBytes skeyseed_rekey(PrfAlg old_prf, std::span<const uint8_t> sk_d_old,
                                          std::span<const uint8_t> g_ir_new, std::span<const uint8_t> ni,
                                          std::span<const uint8_t> nr);
