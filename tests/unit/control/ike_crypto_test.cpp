@@ -834,6 +834,29 @@ TEST(IkeAuth, PskAuthIsRfc7296Section2_15) {
   EXPECT_EQ(psk_auth(PrfAlg::kAesXcbc128, psk, octets).size(), 16u);
 }
 
+TEST(IkeAuth, AospCapturedPskAuth) {
+  // AOSP IKE library tests (packages/modules/IPsec, tests/iketests/.../ike/message/
+  // IkeAuthPskPayloadTest.java, Android 11): a real initiator AUTH with PRF_HMAC_SHA1, PSK
+  // "juniper123", its IKE_SA_INIT request, the responder's nonce, IDi' = ID_IPV4_ADDR 10.80.80.13.
+  const auto init_request = hex(
+      "5f54bf6d8b48e6e10000000000000000212022080000000000000150220000300000002c010100040300000c0100000c"
+      "800e008003000008030000020300000804000002000000080200000228000088"
+      "00020000b4a2faf4bb54878ae21d638512ece55d9236fc5046ab6cef82220f421f3ce6361faf36564ecb6d28798a94aad7"
+      "b2b4b603ddeaaa5630adb9ece8ac37534036040610ebdd92f46bef84f0be7db860351843858f8acf87056e272377f70c9f"
+      "2d81e29c7b0ce4f291a3a72476bb0b278fd4b7b0a4c26bbeb08214c707137607958729000024c39b7f368f4681b89fa9b7"
+      "be6465abd7c5f68b6ed5d3b4c72cb4240eb5c464122900001c00004004e54f73b7d83f6beb881eab2051d8663f421d10b0"
+      "2b00001c00004005d915368ca036004cb578ae3e3fb268509aeab19000000020699369228741c6d4ca094c93e242c9de19"
+      "e7b7c60000000500000500");
+  ASSERT_EQ(init_request.size(), 0x150u);  // its header's Length
+  const auto nr = hex("9756112ca539f5c25abacc7ee92b73091942a9c06950f98848f1af1694c4ddff");
+  const auto sk_pi = hex("094787780EE466E2CB049FA327B43908BC57E485");
+  const auto id_body = hex("010000000a50500d");
+  const SecretBytes psk(hex("6A756E69706572313233"));
+  const auto octets = signed_octets(PrfAlg::kHmacSha1, init_request, nr, sk_pi, id_body);
+  EXPECT_EQ(to_hex(psk_auth(PrfAlg::kHmacSha1, psk, octets).span()), "df7c038aefaaa32d3f44b228b52a332744dfb2c1");
+  EXPECT_TRUE(verify_psk_auth(PrfAlg::kHmacSha1, psk, octets, hex("df7c038aefaaa32d3f44b228b52a332744dfb2c1")));
+}
+
 TEST(IkeNatd, HashIsSha1OfSpisAddressPort) {
   // RFC 7296 2.23: SHA-1(SPIi | SPIr | IP | port), checked against OpenSSL's one-shot SHA-1.
   const auto addr = *IpAddress::parse("192.0.2.10");
