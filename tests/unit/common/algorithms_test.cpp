@@ -22,6 +22,25 @@ TEST(Algorithms, Ikev2IdsWithKeyLength) {
   EXPECT_FALSE(integ_from_ikev2(0));
 }
 
+TEST(Algorithms, Ikev2PrfAndDhIds) {
+  // IANA "Transform Type 2" (RFC 7296 3.3.2, RFC 4434, RFC 4868) and "Transform Type 4".
+  EXPECT_EQ(prf_from_ikev2(2), PrfAlg::kHmacSha1);
+  EXPECT_EQ(prf_from_ikev2(4), PrfAlg::kAesXcbc128);
+  EXPECT_EQ(prf_from_ikev2(5), PrfAlg::kHmacSha256);
+  EXPECT_EQ(prf_from_ikev2(7), PrfAlg::kHmacSha512);
+  EXPECT_FALSE(prf_from_ikev2(3));  // PRF_HMAC_TIGER is not implemented
+  for (const auto& p : prf_algorithms()) EXPECT_EQ(prf_from_name(p.name), p.alg) << p.name;
+  EXPECT_EQ(info(PrfAlg::kHmacSha384).key_len, 48);  // RFC 7296 2.13: preferred key = output length
+  EXPECT_EQ(info(PrfAlg::kAesXcbc128).key_len, 16);
+  ASSERT_NE(dh_from_ikev2(14), nullptr);
+  EXPECT_EQ(dh_from_ikev2(14)->public_len, 256);
+  EXPECT_EQ(dh_from_ikev2(21)->public_len, 132);  // RFC 5903 7: x | y, 66 bytes each
+  EXPECT_EQ(dh_from_ikev2(21)->shared_len, 66);
+  EXPECT_EQ(dh_from_ikev2(31)->public_len, 32);  // RFC 8031 2
+  EXPECT_EQ(dh_from_ikev2(22), nullptr);
+  for (const auto& d : dh_groups()) EXPECT_EQ(dh_from_name(d.name), &d) << d.name;
+}
+
 TEST(Algorithms, SizesFollowTheRfcs) {
   EXPECT_EQ(info(EncrAlg::kAesGcm16_256).keymat_len(), 36);  // RFC 4106 8.1: key + 4-byte salt
   EXPECT_EQ(info(EncrAlg::kChaCha20Poly1305).keymat_len(), 36);  // RFC 7634 2

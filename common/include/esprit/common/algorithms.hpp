@@ -67,6 +67,39 @@ struct IntegInfo {
   uint8_t icv_len;
 };
 
+/// IKEv2 pseudo-random function (transform type 2).
+enum class PrfAlg : uint8_t {
+  kHmacMd5,
+  kHmacSha1,
+  kAesXcbc128,
+  kHmacSha256,
+  kHmacSha384,
+  kHmacSha512,
+};
+
+struct PrfInfo {
+  PrfAlg alg;
+  std::string_view name;      ///< e.g. "prfsha256" (strongSwan keyword)
+  std::string_view rfc_name;  ///< e.g. "PRF_HMAC_SHA2_256"
+  uint16_t ikev2_id;          ///< IKEv2 transform type 2 ID (RFC 7296 3.3.2, IANA)
+  uint16_t ikev1_hash;        ///< IKEv1 hash algorithm attribute value (RFC 2409 App. A, RFC 4868), 0 if none
+  uint8_t key_len;            ///< preferred key length (RFC 7296 2.13: the output length for HMAC; 16 for XCBC)
+  uint8_t out_len;            ///< output bytes
+};
+
+enum class DhKind : uint8_t { kModp, kEcp, kCurve25519 };
+
+/// IKEv2 Diffie-Hellman group (transform type 4). Esprit's enum is the IANA number itself.
+struct DhInfo {
+  uint16_t ikev2_id;          ///< IANA "Transform Type 4 - Key Exchange Method" number
+  std::string_view name;      ///< strongSwan keyword, e.g. "modp2048", "ecp256", "x25519"
+  std::string_view rfc_name;  ///< e.g. "2048-bit MODP (RFC 3526)"
+  DhKind kind;
+  uint16_t bits;              ///< prime (or field) size in bits
+  uint16_t public_len;        ///< KE payload key-exchange data bytes
+  uint16_t shared_len;        ///< g^ir bytes (RFC 7296 2.14 / RFC 5903 / RFC 8031)
+};
+
 [[nodiscard]] std::span<const EncrInfo> encr_algorithms() noexcept;
 [[nodiscard]] std::span<const IntegInfo> integ_algorithms() noexcept;
 [[nodiscard]] const EncrInfo& info(EncrAlg alg) noexcept;
@@ -76,5 +109,15 @@ struct IntegInfo {
 /// IKEv2: transform ID plus key-length attribute (0 when absent).
 [[nodiscard]] std::optional<EncrAlg> encr_from_ikev2(uint16_t id, uint16_t key_bits) noexcept;
 [[nodiscard]] std::optional<IntegAlg> integ_from_ikev2(uint16_t id) noexcept;
+
+[[nodiscard]] std::span<const PrfInfo> prf_algorithms() noexcept;
+[[nodiscard]] const PrfInfo& info(PrfAlg alg) noexcept;
+[[nodiscard]] std::optional<PrfAlg> prf_from_name(std::string_view name) noexcept;
+[[nodiscard]] std::optional<PrfAlg> prf_from_ikev2(uint16_t id) noexcept;
+
+[[nodiscard]] std::span<const DhInfo> dh_groups() noexcept;
+/// nullptr when Esprit does not implement the group.
+[[nodiscard]] const DhInfo* dh_from_ikev2(uint16_t group) noexcept;
+[[nodiscard]] const DhInfo* dh_from_name(std::string_view name) noexcept;
 
 }  // namespace esprit

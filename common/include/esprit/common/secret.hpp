@@ -40,6 +40,13 @@ class SecretBytes {
   }
   ~SecretBytes() { clear(); }
 
+  /// `n` zero bytes, to be filled in place through mutable_data() (no unwiped copy is ever made).
+  [[nodiscard]] static SecretBytes zeroed(std::size_t n) {
+    SecretBytes s;
+    s.bytes_.assign(n, 0);
+    return s;
+  }
+
   /// Parses hex ("0x" prefix and ':' separators allowed); returns false on bad input.
   [[nodiscard]] static bool from_hex(std::string_view hex, SecretBytes& out);
 
@@ -51,6 +58,14 @@ class SecretBytes {
   [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
   [[nodiscard]] const uint8_t* data() const noexcept { return bytes_.data(); }
   [[nodiscard]] std::span<const uint8_t> span() const noexcept { return bytes_; }
+  [[nodiscard]] uint8_t* mutable_data() noexcept { return bytes_.data(); }
+  [[nodiscard]] std::span<uint8_t> mutable_span() noexcept { return bytes_; }
+  /// Keeps the first `n` bytes (n <= size()); the dropped tail is wiped.
+  void truncate(std::size_t n) noexcept {
+    if (n >= bytes_.size()) return;
+    secure_wipe(bytes_.data() + n, bytes_.size() - n);
+    bytes_.resize(n);
+  }
 
  private:
   std::vector<uint8_t> bytes_;
