@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace esprit::ike::test {
@@ -18,6 +19,27 @@ constexpr uint16_t kIntegSha256_128 = 12;
 constexpr uint16_t kDhModp1024 = 2;
 constexpr uint16_t kDhModp2048 = 14;
 constexpr uint16_t kDhCurve25519 = 31;
+
+// A self-signed X.509 certificate (EC P-256, CN=esprit-test), made with
+//   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=esprit-test
+// so that dissectors find DER where a CERT payload says X.509.
+constexpr std::string_view kTestCertHex =
+    "3082018230820129a00302010202143c4c4ef0f658c23436f3e8b07eac0b369dae78cd300a06082a8648ce3d04030230"
+    "163114301206035504030c0b6573707269742d746573743020170d3236313132333035333532355a180f323132363130"
+    "33303035333532355a30163114301206035504030c0b6573707269742d746573743059301306072a8648ce3d02010608"
+    "2a8648ce3d0301070342000432872204c31f9c0abbda025306c92fad10938c21f76a250ffa7fbc000bbb3a8295e31a9d"
+    "b050b3f6f9e6c5dc5053642246b9350f9203063642387e8a4d33a5c5a3533051301d0603551d0e041604149948245194"
+    "34e3a80a46d029fe6c4fb6f2c46100301f0603551d23041830168014994824519434e3a80a46d029fe6c4fb6f2c46100"
+    "300f0603551d130101ff040530030101ff300a06082a8648ce3d040302034700304402205583d142eb8ebe3c4fa0f9ca"
+    "91ce6245f46183628c461ff1e53d5b110e5d494f022027283a44074917a15fa556215d790d0941cb4357f5a0c55603a6"
+    "506575a59675";
+
+std::vector<uint8_t> from_hex(std::string_view h) {
+  std::vector<uint8_t> out;
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<uint8_t>(nibble(h[i]) << 4 | nibble(h[i + 1])));
+  return out;
+}
 
 Transform tf(TransformType t, uint16_t id, std::optional<uint16_t> key_bits = std::nullopt) {
   Transform x{t, id, {}};
@@ -231,7 +253,7 @@ std::vector<Sample> ike_samples() {
   {  // Every RFC 7296 payload in clear, for the dissectors (not an exchange Esprit runs as is)
     Message m{header(ExchangeType::kIkeAuth, 1, true, false), {}};
     m.payloads.push_back(IdPayload{true, IdType::kRfc822Addr, {'a', '@', 'e', 'x'}});
-    m.payloads.push_back(CertPayload{kCertX509Signature, pattern(64, 30)});
+    m.payloads.push_back(CertPayload{kCertX509Signature, from_hex(kTestCertHex)});
     m.payloads.push_back(CertReqPayload{kCertX509Signature, pattern(40, 31)});
     m.payloads.push_back(IdPayload{false, IdType::kIpv6Addr, pattern(16, 32)});
     m.payloads.push_back(AuthPayload{AuthMethod::kSharedKeyMic, pattern(32, 33)});
