@@ -1,5 +1,7 @@
 #include "ike_samples.hpp"
 
+#include "esprit/common/algorithms.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -8,14 +10,15 @@
 namespace esprit::ike::test {
 namespace {
 
-// IANA IKEv2 transform IDs (RFC 7296 3.3.2, RFC 4868, RFC 5282, RFC 8031).
-constexpr uint16_t kEncrAesCbc = 12;
-constexpr uint16_t kEncrAesGcm16 = 20;
-constexpr uint16_t kEncr3Des = 3;
+// ENCR and INTEG IDs come from the algorithm registry; PRF and DH IDs are IANA's (RFC 7296 3.3.2,
+// RFC 4868, RFC 8031) until the registry carries them.
+const uint16_t kEncrAesCbc = esprit::info(EncrAlg::kAesCbc256).ikev2_id;
+const uint16_t kEncrAesGcm16 = esprit::info(EncrAlg::kAesGcm16_128).ikev2_id;
+const uint16_t kEncr3Des = esprit::info(EncrAlg::kTripleDesCbc).ikev2_id;
+const uint16_t kIntegSha1_96 = esprit::info(IntegAlg::kHmacSha1_96).ikev2_id;
+const uint16_t kIntegSha256_128 = esprit::info(IntegAlg::kHmacSha256_128).ikev2_id;
 constexpr uint16_t kPrfHmacSha1 = 2;
 constexpr uint16_t kPrfHmacSha256 = 5;
-constexpr uint16_t kIntegSha1_96 = 2;
-constexpr uint16_t kIntegSha256_128 = 12;
 constexpr uint16_t kDhModp1024 = 2;
 constexpr uint16_t kDhModp2048 = 14;
 constexpr uint16_t kDhCurve25519 = 31;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "esprit/common/algorithms.hpp"
 #include "esprit/control/ike/message.hpp"
 #include "ike_samples.hpp"
 
@@ -235,8 +236,9 @@ TEST(IkeCodecPublished, AospIkeSaInit) {
   EXPECT_EQ(prop.protocol, ProtocolId::kIke);
   ASSERT_EQ(prop.transforms.size(), 4u);
   EXPECT_EQ(prop.transforms[0].type, TransformType::kEncr);
-  EXPECT_EQ(prop.transforms[0].id, 12);  // ENCR_AES_CBC
-  EXPECT_EQ(prop.transforms[0].key_length(), 128);
+  EXPECT_EQ(encr_from_ikev2(prop.transforms[0].id, *prop.transforms[0].key_length()), EncrAlg::kAesCbc128);
+  EXPECT_EQ(prop.transforms[1].type, TransformType::kInteg);
+  EXPECT_EQ(integ_from_ikev2(prop.transforms[1].id), IntegAlg::kHmacSha1_96);
   EXPECT_EQ(prop.transforms[3].type, TransformType::kPrf);
   EXPECT_EQ(std::get<KePayload>(m->payloads[1]).dh_group, 2);
   EXPECT_EQ(std::get<KePayload>(m->payloads[1]).data.size(), 128u);
