@@ -3,6 +3,7 @@
 // the verify() rules and the error policy.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,17 @@ TEST(IkeCodec, EncodeWritesTheRfcFields) {
   EXPECT_EQ(wire[40], 3);
   EXPECT_EQ(wire[48], 0x80);
   EXPECT_EQ(wire[49], 14);
+}
+
+TEST(IkeCodec, EncodeRefusesWhatTheLengthFieldsCannotSay) {
+  Message m;
+  m.payloads.push_back(VendorPayload{std::vector<uint8_t>(0xffff - 4, 1)});  // exactly 65535
+  EXPECT_EQ(m.encode().size(), kHeaderSize + 0xffff);
+  m.payloads[0] = VendorPayload{std::vector<uint8_t>(0xffff - 3, 1)};
+  EXPECT_THROW((void)m.encode(), std::length_error);
+  TsPayload ts{true, std::vector<TrafficSelector>(256)};
+  EXPECT_TRUE(ts.verify());
+  EXPECT_THROW((void)encode_inner(std::vector<Payload>{ts}), std::length_error);
 }
 
 TEST(IkeCodec, FindHelpers) {
