@@ -230,6 +230,42 @@ constexpr std::string_view kAospEmptyInformational =
     "f83b48ba0dbc68bcc4a78136832100aa4192f251cd4d1b97"
     "d298e550";
 
+// A captured IKE_SA_INIT request of another implementation (Cisco vendor IDs; AES-GCM-16-256,
+// PRF-HMAC-SHA2-256, ECP-256; IKEV2_FRAGMENTATION_SUPPORTED, REDIRECT_SUPPORTED,
+// SIGNATURE_HASH_ALGORITHMS): the sample of tests/Message.test.ts in
+// https://github.com/hyavari/node-ikev2.
+constexpr std::string_view kNodeIkev2IkeSaInit =
+    "89922c915f35570e000000000000000021202208000000000000012c2200002800000024010100030300000c0100"
+    "0014800e0100030000080200000500000008040000132800004800130000db253178440ce776a794133cb8b69e5e"
+    "b074733536570c64d7b630549c899c0712d828b37168500885e051024578afc75c101f73b8943cad62d74a30f2be"
+    "1fca2b00002c09cb538b2c3dbd4d0bb0eec8d318cb801a9b4715b207828d9b5ff1f4ec64ed58863707bcf14ccf05"
+    "2b000014eb4c1b788afd4a9cb7730a68d56c53212b000014c61baca1f1a60cc108000000000000002b0000184048"
+    "b7d56ebce88525e7de7f00d6c2d3c0000000290000144048b7d56ebce88525e7de7f00d6c2d3290000080000402e"
+    "2900000800004016000000100000402f0001000200030004";
+
+TEST(IkeCodecPublished, NodeIkev2IkeSaInit) {
+  const auto wire = from_hex(kNodeIkev2IkeSaInit);
+  ASSERT_EQ(wire.size(), 300u);
+  auto m = Message::parse(wire);
+  ASSERT_TRUE(m) << m.error().to_string();
+  const std::vector<PayloadType> types = {
+      PayloadType::kSa,     PayloadType::kKe,     PayloadType::kNonce,  PayloadType::kVendor, PayloadType::kVendor,
+      PayloadType::kVendor, PayloadType::kVendor, PayloadType::kNotify, PayloadType::kNotify, PayloadType::kNotify};
+  ASSERT_EQ(m->payloads.size(), types.size());
+  for (std::size_t i = 0; i < types.size(); ++i) EXPECT_EQ(payload_type(m->payloads[i]), types[i]) << i;
+  const auto& t = std::get<SaPayload>(m->payloads[0]).proposals.at(0).transforms;
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(encr_from_ikev2(t[0].id, *t[0].key_length()), EncrAlg::kAesGcm16_256);
+  EXPECT_EQ(std::get<KePayload>(m->payloads[1]).dh_group, 19);
+  EXPECT_EQ(std::get<KePayload>(m->payloads[1]).data.size(), 64u);  // ECP-256 x | y (RFC 5903)
+  EXPECT_EQ(std::get<NoncePayload>(m->payloads[2]).nonce.size(), 40u);
+  EXPECT_NE(m->find_notify(NotifyType::kIkev2FragmentationSupported), nullptr);
+  EXPECT_NE(m->find_notify(NotifyType::kRedirectSupported), nullptr);
+  ASSERT_NE(m->find_notify(NotifyType::kSignatureHashAlgorithms), nullptr);
+  EXPECT_EQ(m->find_notify(NotifyType::kSignatureHashAlgorithms)->data, (std::vector<uint8_t>{0, 1, 0, 2, 0, 3, 0, 4}));
+  EXPECT_EQ(m->encode(), wire);
+}
+
 TEST(IkeCodecPublished, AospIkeSaInit) {
   const auto wire = from_hex(kAospIkeSaInit);
   ASSERT_EQ(wire.size(), 336u);
@@ -345,6 +381,7 @@ TEST(IkeCodecMalformed, TruncationAtEveryOffsetFails) {
   for (const Sample& s : ike_samples()) check(s.message.encode(), s.name);
   check(from_hex(kAospIkeSaInit), "aosp_ike_sa_init");
   check(from_hex(kAospIkeAuth), "aosp_ike_auth");
+  check(from_hex(kNodeIkev2IkeSaInit), "node_ikev2_ike_sa_init");
 }
 
 TEST(IkeCodecMalformed, InnerChainTruncationAtEveryOffsetFails) {
