@@ -197,31 +197,39 @@ std::vector<uint8_t> Message::encode() const {
   return out;
 }
 
-Result<Message> Message::parse(std::span<const uint8_t> datagram) {
+Result<Header> Message::parse_header(std::span<const uint8_t> datagram) {
   if (datagram.size() < kHeaderSize)
     return make_error(ParseErrorCode::kTooShort, PayloadType::kNone, 0, datagram.size(),
                       "datagram shorter than the IKE header (RFC 7296 3.1)");
   wire::Reader r(datagram);
-  Message m;
-  m.header.spi_i = r.u64();
-  m.header.spi_r = r.u64();
-  m.header.next_payload = static_cast<PayloadType>(r.u8());
+  Header h;
+  h.spi_i = r.u64();
+  h.spi_r = r.u64();
+  h.next_payload = static_cast<PayloadType>(r.u8());
   const uint8_t version = r.u8();
-  m.header.major = version >> 4;
-  m.header.minor = version & 0x0f;
-  m.header.exchange = static_cast<ExchangeType>(r.u8());
-  m.header.flags = r.u8();
-  m.header.message_id = r.u32();
-  m.header.length = r.u32();
-  if (m.header.major < 2)
+  h.major = version >> 4;
+  h.minor = version & 0x0f;
+  h.exchange = static_cast<ExchangeType>(r.u8());
+  h.flags = r.u8();
+  h.message_id = r.u32();
+  h.length = r.u32();
+  if (h.major < 2)
     return make_error(ParseErrorCode::kNotIkev2, PayloadType::kNone, 0, 17, "major version below 2 (RFC 7296 3.1)");
-  if (m.header.major > 2)
+  if (h.major > 2)
     return make_error(ParseErrorCode::kInvalidMajorVersion, PayloadType::kNone, 0, 17,
                       "major version above 2 (RFC 7296 2.5)");
-  if (m.header.length != datagram.size())
+  if (h.length != datagram.size())
     return make_error(ParseErrorCode::kLengthMismatch, PayloadType::kNone, 0, 24,
                       "IKE header Length differs from the datagram length (RFC 7296 3.1)");
-  auto chain = parse_chain(m.header.next_payload, wire::Reader(r.rest(), kHeaderSize), true);
+  return h;
+}
+
+Result<Message> Message::parse(std::span<const uint8_t> datagram) {
+  auto header = parse_header(datagram);
+  if (!header) return header.error();
+  Message m;
+  m.header = *header;
+  auto chain = parse_chain(m.header.next_payload, wire::Reader(datagram.subspan(kHeaderSize), kHeaderSize), true);
   if (!chain) return chain.error();
   m.payloads = std::move(chain).value();
   return m;

@@ -552,6 +552,19 @@ TEST(IkeCodecMalformed, HeaderVersions) {
   EXPECT_EQ(Message::parse(std::span<const uint8_t>(b.data(), 27)).error().code, ParseErrorCode::kTooShort);
 }
 
+TEST(IkeCodecMalformed, HeaderStillReadableWhenPayloadsFail) {
+  auto b = from_hex(kAospIkeAuth);
+  b[kHeaderSize + 2] = 0;  // SK payload length 0
+  b[kHeaderSize + 3] = 0;
+  EXPECT_FALSE(Message::parse(b));
+  auto h = Message::parse_header(b);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->spi_r, 0x909232b3d1edcb5cull);
+  EXPECT_EQ(h->message_id, 1u);
+  EXPECT_TRUE(h->request());
+  EXPECT_EQ(Message::parse_header(std::span<const uint8_t>(b.data(), 20)).error().code, ParseErrorCode::kTooShort);
+}
+
 TEST(IkeCodecMalformed, SkMustBeLast) {
   Message m;
   m.payloads.push_back(EncryptedPayload{PayloadType::kIdi, pattern(48, 1)});

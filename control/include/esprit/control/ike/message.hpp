@@ -93,6 +93,11 @@ struct Message {
   /// Parses a whole datagram (UDP payload, without the non-ESP marker on port 4500).
   [[nodiscard]] static Result<Message> parse(std::span<const uint8_t> datagram);
 
+  /// Only the header, with parse()'s header checks (size, version, Length). When parse() fails
+  /// in the payloads, this still gives the SPIs, message ID and flags the answer needs (which IKE
+  /// SA, request or response: answer_for()).
+  [[nodiscard]] static Result<Header> parse_header(std::span<const uint8_t> datagram);
+
   /// The wire form. Writes Next Payload fields and lengths from the payload list (an SK payload's
   /// Next Payload is its inner_first). Throws std::length_error if a payload or the message does
   /// not fit its length field. Does not call verify().
