@@ -56,6 +56,9 @@ KEY_A=0x0102030405060708090a0b0c0d0e0f1011121314
 KEY_B=0x2122232425262728292a2b2c2d2e2f3031323334
 gateway_config() {  # name lcores lan_if lan_addr wan_if wan_addr peer_wan remote_net local_net out_key in_key out_spi in_spi
   cat >"$WORK/$1.toml" <<EOT
+[daemon]
+control_socket = "$WORK/$1.sock"
+
 [eal]
 args = ["--no-huge", "-m 512", "-l $2", "--no-shconf", "--file-prefix esprit-$1-$ID"]
 
