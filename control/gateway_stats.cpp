@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "esprit/common/algorithms.hpp"
+#include "esprit/common/log.hpp"
 #include "esprit/control/control_socket.hpp"
 #include "esprit/fastpath/drop_reason.hpp"
 #include "esprit/fastpath/port.hpp"
@@ -226,7 +227,7 @@ json GatewayStats::show_version() const {
           {"workers", v_.workers.size()},
           {"worker_lcores", v_.worker_lcores},
           {"main_lcore", rte_get_main_lcore()},
-          {"log_level", std::string(to_string(v_.config->daemon.log_level))},
+          {"log_level", std::string(to_string(log_level()))},
           {"control_socket", v_.config->daemon.control_socket}};
 }
 
