@@ -230,7 +230,9 @@ bool ControlServer::read_client(Client& c, std::chrono::steady_clock::time_point
       ++c_.requests;
       ++served;
       std::string answer = registry_.handle_line(line);
-      if (answer.starts_with("{\"ok\":false")) ++c_.errors;
+      const bool failed = answer.starts_with("{\"ok\":false");
+      if (failed) ++c_.errors;
+      ESPRIT_LOG_DEBUG("control request (%zu bytes): %s", line.size(), failed ? "error" : "ok");
       c.out += answer;
     }
     c.in.erase(0, start);

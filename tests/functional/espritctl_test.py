@@ -293,5 +293,33 @@ summary = [l for l in out.splitlines() if l.startswith("worker 0:")]
 check(summary and f"rx {len(lan_in) + len(wan_in)} " in summary[-1],
       "exit summary: totals since start (clear counters did not write worker memory)")
 check(not os.path.exists(SOCK), "socket file removed at exit")
+
+# [[port]] mac (on net_null, which can change its address; net_pcap cannot), an explicit worker list
+# with main_lcore, and a control socket group.
+cfg = CONFIG.replace('workers = 1', 'workers = [1]\nmain_lcore = 0\ncontrol_socket_group = "root"')
+cfg = cfg.replace(f'device = "net_pcap1,rx_pcap={D}/wan_in.pcap,tx_pcap={D}/wan_out.pcap"',
+                  'device = "net_null0"\nmac = "02:00:5e:00:53:01"')
+with open(f"{D}/gw2.toml", "w") as f:
+    f.write(cfg)
+proc = subprocess.Popen([ESPRITD, "--config", f"{D}/gw2.toml"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
+try:
+    deadline = time.time() + 30
+    v = {}
+    while time.time() < deadline and not v:
+        time.sleep(0.2)
+        if os.path.exists(SOCK):
+            v = ctl_json("show", "version")
+    p = {x["name"]: x for x in ctl_json("show", "ports").get("ports", [])}
+    check(p.get("wan", {}).get("mac") == "02:00:5e:00:53:01", "[[port]] mac set on the device")
+    check(v.get("worker_lcores") == [1] and v.get("main_lcore") == 0 and v.get("log_level") == "debug",
+          "workers = [1], main_lcore = 0, log_level from the file")
+    check(stat.S_IMODE(os.stat(SOCK).st_mode) == 0o660 and os.stat(SOCK).st_gid == 0,
+          "control_socket_group: mode 0660, group set")
+finally:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+check(proc.returncode in (0, -15) and " debug: control request" in out,
+      "second daemon: clean exit, log_level = \"debug\" from the file logs control requests")
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
