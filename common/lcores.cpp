@@ -29,7 +29,10 @@ std::vector<std::string> lcore_eal_args(const DaemonConfig& d, std::span<const s
   all.push_back(main);
   std::sort(all.begin(), all.end());
   std::string list;
-  for (uint32_t l : all) list += (list.empty() ? "" : ",") + std::to_string(l);
+  for (uint32_t l : all) {
+    if (!list.empty()) list += ",";
+    list += std::to_string(l);
+  }
   return {"-l", list, "--main-lcore", std::to_string(main)};
 }
 

@@ -86,7 +86,10 @@ std::string CommandRegistry::dispatch(const ControlRequest& request) const {
   const auto it = commands_.find(request.command);
   if (it == commands_.end()) {
     std::string known;
-    for (const auto& [name, e] : commands_) known += (known.empty() ? "" : ", ") + name;
+    for (const auto& [name, e] : commands_) {
+      if (!known.empty()) known += ", ";
+      known += name;
+    }
     std::string shown = request.command;
     for (char& ch : shown)
       if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';

@@ -164,7 +164,10 @@ std::string hex_spi(const json& v) {
 std::string nonzero(const json& obj) {
   std::string s;
   for (auto it = obj.begin(); it != obj.end(); ++it)
-    if (it->is_number() && it->get<uint64_t>() != 0) s += (s.empty() ? "" : ", ") + it.key() + " " + num(*it);
+    if (it->is_number() && it->get<uint64_t>() != 0) {
+      if (!s.empty()) s += ", ";
+      s += it.key() + " " + num(*it);
+    }
   return s.empty() ? "none" : s;
 }
 
@@ -208,7 +211,10 @@ void show_ports(const json& r) {
   t.right({1, 5, 7, 8});
   for (const auto& x : r["ports"]) {
     std::string addrs;
-    for (const auto& a : x["addresses"]) addrs += (addrs.empty() ? "" : " ") + a.get<std::string>();
+    for (const auto& a : x["addresses"]) {
+      if (!addrs.empty()) addrs += " ";
+      addrs += a.get<std::string>();
+    }
     std::string link = x.value("link_up", false) ? "up" : "down";
     if (x.value("link_up", false) && x.value("link_speed_mbps", 0u)) link += " " + num(x["link_speed_mbps"]) + "M";
     const std::string txq = str(x, "tx_queues") + (x.value("control_tx_queue", false) ? "+1" : "");
@@ -309,7 +315,10 @@ void show_drops(const json& r, bool all) {
 
 void show_version(const json& r) {
   std::string lcores;
-  for (const auto& l : r["worker_lcores"]) lcores += (lcores.empty() ? "" : ",") + num(l);
+  for (const auto& l : r["worker_lcores"]) {
+    if (!lcores.empty()) lcores += ",";
+    lcores += num(l);
+  }
   std::printf("espritd %s (pid %s), DPDK %s, Intel IPsec-MB %s\n", str(r, "version").c_str(), str(r, "pid").c_str(),
               str(r, "dpdk").c_str(), str(r, "ipsec_mb").c_str());
   std::printf("started %s, up %s s\n", str(r, "started").c_str(), str(r, "uptime_seconds").c_str());
@@ -351,7 +360,10 @@ int main(int argc, char** argv) {
     return vm.count("help") ? 0 : 2;
   }
   std::string command;
-  for (const auto& w : vm["words"].as<std::vector<std::string>>()) command += (command.empty() ? "" : " ") + w;
+  for (const auto& w : vm["words"].as<std::vector<std::string>>()) {
+    if (!command.empty()) command += " ";
+    command += w;
+  }
   // Short forms operators type: "show neighbours", "show route", "show policies".
   if (command == "show neighbours" || command == "show neighbor" || command == "show arp") command = "show neighbors";
   if (command == "show route") command = "show routes";

@@ -9,6 +9,8 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
 #include <atomic>
@@ -46,8 +48,12 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
 
+/// Our control socket once created, so that a fatal error does not leave it behind.
+std::string g_control_socket;
+
 [[noreturn]] void die(const std::string& msg) {
   ESPRIT_LOG_ERROR("%s", msg.c_str());
+  if (!g_control_socket.empty()) ::unlink(g_control_socket.c_str());
   std::exit(1);
 }
 
@@ -310,6 +316,7 @@ int main(int argc, char** argv) {
   std::string err;
   auto control = ControlServer::open({d.config.daemon.control_socket, d.config.daemon.control_socket_group}, &err);
   if (!control) die(err);
+  g_control_socket = control->path();
 
   std::vector<std::string> eal = {"espritd"};
   for (const auto& a : d.config.eal.args) eal.push_back(a);
@@ -337,7 +344,10 @@ int main(int argc, char** argv) {
   for (const auto& a : eal_extra) eal.push_back(a);
   {
     std::string line;
-    for (const auto& a : eal) line += (line.empty() ? "" : " ") + a;
+    for (const auto& a : eal) {
+      if (!line.empty()) line += " ";
+      line += a;
+    }
     ESPRIT_LOG_INFO("EAL arguments: %s", line.c_str());
   }
   std::vector<char*> eal_argv;
@@ -375,7 +385,10 @@ int main(int argc, char** argv) {
                     d.workers.size(),
                     [&] {
                       std::string l;
-                      for (uint32_t w : d.worker_lcores) l += (l.empty() ? "" : ",") + std::to_string(w);
+                      for (uint32_t w : d.worker_lcores) {
+                        if (!l.empty()) l += ",";
+                        l += std::to_string(w);
+                      }
                       return l;
                     }()
                         .c_str(),
