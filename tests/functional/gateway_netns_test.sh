@@ -158,6 +158,15 @@ PY
 wait $SRV
 check "TCP transfer of 2 MB intact" cmp -s "$WORK/blob" "$WORK/received"
 
+# The operator's view: espritctl on gw1's control socket.
+ESPRITCTL="$(dirname "$ESPRITD")/espritctl"
+if [ -x "$ESPRITCTL" ]; then
+  echo "--- espritctl show sa (gw1)"
+  "$ESPRITCTL" --socket "$WORK/gw1.sock" show sa
+  check "espritctl: gw1's SAs counted the transfer" bash -c "\"$ESPRITCTL\" --socket $WORK/gw1.sock --json show sa |
+    /usr/bin/python3 -c 'import json, sys; s = json.load(sys.stdin)[\"sas\"]; sys.exit(0 if all(x[\"packets\"] > 100 for x in s) else 1)'"
+fi
+
 sleep 0.5
 kill "$CAP1" "$CAP2" 2>/dev/null  # stop the captures
 sleep 0.5
