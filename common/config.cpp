@@ -6,6 +6,7 @@
 // into a ConfigResult. After the sections, cross_check() looks at references between them while the
 // parsed document (and so every source position) is still alive.
 #include "esprit/common/config.hpp"
+#include "esprit/common/lcores.hpp"
 
 #include <toml++/toml.h>
 
@@ -603,6 +604,10 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
     if (s->size() > 107) t.fail("control_socket", "longer than 107 bytes, the limit of a UNIX socket path");
     d.control_socket = *s;
   }
+  if (auto g = t.string("control_socket_group")) {
+    if (g->empty() || g->size() > 32) t.fail("control_socket_group", "expected a group name of 1 to 32 characters");
+    d.control_socket_group = *g;
+  }
   if (const toml::node* n = t.get("workers")) {
     if (n->is_integer()) {
       d.worker_count = static_cast<uint32_t>(*t.integer("workers", 1, kMaxLcoreId));
@@ -656,8 +661,7 @@ void Loader::check_eal(const Section* eal) {
   bool any_pci = false;
   for (const auto& p : c_.ports) any_pci |= p.device_kind == DeviceKind::kPci;
   for (const std::string& a : c_.eal.args) {
-    const bool lcore_arg = a == "-l" || a == "-c" || a.starts_with("--lcores") || a.starts_with("--main-lcore") ||
-                           (a.size() > 2 && (a.starts_with("-l") || a.starts_with("-c")) && a[2] != '-');
+    const bool lcore_arg = is_lcore_eal_arg(a);
     if (lcore_arg && daemon_sets_lcores)
       fail(where(args_node->source()), "eal.args",
            quoted(a) + " sets lcores while [daemon] sets " +
@@ -1552,7 +1556,8 @@ Config Loader::load(const toml::table& root) {
   std::optional<Section> eal;
   if (const toml::table* t = single(root, "daemon")) {
     daemon.emplace(*this, *t, "daemon",
-                   std::vector<std::string_view>{"log_level", "control_socket", "workers", "main_lcore"});
+                   std::vector<std::string_view>{"log_level", "control_socket", "control_socket_group", "workers",
+                                                 "main_lcore"});
     parse_daemon(*daemon, c_.daemon);
   }
   if (const toml::table* t = single(root, "eal")) {

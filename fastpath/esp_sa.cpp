@@ -253,7 +253,7 @@ uint16_t compact(rte_mbuf** pkts, uint16_t n, const DropReason* reason, SaCounte
       pkts[good++] = pkts[i];
     } else {
       bad[nbad++] = pkts[i];
-      ++c.drops[static_cast<std::size_t>(reason[i])];
+      counter_add(c.drops[static_cast<std::size_t>(reason[i])]);
     }
   }
   if (nbad) std::memcpy(pkts + good, bad, nbad * sizeof(rte_mbuf*));

@@ -102,7 +102,7 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
   for (const RxQueue& q : rx_) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
     if (n == 0) continue;
-    counters_.rx += n;
+    counter_add(counters_.rx, n);
     total += n;
     process(q.port, pkts, n, now);
   }
@@ -117,6 +117,8 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
   flush();
   return total;
 }
+
+const NeighborWorkerCounters& GatewayWorker::neighbor_counters() const noexcept { return neighbor_->counters(); }
 
 void GatewayWorker::drop(rte_mbuf* m, GatewayDrop why) noexcept {
   counters_.drop(why);
@@ -226,7 +228,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   if (npunt) {
     const unsigned sent = rte_ring_enqueue_burst(t_.punt, reinterpret_cast<void**>(punt), npunt, nullptr);
-    counters_.punted += sent;
+    counter_add(counters_.punted, sent);
     for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
   }
   // From here on packets start at their IP header.
@@ -269,7 +271,7 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
     while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
     encap_and_forward(slot, run, nrun, now);
   }
-  counters_.bypassed += nbypass;
+  counter_add(counters_.bypassed, nbypass);
   if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
   if (nunmatched) forward(unmatched, nunmatched, now, true, true);
@@ -290,7 +292,7 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
       pass[npass++] = pkts[i];
     }
   }
-  counters_.bypassed += npass;
+  counter_add(counters_.bypassed, npass);
   if (npass) forward(pass, npass, now, false);
 }
 
@@ -303,7 +305,7 @@ void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n
   }
   const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
   for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
-  counters_.encapsulated += k;
+  counter_add(counters_.encapsulated, k);
   if (k) forward(pkts, k, now, false);
 }
 
@@ -330,7 +332,7 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     while (i < n && sas[i] && slots[i] == slot) run[nrun++] = pkts[i++];
     const uint16_t k = decap_burst(*esp_, *sas[i - 1], std::span<rte_mbuf*>(run, nrun), t_.sad->counters(id_, slot));
     for (uint16_t j = k; j < nrun; ++j) rte_pktmbuf_free(run[j]);
-    counters_.decapsulated += k;
+    counter_add(counters_.decapsulated, k);
     if (!k) continue;
     // RFC 4301 5.2: the inner packet must be one this SA is allowed to carry.
     rte_mbuf* pass[kBurst];
@@ -467,7 +469,7 @@ void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
   b.pkts[b.n++] = m;
   if (b.n == 2 * kBurst) {
     const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }
@@ -478,7 +480,7 @@ void GatewayWorker::flush() noexcept {
     TxBuffer& b = tx_[p];
     if (!b.n) continue;
     const uint16_t sent = rte_eth_tx_burst(static_cast<uint16_t>(p), tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }

@@ -56,6 +56,9 @@ KEY_A=0x0102030405060708090a0b0c0d0e0f1011121314
 KEY_B=0x2122232425262728292a2b2c2d2e2f3031323334
 gateway_config() {  # name lcores lan_if lan_addr wan_if wan_addr peer_wan remote_net local_net out_key in_key out_spi in_spi
   cat >"$WORK/$1.toml" <<EOT
+[daemon]
+control_socket = "$WORK/$1.sock"
+
 [eal]
 args = ["--no-huge", "-m 512", "-l $2", "--no-shconf", "--file-prefix esprit-$1-$ID"]
 
@@ -154,6 +157,15 @@ s.sendall(open(sys.argv[1], "rb").read()); s.close()
 PY
 wait $SRV
 check "TCP transfer of 2 MB intact" cmp -s "$WORK/blob" "$WORK/received"
+
+# The operator's view: espritctl on gw1's control socket.
+ESPRITCTL="$(dirname "$ESPRITD")/espritctl"
+if [ -x "$ESPRITCTL" ]; then
+  echo "--- espritctl show sa (gw1)"
+  "$ESPRITCTL" --socket "$WORK/gw1.sock" show sa
+  check "espritctl: gw1's SAs counted the transfer" bash -c "\"$ESPRITCTL\" --socket $WORK/gw1.sock --json show sa |
+    /usr/bin/python3 -c 'import json, sys; s = json.load(sys.stdin)[\"sas\"]; sys.exit(0 if all(x[\"packets\"] > 100 for x in s) else 1)'"
+fi
 
 sleep 0.5
 kill "$CAP1" "$CAP2" 2>/dev/null  # stop the captures

@@ -33,6 +33,9 @@ def check(cond, what):
 
 
 CONFIG = """
+[daemon]
+control_socket = "{d}/espritd.sock"
+
 [eal]
 args = ["--no-huge", "-m 512", "-l 0,1", "--no-shconf", "--file-prefix {prefix}"]
 

@@ -62,6 +62,8 @@ inline constexpr uint32_t kMaxLcoreId = 1023;
 struct DaemonConfig {
   LogLevel log_level = LogLevel::kInfo;
   std::string control_socket{kDefaultControlSocket};
+  /// Group allowed to use the control socket (mode 0660); empty: owner only (mode 0600).
+  std::string control_socket_group;
   /// Explicit worker lcores (`workers = [1, 2]`); empty when `workers` is a count.
   std::vector<uint32_t> worker_lcores;
   /// Number of worker lcores; equals worker_lcores.size() when the list is given. 0 (the default):

@@ -27,6 +27,7 @@
 
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/policy.hpp"
+#include "esprit/fastpath/counter.hpp"
 #include "esprit/fastpath/esp.hpp"
 
 struct rte_mbuf;
@@ -40,6 +41,7 @@ class Spd;
 class Fib;
 class NeighborTable;
 class NeighborWorker;
+class NeighborWorkerCounters;
 class Port;
 
 // X(enumerator, name, description)
@@ -77,7 +79,8 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
 #undef ESPRIT_X
 };
 
-/// Per-worker counters (single writer; the control core reads them relaxed).
+/// Per-worker counters: written by their worker only (counter_add), read by the control core
+/// while the worker runs (snapshot()).
 struct alignas(64) GatewayCounters {
   uint64_t rx = 0;
   uint64_t tx = 0;
@@ -86,7 +89,19 @@ struct alignas(64) GatewayCounters {
   uint64_t decapsulated = 0;
   uint64_t bypassed = 0;
   uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
-  void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
+  void drop(GatewayDrop d, uint64_t n = 1) noexcept { counter_add(drops[static_cast<std::size_t>(d)], n); }
+  /// A copy read with relaxed loads (any thread).
+  [[nodiscard]] GatewayCounters snapshot() const noexcept {
+    GatewayCounters s;
+    s.rx = counter_load(rx);
+    s.tx = counter_load(tx);
+    s.punted = counter_load(punted);
+    s.encapsulated = counter_load(encapsulated);
+    s.decapsulated = counter_load(decapsulated);
+    s.bypassed = counter_load(bypassed);
+    for (std::size_t i = 0; i < std::size(drops); ++i) s.drops[i] = counter_load(drops[i]);
+    return s;
+  }
 };
 
 /// An address of the gateway and the port it is configured on.
@@ -141,7 +156,10 @@ class GatewayWorker {
   /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
   void run(const std::atomic<bool>& stop) noexcept;
 
+  /// Written by this worker only; read them with GatewayCounters::snapshot().
   [[nodiscard]] const GatewayCounters& counters() const noexcept { return counters_; }
+  /// The neighbour-resolution counters of this worker (relaxed atomics).
+  [[nodiscard]] const NeighborWorkerCounters& neighbor_counters() const noexcept;
   [[nodiscard]] uint32_t id() const noexcept { return id_; }
 
  private:
