@@ -28,8 +28,11 @@
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/policy.hpp"
 #include "esprit/fastpath/esp.hpp"
+#include "esprit/fastpath/fragment.hpp"
+#include "esprit/fastpath/icmp_error.hpp"
 
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 
 namespace esprit {
@@ -55,7 +58,11 @@ class Port;
   X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
   X(kTtlExceeded, "ttl_exceeded", "TTL or hop limit would reach zero")                          \
   X(kNoRoute, "no_route", "no route to the destination, or a blackhole route")                  \
-  X(kTooBig, "too_big", "packet above the egress port's MTU (fragmentation not yet done)")      \
+  X(kTooBig, "too_big", "above the path MTU and may not be fragmented (DF, IPv6): ICMP sent")   \
+  X(kFragFailed, "frag_failed", "fragmentation failed (no mbufs, more than 64 fragments)")       \
+  X(kFragTimeout, "frag_timeout", "inbound fragment whose packet was not complete in time")     \
+  X(kFragInvalid, "frag_invalid", "inbound fragment refused: overlap, too many, table full")    \
+  X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
   X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
 
@@ -85,6 +92,12 @@ struct alignas(64) GatewayCounters {
   uint64_t encapsulated = 0;
   uint64_t decapsulated = 0;
   uint64_t bypassed = 0;
+  uint64_t fragmented = 0;       ///< packets cut into fragments (outer after ESP, or inner before)
+  uint64_t fragments = 0;        ///< fragments those gave
+  uint64_t reassembled = 0;      ///< inbound packets put together from fragments
+  uint64_t mss_clamped = 0;      ///< TCP SYNs whose MSS option was lowered
+  uint64_t icmp_sent = 0;        ///< ICMP errors generated (too big, time exceeded)
+  uint64_t icmp_suppressed = 0;  ///< ICMP errors not sent: rate limit, no source address, no mbuf
   uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
   void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
 };
@@ -116,6 +129,12 @@ struct GatewayTables {
   /// of the policies that name the SA. Empty for an SA of a route-based tunnel (0.0.0.0/0, ::/0).
   /// Set before the workers start (static SAs); IKE will publish them with the SA.
   std::vector<std::vector<TrafficSelector>> sa_selectors;
+  /// SAD slot -> fragmentation mode, MSS clamp and tunnel MTU of the SA (docs/fragmentation.md).
+  std::vector<SaPathOptions> sa_paths;
+  /// Fragments: headers come from `pool`, indirect segments pointing into the original packet from
+  /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
+  rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;
 };
 
 /// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
@@ -156,6 +175,28 @@ class GatewayWorker {
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
+  // gateway_frag.cpp: packets that do not fit, MSS clamp, ICMP errors, reassembly.
+  /// MSS clamp, then the SA's fragmentation rules for inner packets that do not fit; pre-fragmented
+  /// packets are encapsulated and forwarded here. Returns the packets left for encapsulation.
+  uint16_t tunnel_ingress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// MSS clamp on packets decapsulated from `slot`.
+  void tunnel_egress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n) noexcept;
+  /// A packet above the egress MTU in forward(): fragmented into pending_frag_, or answered with ICMP.
+  void too_big(rte_mbuf* m, uint16_t mtu) noexcept;
+  /// Forwards what too_big() fragmented (after forward()'s loop) with the same flags.
+  void forward_fragments(std::chrono::nanoseconds now, bool decrypted) noexcept;
+  /// Queues an ICMP error about `m` (still owned by the caller), rate-limited.
+  void icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu) noexcept;
+  /// Routes the queued ICMP errors (end of process()).
+  void flush_icmp(std::chrono::nanoseconds now) noexcept;
+  /// A fragment addressed to us: nullptr while incomplete or dropped, else the whole packet.
+  rte_mbuf* reassemble(rte_mbuf* m, bool v6, uint32_t l3_len, std::chrono::nanoseconds now) noexcept;
+  /// Gives up on reassemblies that timed out; once per poll.
+  void reassembly_poll(std::chrono::nanoseconds now) noexcept;
+  struct FragState;
+  static std::unique_ptr<FragState> make_frag_state(uint32_t worker_id);
+  /// The largest inner packet of `sa` that fits its path (0: unknown).
+  uint32_t sa_max_inner(uint32_t slot, const EspSa& sa) noexcept;
   void flush() noexcept;
   void drop(rte_mbuf* m, GatewayDrop why) noexcept;
 
@@ -168,6 +209,11 @@ class GatewayWorker {
   GatewayCounters counters_;
   struct TxBuffer;
   std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
+  std::unique_ptr<FragState> frag_;  ///< gateway_frag.cpp
+
+ public:
+  /// False when the reassembly table could not be created (the daemon refuses to start).
+  [[nodiscard]] bool fragmentation_ready() const noexcept;
 };
 
 }  // namespace esprit
