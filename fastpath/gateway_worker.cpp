@@ -441,7 +441,7 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       continue;
     }
     if (m->pkt_len > out.spec().mtu) [[unlikely]] {
-      too_big(m, out.spec().mtu);  // fragmented (sent below) or answered with ICMP
+      too_big(m, out.spec().mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);

@@ -181,8 +181,9 @@ class GatewayWorker {
   uint16_t tunnel_ingress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// MSS clamp on packets decapsulated from `slot`.
   void tunnel_egress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n) noexcept;
-  /// A packet above the egress MTU in forward(): fragmented into pending_frag_, or answered with ICMP.
-  void too_big(rte_mbuf* m, uint16_t mtu) noexcept;
+  /// A packet above the egress MTU in forward(): fragmented (sent by forward_fragments()), or
+  /// dropped with an ICMP error (none about `decrypted` packets).
+  void too_big(rte_mbuf* m, uint16_t mtu, bool decrypted) noexcept;
   /// Forwards what too_big() fragmented (after forward()'s loop) with the same flags.
   void forward_fragments(std::chrono::nanoseconds now, bool decrypted) noexcept;
   /// Queues an ICMP error about `m` (still owned by the caller), rate-limited.
