@@ -149,9 +149,7 @@ void GatewayWorker::too_big(rte_mbuf* m, uint16_t mtu, bool decrypted) noexcept 
     counters_.fragments += k;
     return;
   }
-  // An error about a packet that came out of a tunnel would have to go back through it (RFC 4301
-  // 6.2); not done yet, so none is sent rather than one in clear.
-  if (!ours && !decrypted) icmp_error(m, IcmpErrorKind::kTooBig, mtu);
+  if (!ours) icmp_error(m, IcmpErrorKind::kTooBig, mtu, decrypted);
   drop(m, GatewayDrop::kTooBig);
 }
 
@@ -167,15 +165,21 @@ void GatewayWorker::forward_fragments(std::chrono::nanoseconds now, bool decrypt
     forward(frags + j, static_cast<uint16_t>(std::min<uint16_t>(kChunk, n - j)), now, false, false, decrypted);
 }
 
-void GatewayWorker::icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu) noexcept {
+void GatewayWorker::icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu, bool decrypted) noexcept {
   const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t len = m->data_len;
   if (!icmp_error_allowed(ip, len)) return;
   FragState& f = *frag_;
   const bool v6 = ip[0] >> 4 == 6;
+  // From the gateway's address on the arrival port; about a decrypted packet, from its address on
+  // a protected port (the inside one the policies name), since the error goes back into the tunnel.
   const LocalAddress* src = nullptr;
   for (const LocalAddress& a : t_.local) {
-    if (a.port == m->port && a.address.is_v4() != v6) {
+    if (a.address.is_v4() == v6) continue;
+    const bool fits = decrypted ? a.port < t_.ports.size() && t_.ports[a.port] &&
+                                      t_.ports[a.port]->spec().role == PortRole::kProtected
+                                : a.port == m->port;
+    if (fits) {
       src = &a;
       break;
     }
@@ -194,9 +198,10 @@ void GatewayWorker::icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t m
     t_.fib->lookup6(a, 1, &nh);
   }
   const NextHop& back = t_.fib->next_hop(nh);
-  const bool same_way = (back.kind == NextHopKind::kConnected || back.kind == NextHopKind::kGateway) &&
-                        back.port == m->port;
-  if (!src || !same_way || !t_.pool || f.nicmp == FragState::kIcmpQueue ||
+  const bool same_way = decrypted || ((back.kind == NextHopKind::kConnected || back.kind == NextHopKind::kGateway) &&
+                                      back.port == m->port);
+  uint16_t& queued = decrypted ? f.nicmp_tunnel : f.nicmp;
+  if (!src || !same_way || !t_.pool || queued == FragState::kIcmpQueue ||
       !f.limiter.allow(std::chrono::steady_clock::now().time_since_epoch())) {
     ++counters_.icmp_suppressed;
     return;
@@ -212,12 +217,21 @@ void GatewayWorker::icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t m
     return;
   }
   e->port = m->port;
-  f.icmp[f.nicmp++] = e;
+  (decrypted ? f.icmp_tunnel : f.icmp)[queued++] = e;
   ++counters_.icmp_sent;
 }
 
 void GatewayWorker::flush_icmp(std::chrono::nanoseconds now) noexcept {
   FragState& f = *frag_;
+  while (f.nicmp_tunnel) {
+    // Classified like traffic from the protected side: PROTECT puts them into the SA the policy
+    // names, an unmatched one may take a route into a tunnel, anything else the policy's action.
+    rte_mbuf* batch[kChunk];
+    const uint16_t k = std::min<uint16_t>(kChunk, f.nicmp_tunnel);
+    std::memcpy(batch, f.icmp_tunnel + f.nicmp_tunnel - k, k * sizeof(rte_mbuf*));
+    f.nicmp_tunnel = static_cast<uint16_t>(f.nicmp_tunnel - k);
+    outbound(batch, k, now);
+  }
   while (f.nicmp) {  // errors about errors are never generated: this ends
     rte_mbuf* batch[kChunk];
     const uint16_t k = std::min<uint16_t>(kChunk, f.nicmp);

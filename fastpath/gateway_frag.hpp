@@ -17,8 +17,10 @@ struct GatewayWorker::FragState {
   uint16_t ip_id = 0;
   uint32_t frag_id = 0;
   uint16_t nicmp = 0;
+  uint16_t nicmp_tunnel = 0;
   uint16_t nfrags = 0;
-  rte_mbuf* icmp[kIcmpQueue];
+  rte_mbuf* icmp[kIcmpQueue];         ///< routed back the way the packet came
+  rte_mbuf* icmp_tunnel[kIcmpQueue];  ///< about decrypted packets: through the outbound SPD
   rte_mbuf* frags[kFragQueue];
 };
 

@@ -377,8 +377,12 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     }
     uint16_t nfwd = 0;
     for (uint16_t j = 0; j < npass; ++j) {
-      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
-      else drop(pass[j], GatewayDrop::kTtlExceeded);
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) {
+        pass[nfwd++] = pass[j];
+      } else {
+        icmp_error(pass[j], IcmpErrorKind::kTimeExceeded, 0, true);  // back through the tunnel
+        drop(pass[j], GatewayDrop::kTtlExceeded);
+      }
     }
     tunnel_egress(slot, *sas[i - 1], pass, nfwd);  // MSS clamp
     if (nfwd) forward(pass, nfwd, now, false, false, true);

@@ -473,12 +473,21 @@ def case_inbound_reassembly():
     # Garbage: a fragment of ESP whose offset runs past 64 KiB, and a tiny non-first fragment.
     wan_in.append(peer(IP(src="192.0.2.2", dst="192.0.2.1", proto=50, id=80, frag=8180, flags="MF") / (b"z" * 64)))
     wan_in.append(peer(IP(src="192.0.2.2", dst="192.0.2.1", proto=17, id=81, frag=3) / b"q"))
+    # A decrypted packet whose TTL runs out: the time-exceeded error goes back through the tunnel.
+    dying = IP(src="10.2.0.7", dst="10.1.0.5", ttl=1) / UDP(sport=5, dport=6) / Raw(b"late")
+    wan_in.append(peer(sa.encrypt(dying, seq_num=10)))
     lan, wan, out = run("inbound-reassembly", [], wan_in)
     got = [bytes(p[IP]) for p in lan if IP in p and p[IP].dst == "10.1.0.5"]
     check(got == [ttl_minus_one(orig)], f"inbound: {len(parts)} ESP fragments reassembled, decrypted, forwarded")
     check(counter(out, "worker 0", "reassembled") == 1, "inbound: reassembled counted")
     check(counter(out, "worker 0", "frag_invalid") > 0, "inbound: too many / overlapping fragments dropped, counted")
-    check(counter(out, "sa slot 1", "packets") == 1, "inbound: only the good packet reached the SA")
+    check(counter(out, "sa slot 1", "packets") == 2, "inbound: only the good packets reached the SA")
+    back = [sa_out().decrypt(IP(bytes(p[IP]))) for p in wan if ESP in p]
+    te = [p for p in back if ICMP in p and p[ICMP].type == 11]
+    check(len(back) == 1 and len(te) == 1 and te[0][IP].src == "10.1.0.1" and te[0][IP].dst == "10.2.0.7" and
+          bytes(te[0][ICMP].payload)[:20] == bytes(dying)[:20],
+          "decrypted TTL 1: ICMP time exceeded from the gateway's LAN address, encrypted back to the peer")
+    check(not [p for p in wan if IP in p and p[IP].proto == 1], "no ICMP about decrypted traffic in clear")
 
 
 case_post_fragment()

@@ -186,8 +186,10 @@ class GatewayWorker {
   void too_big(rte_mbuf* m, uint16_t mtu, bool decrypted) noexcept;
   /// Forwards what too_big() fragmented (after forward()'s loop) with the same flags.
   void forward_fragments(std::chrono::nanoseconds now, bool decrypted) noexcept;
-  /// Queues an ICMP error about `m` (still owned by the caller), rate-limited.
-  void icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu) noexcept;
+  /// Queues an ICMP error about `m` (still owned by the caller), rate-limited. `decrypted`: `m`
+  /// came out of a tunnel, the error goes through the outbound SPD (back into the tunnel, RFC 4301
+  /// 6.2) from the gateway's address on a protected port.
+  void icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu, bool decrypted = false) noexcept;
   /// Routes the queued ICMP errors (end of process()).
   void flush_icmp(std::chrono::nanoseconds now) noexcept;
   /// A fragment addressed to us: nullptr while incomplete or dropped, else the whole packet.
