@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from scapy.all import IP, UDP, TCP, ICMP, IPv6, Ether, Raw, rdpcap, wrpcap, conf
+from scapy.layers.inet import fragment
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 conf.verb = 0
@@ -260,6 +261,13 @@ def case_decap(natt):
     wan_in.append(Ether(bytes(bad)))
     stray = IP(src="10.3.0.7", dst="10.1.0.5") / UDP(sport=1, dport=2)
     wan_in.append(peer(sa.encrypt(stray, seq_num=60)))
+    # A 1400-byte inner packet whose ESP (in UDP) packet arrives in three fragments: reassembled
+    # first (only the first fragment carries the UDP header), then decapsulated.
+    large = IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=7, dport=8) / Raw(b"L" * 1372)
+    whole = IP(bytes(peer(sa.encrypt(large, seq_num=13))[IP]))
+    whole.id = 99
+    wan_in += [Ether(src=PEER_MAC, dst=WAN_MAC) / f for f in fragment(whole, fragsize=600)]
+    originals = originals + [large]
     lan, wan, out = run(f"decap-{tag}", [], wan_in, natt=natt)
     got = [bytes(p[IP]) for p in lan]
     expect = []
@@ -268,7 +276,9 @@ def case_decap(natt):
         e.ttl = 29
         e.chksum = None
         expect.append(bytes(IP(bytes(e))))
-    check(got == expect, f"decap {tag}: {len(got)} inner packets equal scapy's originals (TTL-1) on the LAN")
+    check(got == expect, f"decap {tag}: {len(got)} inner packets (one from a fragmented ESP packet) equal "
+                         "scapy's originals (TTL-1) on the LAN")
+    check(counter(out, "worker 0", "reassembled") == 1, f"decap {tag}: the fragmented ESP packet reassembled")
     check(lan and all(p[Ether].dst == HOST_MAC for p in lan), f"decap {tag}: sent to the host's MAC")
     check(counter(out, "sa slot 1", "replay") == 1, f"decap {tag}: replay counted")
     check(counter(out, "sa slot 1", "icv_fail") == 1, f"decap {tag}: ICV failure counted")
