@@ -69,6 +69,21 @@ uint32_t GatewayWorker::sa_max_inner(uint32_t slot, const EspSa& sa) noexcept {
 
 uint16_t GatewayWorker::tunnel_ingress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n,
                                        std::chrono::nanoseconds now) noexcept {
+  if (slot >= t_.sa_paths.size() || !t_.sa_paths[slot].configured) [[unlikely]]
+    return n;
+  if (t_.sa_paths[slot].tcp_mss.mode == TcpMssClamp::Mode::kOff) [[likely]] {
+    // The common case: no clamp, and every packet fits whatever port the peer's route takes.
+    if (!frag_->min_mtu) {
+      frag_->min_mtu = UINT16_MAX;
+      for (const Port* p : t_.ports)
+        if (p) frag_->min_mtu = std::min(frag_->min_mtu, p->spec().mtu);
+    }
+    uint32_t fits = sa.max_inner_len(frag_->min_mtu);
+    if (t_.sa_paths[slot].inner_mtu) fits = std::min<uint32_t>(fits, t_.sa_paths[slot].inner_mtu);
+    uint32_t longest = 0;
+    for (uint16_t i = 0; i < n; ++i) longest = std::max(longest, pkts[i]->pkt_len);
+    if (longest <= fits) return n;
+  }
   const uint32_t max_inner = sa_max_inner(slot, sa);
   if (max_inner == 0) return n;  // no options or no route to the peer: forward() decides
   const SaPathOptions& o = t_.sa_paths[slot];

@@ -15,6 +15,7 @@ struct GatewayWorker::FragState {
   std::unique_ptr<Reassembler> reassembler;
   IcmpRateLimiter limiter;  ///< 100 errors/s, bursts of 10 (RFC 4443 2.4 (f))
   uint16_t ip_id = 0;
+  uint16_t min_mtu = 0;  ///< the smallest MTU of our ports: below it no route lookup is needed
   uint32_t frag_id = 0;
   uint16_t nicmp = 0;
   uint16_t nicmp_tunnel = 0;

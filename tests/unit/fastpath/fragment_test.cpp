@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dpdk_env.hpp"
+#include "esprit/fastpath/esp.hpp"
 #include "esprit/fastpath/fragment.hpp"
 #include "esprit/fastpath/icmp_error.hpp"
 
@@ -212,6 +213,40 @@ TEST(IcmpRateLimiter, BurstThenRate) {
   n = 0;
   for (int i = 0; i < 50; ++i) n += l.allow(t0 + seconds(10));
   EXPECT_EQ(n, 10);  // never more than the burst
+}
+
+std::unique_ptr<EspSa> sa(EncrAlg encr, std::size_t key, IntegAlg integ, std::size_t ikey, bool natt, DfMode df,
+                          const char* local = "192.0.2.1", const char* remote = "192.0.2.2") {
+  SaDescriptor d;
+  d.spi = 0x100;
+  d.local = *IpAddress::parse(local);
+  d.remote = *IpAddress::parse(remote);
+  d.encr = encr;
+  d.encr_key = SecretBytes(Bytes(key, 7));
+  d.integ = integ;
+  d.integ_key = SecretBytes(Bytes(ikey, 9));
+  if (natt) d.natt = NatTraversal{};
+  d.df = df;
+  std::string err;
+  auto s = EspSa::create(d, &err);
+  EXPECT_TRUE(s) << err;
+  return s;
+}
+
+TEST(EspPath, LargestInnerPacket) {
+  // AES-GCM-16: 20 + 8 + 8 bytes in front, 16 ICV, payload + 2 aligned to 4: (1500 - 52) - 2.
+  auto gcm = sa(EncrAlg::kAesGcm16_128, 20, IntegAlg::kNone, 0, false, DfMode::kCopy);
+  EXPECT_EQ(gcm->max_inner_len(1500), 1446u);
+  EXPECT_EQ(sa(EncrAlg::kAesGcm16_128, 20, IntegAlg::kNone, 0, true, DfMode::kCopy)->max_inner_len(1500), 1438u);
+  // AES-CBC + HMAC-SHA1-96: 20 + 8 + 16 in front, 12 ICV, aligned to 16: 1444 -> 1440, - 2.
+  EXPECT_EQ(sa(EncrAlg::kAesCbc128, 16, IntegAlg::kHmacSha1_96, 20, false, DfMode::kCopy)->max_inner_len(1500), 1438u);
+  EXPECT_EQ(gcm->max_inner_len(40), 0u);
+  EXPECT_TRUE(gcm->outer_df(true));
+  EXPECT_FALSE(gcm->outer_df(false));
+  EXPECT_TRUE(sa(EncrAlg::kAesGcm16_128, 20, IntegAlg::kNone, 0, false, DfMode::kSet)->outer_df(false));
+  EXPECT_FALSE(sa(EncrAlg::kAesGcm16_128, 20, IntegAlg::kNone, 0, false, DfMode::kClear)->outer_df(true));
+  EXPECT_FALSE(sa(EncrAlg::kAesGcm16_128, 20, IntegAlg::kNone, 0, false, DfMode::kCopy, "2001:db8::1", "2001:db8::2")
+                   ->outer_df(true));  // an IPv6 outer header has no DF
 }
 
 rte_mempool* indirect_pool() {
