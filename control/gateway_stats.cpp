@@ -57,8 +57,13 @@ json gateway_counters_json(const GatewayCounters& c) {
     drops[std::string(info.name)] = v;
     total += v;
   }
-  return {{"rx", c.rx},         {"tx", c.tx},           {"punted", c.punted}, {"encapsulated", c.encapsulated},
-          {"decapsulated", c.decapsulated}, {"bypassed", c.bypassed}, {"dropped", total}, {"drops", drops}};
+  json j = json::object();
+#define ESPRIT_X(f, d) j[#f] = c.f;
+  ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
+  j["dropped"] = total;
+  j["drops"] = drops;
+  return j;
 }
 
 json neighbor_worker_json(const std::array<uint64_t, static_cast<std::size_t>(NeighborWorkerCounter::kCount)>& a) {
@@ -155,12 +160,9 @@ CounterSnapshot counters_since(const CounterSnapshot& now, const CounterSnapshot
     if (b == base.workers.end()) continue;
     GatewayCounters& c = w.counters;
     const GatewayCounters& o = b->counters;
-    c.rx = minus(c.rx, o.rx);
-    c.tx = minus(c.tx, o.tx);
-    c.punted = minus(c.punted, o.punted);
-    c.encapsulated = minus(c.encapsulated, o.encapsulated);
-    c.decapsulated = minus(c.decapsulated, o.decapsulated);
-    c.bypassed = minus(c.bypassed, o.bypassed);
+#define ESPRIT_X(f, d) c.f = minus(c.f, o.f);
+    ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
     for (std::size_t i = 0; i < std::size(c.drops); ++i) c.drops[i] = minus(c.drops[i], o.drops[i]);
     for (std::size_t i = 0; i < w.neighbor.size(); ++i) w.neighbor[i] = minus(w.neighbor[i], b->neighbor[i]);
   }
@@ -250,12 +252,9 @@ json GatewayStats::show_counters() const {
     wj["lcore"] = i < v_.worker_lcores.size() ? v_.worker_lcores[i] : 0;
     wj["neighbor"] = neighbor_worker_json(w.neighbor);
     workers.push_back(wj);
-    total.rx += w.counters.rx;
-    total.tx += w.counters.tx;
-    total.punted += w.counters.punted;
-    total.encapsulated += w.counters.encapsulated;
-    total.decapsulated += w.counters.decapsulated;
-    total.bypassed += w.counters.bypassed;
+#define ESPRIT_X(f, d) total.f += w.counters.f;
+    ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
     for (std::size_t k = 0; k < std::size(total.drops); ++k) total.drops[k] += w.counters.drops[k];
     for (std::size_t k = 0; k < ntotal.size(); ++k) ntotal[k] += w.neighbor[k];
   }
@@ -498,8 +497,10 @@ void GatewayStats::print_summary(std::FILE* out) const {
   const CounterSnapshot s = collect_counters(v_);
   for (const WorkerSnapshot& w : s.workers) {
     const GatewayCounters& c = w.counters;
-    std::fprintf(out, "worker %u: rx %lu tx %lu punted %lu encap %lu decap %lu bypass %lu", w.id, c.rx, c.tx,
-                 c.punted, c.encapsulated, c.decapsulated, c.bypassed);
+    std::fprintf(out, "worker %u: rx %lu tx %lu punted %lu encap %lu decap %lu bypass %lu fragmented %lu "
+                 "fragments %lu reassembled %lu mss_clamped %lu icmp_sent %lu icmp_suppressed %lu",
+                 w.id, c.rx, c.tx, c.punted, c.encapsulated, c.decapsulated, c.bypassed, c.fragmented, c.fragments,
+                 c.reassembled, c.mss_clamped, c.icmp_sent, c.icmp_suppressed);
     for (const auto& info : kGatewayDrops) {
       const uint64_t n = c.drops[static_cast<std::size_t>(info.drop)];
       if (n) std::fprintf(out, " %s %lu", info.name.data(), n);

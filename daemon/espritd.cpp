@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -61,6 +62,7 @@ std::string g_control_socket;
 struct Daemon {
   Config config;
   rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;  ///< fragments' segments pointing into the original packet
   std::unique_ptr<Rcu> rcu;
   std::unique_ptr<Sad> sad;
   std::unique_ptr<Fib> fib;
@@ -90,10 +92,18 @@ void build(Daemon& d) {
   for (const PortConfig& pc : c.ports)
     mbufs += uint64_t{pc.rx_queues.value_or(static_cast<uint16_t>(nworkers))} * pc.rx_desc +
              uint64_t{nworkers + 1} * pc.tx_desc;
+  // Each worker's reassembly table holds up to 128 packets of up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
+  // fragments (fragment.hpp), and its death row up to 288 mbufs; fragments and ICMP errors of a
+  // burst take headers from this pool too.
+  mbufs += uint64_t{nworkers} * (128 * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 288 + 512);
   mbufs = std::max<uint64_t>(mbufs, 8192);
   d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
+  // Indirect mbufs carry no data: one per fragment in flight (TX rings, neighbour hold queue).
+  d.indirect_pool = rte_pktmbuf_pool_create("esprit_indirect", static_cast<unsigned>(mbufs), kCache, 0, 0,
+                                            static_cast<int>(rte_socket_id()));
+  if (!d.indirect_pool) die(std::string("indirect mbuf pool: ") + rte_strerror(rte_errno));
   d.rcu = Rcu::create(nworkers, &err);
   if (!d.rcu) die(err);
   SadConfig sc;
@@ -165,6 +175,25 @@ void build(Daemon& d) {
     d.sa_names[*slot] = s.name;
   }
   d.tables.sa_selectors.assign(d.sad->capacity(), {});
+  // Fragmentation and MSS clamp per SA; a tunnel's settings override those of its SAs.
+  d.tables.sa_paths.assign(d.sad->capacity(), {});
+  for (const SaConfig& s : c.sas) {
+    SaPathOptions& o = d.tables.sa_paths[sa_index.at(s.name)];
+    o.fragmentation = s.fragmentation;
+    o.tcp_mss = s.tcp_mss;
+    o.remote = s.descriptor.remote;
+    o.configured = true;
+  }
+  for (const TunnelConfig& t : c.tunnels) {
+    std::vector<std::string> names = t.sa_in;
+    names.push_back(t.sa_out);
+    for (const std::string& n : names) {
+      SaPathOptions& o = d.tables.sa_paths[sa_index.at(n)];
+      o.fragmentation = t.fragmentation;
+      o.tcp_mss = t.tcp_mss;
+      o.inner_mtu = t.mtu.value_or(0);
+    }
+  }
 
   // Route-based tunnels.
   d.tables.tunnels = static_cast<uint32_t>(c.tunnels.size());
@@ -217,6 +246,8 @@ void build(Daemon& d) {
   d.tables.spd = d.spd.get();
   d.tables.fib = d.fib.get();
   d.tables.neighbors = d.neighbors.get();
+  d.tables.pool = d.pool;
+  d.tables.indirect_pool = d.indirect_pool;
   d.tables.punt = rte_ring_create("esprit_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
   if (!d.tables.punt) die(std::string("punt ring: ") + rte_strerror(rte_errno));
   d.tables.control_tx.assign(d.tables.ports.size(), nullptr);
@@ -238,6 +269,7 @@ void build(Daemon& d) {
     d.workers.push_back(std::make_unique<GatewayWorker>(d.tables, w, std::move(rx), static_cast<uint16_t>(w),
                                                         std::move(esp),
                                                         std::make_unique<NeighborWorker>(*d.neighbors)));
+    if (!d.workers.back()->fragmentation_ready()) die("worker " + std::to_string(w) + ": reassembly table");
   }
 }
 
@@ -425,6 +457,7 @@ int main(int argc, char** argv) {
   for (rte_ring* r : d.tables.control_tx) rte_ring_free(r);
   rte_ring_free(d.tables.punt);
   d.rcu.reset();
+  rte_mempool_free(d.indirect_pool);
   rte_mempool_free(d.pool);
   rte_eal_cleanup();
   return 0;

@@ -14,6 +14,7 @@
 #include "esprit/fastpath/route.hpp"
 #include "esprit/fastpath/sad.hpp"
 #include "esprit/fastpath/spd.hpp"
+#include "gateway_frag.hpp"
 
 namespace esprit {
 namespace {
@@ -78,7 +79,8 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       tx_queue_(tx_queue),
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
-      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {}
+      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
+      frag_(make_frag_state(worker_id)) {}
 
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
@@ -114,6 +116,7 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
       for (unsigned i = 0; i < k; ++i) send(static_cast<uint16_t>(p), static_cast<rte_mbuf*>(objs[i]));
     }
   }
+  reassembly_poll(now);
   flush();
   return total;
 }
@@ -136,6 +139,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+  reparse:  // a reassembled packet is classified again
     if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
       drop(m, GatewayDrop::kNotIp);
       continue;
@@ -198,6 +202,19 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       else drop(m, GatewayDrop::kToUsUnsupported);
       continue;
     }
+    if (local && is_fragment(ip, v6)) [[unlikely]] {
+      // ESP and ESP in UDP to us are reassembled (bounded, see fragment.hpp); other fragments to us
+      // have no service.
+      const uint32_t l3_len = v6 ? 48 : l4;
+      const uint8_t fproto = v6 ? (ip_len >= 48 ? ip[40] : 0) : proto;
+      if (fproto != kProtoEsp && fproto != kProtoUdp) {
+        drop(m, GatewayDrop::kToUsUnsupported);
+        continue;
+      }
+      m = reassemble(m, v6, l3_len, now);
+      if (!m) continue;
+      goto reparse;
+    }
     if (local) {
       if (proto == kProtoEsp) {
         if (ip_len < l4 + 8) drop(m, GatewayDrop::kBadIpHeader);  // no room for the ESP header
@@ -238,6 +255,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
   if (nesp) inbound_esp(esp, nesp, now);
   if (nout) outbound(out, nout, now);
   if (nclear) clear_inbound(clear, nclear, now);
+  flush_icmp(now);
 }
 
 void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -245,8 +263,12 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   rte_mbuf* live[kBurst];
   uint16_t nlive = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) drop(pkts[i], GatewayDrop::kTtlExceeded);
-    else live[nlive++] = pkts[i];
+    if (decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      live[nlive++] = pkts[i];
+    } else {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
+      drop(pkts[i], GatewayDrop::kTtlExceeded);
+    }
   }
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
@@ -287,6 +309,7 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
       drop(pkts[i], match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
                                                               : GatewayDrop::kClearNotBypass);
     } else if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
       drop(pkts[i], GatewayDrop::kTtlExceeded);
     } else {
       pass[npass++] = pkts[i];
@@ -303,6 +326,8 @@ void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n
     for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
     return;
   }
+  n = tunnel_ingress(slot, *sa, pkts, n, now);  // MSS clamp; inner packets that do not fit
+  if (!n) return;
   const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
   for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
   counter_add(counters_.encapsulated, k);
@@ -354,9 +379,14 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     }
     uint16_t nfwd = 0;
     for (uint16_t j = 0; j < npass; ++j) {
-      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
-      else drop(pass[j], GatewayDrop::kTtlExceeded);
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) {
+        pass[nfwd++] = pass[j];
+      } else {
+        icmp_error(pass[j], IcmpErrorKind::kTimeExceeded, 0, true);  // back through the tunnel
+        drop(pass[j], GatewayDrop::kTtlExceeded);
+      }
     }
+    tunnel_egress(slot, *sas[i - 1], pass, nfwd);  // MSS clamp
     if (nfwd) forward(pass, nfwd, now, false, false, true);
   }
 }
@@ -416,8 +446,8 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       drop(m, GatewayDrop::kPolicyDiscard);
       continue;
     }
-    if (m->pkt_len > out.spec().mtu) {
-      drop(m, GatewayDrop::kTooBig);
+    if (m->pkt_len > out.spec().mtu) [[unlikely]] {
+      too_big(m, out.spec().mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -448,6 +478,7 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     send(hop.port, m);
   }
+  forward_fragments(now, decrypted);
   // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.
   for (uint16_t i = 0; i < ntunneled; ++i) {
     if (!tunneled[i]) continue;
