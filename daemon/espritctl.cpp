@@ -201,6 +201,11 @@ void show_counters(const json& r) {
   const json& e = r["esp"];
   std::printf("\nESP (all SAs): packets %s, bytes %s, dropped %s (per SA: espritctl show sa)\n", str(e, "packets").c_str(),
               str(e, "bytes").c_str(), str(e, "dropped").c_str());
+  const json& t = r["total"];
+  std::printf("Fragmentation and ICMP (workers): fragmented %s into %s fragments, reassembled %s, MSS clamped %s, "
+              "ICMP errors sent %s, suppressed %s\n",
+              str(t, "fragmented").c_str(), str(t, "fragments").c_str(), str(t, "reassembled").c_str(),
+              str(t, "mss_clamped").c_str(), str(t, "icmp_sent").c_str(), str(t, "icmp_suppressed").c_str());
   std::printf("Neighbour resolution (workers): %s\n", nonzero(r["total"]["neighbor"]).c_str());
   std::printf("Neighbour table (control core): %s\n", nonzero(r["neighbor"]).c_str());
   std::printf("Control core: %s\n", nonzero(r["control"]).c_str());

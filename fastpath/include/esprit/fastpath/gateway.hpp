@@ -86,8 +86,6 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
 #undef ESPRIT_X
 };
 
-/// Per-worker counters: written by their worker only (counter_add), read by the control core
-/// while the worker runs (snapshot()).
 // X(field, description): the scalar per-worker counters, in the order they are shown.
 #define ESPRIT_GATEWAY_COUNTERS(X)                                                       \
   X(rx, "frames received")                                                              \
@@ -103,7 +101,8 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
   X(icmp_sent, "ICMP errors generated (too big, time exceeded)")                        \
   X(icmp_suppressed, "ICMP errors not sent: rate limit, no source address, no mbuf")
 
-/// Per-worker counters (single writer: counter_add; any reader: snapshot()).
+/// Per-worker counters: written by their worker only (counter_add), read by the control core
+/// while the worker runs (snapshot()).
 struct alignas(64) GatewayCounters {
 #define ESPRIT_X(f, d) uint64_t f = 0;
   ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
@@ -116,26 +115,6 @@ struct alignas(64) GatewayCounters {
 #define ESPRIT_X(f, d) s.f = counter_load(f);
     ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
 #undef ESPRIT_X
-    for (std::size_t i = 0; i < std::size(drops); ++i) s.drops[i] = counter_load(drops[i]);
-    return s;
-  }
-};
-  void drop(GatewayDrop d, uint64_t n = 1) noexcept { counter_add(drops[static_cast<std::size_t>(d)], n); }
-  /// A copy read with relaxed loads (any thread).
-  [[nodiscard]] GatewayCounters snapshot() const noexcept {
-    GatewayCounters s;
-    s.rx = counter_load(rx);
-    s.tx = counter_load(tx);
-    s.punted = counter_load(punted);
-    s.encapsulated = counter_load(encapsulated);
-    s.decapsulated = counter_load(decapsulated);
-    s.bypassed = counter_load(bypassed);
-    s.fragmented = counter_load(fragmented);
-    s.fragments = counter_load(fragments);
-    s.reassembled = counter_load(reassembled);
-    s.mss_clamped = counter_load(mss_clamped);
-    s.icmp_sent = counter_load(icmp_sent);
-    s.icmp_suppressed = counter_load(icmp_suppressed);
     for (std::size_t i = 0; i < std::size(drops); ++i) s.drops[i] = counter_load(drops[i]);
     return s;
   }
