@@ -10,6 +10,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -75,14 +76,17 @@ void build(Daemon& d) {
   for (const PortConfig& pc : c.ports)
     mbufs += uint64_t{pc.rx_queues.value_or(static_cast<uint16_t>(nworkers))} * pc.rx_desc +
              uint64_t{nworkers + 1} * pc.tx_desc;
-  mbufs = std::max<uint64_t>(mbufs, 8192);
+  // [daemon] mbufs raises the floor: a source that holds packets of its own in the pool (net_pcap
+  // with infinite_rx keeps the whole capture in mbufs) needs more than the rings.
+  mbufs = std::max<uint64_t>({mbufs, 8192, c.daemon.mbufs});
   d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
   d.rcu = Rcu::create(nworkers, &err);
   if (!d.rcu) die(err);
   SadConfig sc;
-  sc.capacity = 4096;
+  // Every static SA plus 4096 slots for SAs installed while running (IKE, rekeys).
+  sc.capacity = static_cast<uint32_t>(c.sas.size() + 4096);
   sc.workers = nworkers;
   sc.rcu = d.rcu.get();
   d.sad = Sad::create(sc, &err);
