@@ -213,7 +213,11 @@ void build(Daemon& d) {
   }
 }
 
-void print_counters(const Daemon& d, const LocalServices& ls) {
+/// Per-SA lines are printed at every interval only up to this many SAs (100 000 lines a second
+/// would flood the log and take the control core); at exit they are always printed.
+constexpr uint32_t kPeriodicSaLines = 64;
+
+void print_counters(const Daemon& d, const LocalServices& ls, bool per_sa = true) {
   for (const auto& w : d.workers) {
     const GatewayCounters& c = w->counters();
     std::printf("worker %u: rx %lu tx %lu punted %lu encap %lu decap %lu bypass %lu", w->id(), c.rx, c.tx,
@@ -224,7 +228,8 @@ void print_counters(const Daemon& d, const LocalServices& ls) {
     }
     std::printf("\n");
   }
-  d.sad->for_each([&](uint32_t slot, const EspSa& sa) {
+  if (!per_sa) std::printf("sa: %u installed (per-SA counters at exit)\n", d.sad->size());
+  else d.sad->for_each([&](uint32_t slot, const EspSa& sa) {
     const SaCounters t = d.sad->totals(slot);
     std::printf("sa slot %u spi 0x%08x %s: packets %lu bytes %lu", slot, sa.spi(),
                 std::string(to_string(sa.direction())).c_str(), t.packets, t.bytes);
@@ -263,7 +268,8 @@ int main(int argc, char** argv) {
   desc.add_options()("help,h", "this help")("config,c", po::value(&config_path), "configuration file (TOML)")(
       "check-config", "load and check the configuration, then exit")(
       "log-level", po::value(&log_level)->default_value("info"), "error, warning, notice, info or debug")(
-      "stats-interval", po::value(&stats_interval)->default_value(0), "print counters every N seconds (0: at exit)");
+      "stats-interval", po::value(&stats_interval)->default_value(0),
+      "print counters every N seconds (0: at exit); above 64 SAs, per-SA lines only at exit");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(static_cast<int>(ours.size()), ours.data(), desc), vm);
@@ -330,7 +336,7 @@ int main(int argc, char** argv) {
     services.poll(std::chrono::steady_clock::now().time_since_epoch());
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     if (stats_interval > 0 && std::chrono::steady_clock::now() >= next_stats) {
-      print_counters(d, services);
+      print_counters(d, services, d.sad->size() <= kPeriodicSaLines);
       next_stats += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(stats_interval));
     }
