@@ -270,9 +270,11 @@ int main(int argc, char** argv) {
   auto snapshot = [&] {
     const GatewayCounters& c = worker->counters();
     Snapshot s;
-    s.rx = __atomic_load_n(&c.rx, __ATOMIC_RELAXED);
-    s.tx = __atomic_load_n(&c.tx, __ATOMIC_RELAXED);
-    s.decap = __atomic_load_n(&c.decapsulated, __ATOMIC_RELAXED);
+    // The worker counts rx, then decapsulated, then tx (plain stores, read here while it runs: a
+    // snapshot may be a burst off). Reading them the other way round keeps sent <= received.
+    s.tx = __atomic_load_n(&c.tx, __ATOMIC_ACQUIRE);
+    s.decap = __atomic_load_n(&c.decapsulated, __ATOMIC_ACQUIRE);
+    s.rx = __atomic_load_n(&c.rx, __ATOMIC_ACQUIRE);
     for (const uint64_t& d : c.drops) s.gw_drops += __atomic_load_n(&d, __ATOMIC_RELAXED);
     for (uint32_t slot : stable_slots) {
       const SaCounters tot = sad->totals(slot);
