@@ -31,25 +31,36 @@ def run(mode, suite, size, extra=()):
         out = os.path.join(d, "p")
         subprocess.run(["/usr/bin/python3", GEN, mode, suite, size, str(SAS), str(PACKETS), out,
                         "--eal-prefix", "esprit-benchtest-%d" % os.getpid(), *extra], check=True)
-        p = subprocess.Popen([ESPRITD, "--config", out + ".toml"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-        deadline = time.time() + 20
-        # Let it run until the worker has been through the pcap a few times.
-        time.sleep(1.5)
-        p.send_signal(signal.SIGINT)
+        # Counters every 0.2 s; stop once the worker has been through the pcap twice (or after 30 s).
+        p = subprocess.Popen([ESPRITD, "--config", out + ".toml", "--stats-interval", "0.2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        lines = []
+        deadline = time.time() + 30
+        running = False
+        for line in p.stdout:
+            lines.append(line)
+            running |= line.startswith("espritd: running")
+            w = re.match(r"worker 0: rx (\d+)", line)
+            if running and (time.time() > deadline or (w and int(w[1]) >= 2 * PACKETS)):
+                break
+        if running:
+            p.send_signal(signal.SIGINT)
         try:
-            text = p.communicate(timeout=max(1, deadline - time.time()))[0]
+            rest = p.communicate(timeout=30)[0]
         except subprocess.TimeoutExpired:
             p.kill()
-            text = p.communicate()[0]
+            rest = p.communicate()[0]
+        text = "".join(lines) + (rest or "")
+        # The counters printed at exit: the last worker line and the SA lines after it.
+        final = text[text.rfind("worker 0:"):] if "worker 0:" in text else ""
         name = "%s %s %s%s" % (mode, suite if mode != "bypass" else "", size, " replay" if extra else "")
-        w = re.search(r"^worker 0: rx (\d+) tx (\d+) punted \d+ encap (\d+) decap (\d+) bypass (\d+)(.*)$", text, re.M)
+        w = re.match(r"worker 0: rx (\d+) tx (\d+) punted \d+ encap (\d+) decap (\d+) bypass (\d+)(.*)$", final, re.M)
         check(p.returncode == 0 and w is not None, name + ": espritd ran and printed its counters")
         if not w:
             print(text[-2000:])
             return None
         rx, tx, encap, decap, bypass, drops = int(w[1]), int(w[2]), int(w[3]), int(w[4]), int(w[5]), w[6].strip()
-        sa_drops = [l for l in text.splitlines() if l.startswith("sa slot") and len(l.split()) > 10]
+        sa_drops = [l for l in final.splitlines() if l.startswith("sa slot") and len(l.split()) > 10]
         return name, rx, tx, encap, decap, bypass, drops, sa_drops
 
 
