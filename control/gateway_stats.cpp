@@ -493,7 +493,7 @@ void GatewayStats::register_commands(CommandRegistry& r) {
   r.add("help", "the commands", [&r](const json&) { return r.list(); });
 }
 
-void GatewayStats::print_summary(std::FILE* out) const {
+void GatewayStats::print_summary(std::FILE* out, uint32_t max_sa_lines) const {
   const CounterSnapshot s = collect_counters(v_);
   for (const WorkerSnapshot& w : s.workers) {
     const GatewayCounters& c = w.counters;
@@ -507,7 +507,9 @@ void GatewayStats::print_summary(std::FILE* out) const {
     }
     std::fprintf(out, "\n");
   }
-  for (const SaSnapshot& sa : s.sas) {
+  if (s.sas.size() > max_sa_lines)
+    std::fprintf(out, "sa: %zu installed (per-SA counters: espritctl show sa, or at exit)\n", s.sas.size());
+  else for (const SaSnapshot& sa : s.sas) {
     std::fprintf(out, "sa slot %u spi 0x%08x %s: packets %lu bytes %lu", sa.slot, sa.spi,
                  std::string(to_string(sa.direction)).c_str(), sa.counters.packets, sa.counters.bytes);
     for (const auto& r : kDropReasons)

@@ -14,6 +14,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -96,7 +97,9 @@ void build(Daemon& d) {
   // fragments (fragment.hpp), and its death row up to 288 mbufs; fragments and ICMP errors of a
   // burst take headers from this pool too.
   mbufs += uint64_t{nworkers} * (128 * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 288 + 512);
-  mbufs = std::max<uint64_t>(mbufs, 8192);
+  // [daemon] mbufs raises the floor: a source that holds packets of its own in the pool (net_pcap
+  // with infinite_rx keeps the whole capture in mbufs) needs more than the rings.
+  mbufs = std::max<uint64_t>({mbufs, 8192, c.daemon.mbufs});
   d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
@@ -107,7 +110,8 @@ void build(Daemon& d) {
   d.rcu = Rcu::create(nworkers, &err);
   if (!d.rcu) die(err);
   SadConfig sc;
-  sc.capacity = 4096;
+  // Every static SA plus 4096 slots for SAs installed while running (IKE, rekeys).
+  sc.capacity = static_cast<uint32_t>(c.sas.size() + 4096);
   sc.workers = nworkers;
   sc.rcu = d.rcu.get();
   d.sad = Sad::create(sc, &err);
@@ -273,6 +277,9 @@ void build(Daemon& d) {
   }
 }
 
+/// Per-SA lines are printed at every --stats-interval only up to this many SAs; at exit always.
+constexpr uint32_t kPeriodicSaLines = 64;
+
 }  // namespace
 }  // namespace esprit
 
@@ -298,7 +305,8 @@ int main(int argc, char** argv) {
       "check-config", "load and check the configuration, then exit")(
       "log-level", po::value(&log_level_arg),
       "error, warning, notice, info or debug (overrides [daemon] log_level; default info)")(
-      "stats-interval", po::value(&stats_interval)->default_value(0), "print counters every N seconds (0: at exit)");
+      "stats-interval", po::value(&stats_interval)->default_value(0),
+      "print counters every N seconds (0: at exit); above 64 SAs, per-SA lines only at exit");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(static_cast<int>(ours.size()), ours.data(), desc), vm);
@@ -438,7 +446,7 @@ int main(int argc, char** argv) {
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     control->poll(now);  // non-blocking: espritctl requests
     if (stats_interval > 0 && now >= next_stats) {
-      stats.print_summary(stdout);
+      stats.print_summary(stdout, kPeriodicSaLines);
       next_stats += interval;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));

@@ -58,6 +58,7 @@ enum class LogLevel : uint8_t { kError, kWarning, kNotice, kInfo, kDebug };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/esprit/espritd.sock";
 inline constexpr uint32_t kMaxLcoreId = 1023;
+inline constexpr uint32_t kMaxMbufs = 1u << 24;  ///< [daemon] mbufs: 16 M buffers (32 GiB of 2 KiB mbufs)
 
 struct DaemonConfig {
   LogLevel log_level = LogLevel::kInfo;
@@ -71,6 +72,8 @@ struct DaemonConfig {
   uint32_t worker_count = 0;
   /// The control core; nullopt = EAL's default (the first lcore EAL enables).
   std::optional<uint32_t> main_lcore;
+  /// Minimum number of mbufs in the packet pool (0: what the rings need, computed by the daemon).
+  uint32_t mbufs = 0;
 };
 
 struct EalConfig {

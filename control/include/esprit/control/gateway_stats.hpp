@@ -105,8 +105,9 @@ class GatewayStats {
   void register_commands(CommandRegistry& registry);
 
   /// The summary espritd prints at exit and every --stats-interval: totals since start (the
-  /// baseline is ignored), one line per worker, SA and the control core.
-  void print_summary(std::FILE* out) const;
+  /// baseline is ignored), one line per worker, SA and the control core. Above `max_sa_lines`
+  /// SAs, one line says how many there are instead (100 000 lines a second would flood the log).
+  void print_summary(std::FILE* out, uint32_t max_sa_lines = UINT32_MAX) const;
 
  private:
   [[nodiscard]] std::string port_name(uint16_t id) const;
