@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <cstring>
 
 #include "esprit/fastpath/gateway.hpp"
@@ -78,7 +79,19 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       tx_queue_(tx_queue),
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
-      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {}
+      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {
+  for (const LocalAddress& a : t_.local) {
+    if (a.address.is_v4()) {
+      uint32_t d;
+      std::memcpy(&d, a.address.bytes(), 4);
+      local4_.push_back(d);
+    } else {
+      std::array<uint8_t, 16> d;
+      std::memcpy(d.data(), a.address.bytes(), 16);
+      local6_.push_back(d);
+    }
+  }
+}
 
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
@@ -182,14 +195,14 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       proto = ip[6];  // extension headers in front of ESP/UDP to us are not walked (rare)
     }
     if (ip_len < frame_ip) rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_ip - ip_len));  // Ethernet padding
-    // Ours?
+    // Ours? (a few addresses: a linear scan of fixed-size compares beats a hash)
     bool local = false;
-    for (const LocalAddress& a : t_.local) {
-      if (a.address.is_v4() != !v6) continue;
-      if (std::memcmp(a.address.bytes(), ip + (v6 ? 24 : 16), v6 ? 16 : 4) == 0) {
-        local = true;
-        break;
-      }
+    if (!v6) {
+      uint32_t d;
+      std::memcpy(&d, ip + 16, 4);
+      for (const uint32_t a : local4_) local |= a == d;
+    } else {
+      for (const auto& a : local6_) local |= std::memcmp(a.data(), ip + 24, 16) == 0;
     }
     if (!local && v6 && ip[24] == 0xff) {  // multicast: neighbour discovery and friends
       if (proto == kProtoIcmp6) punt[npunt++] = m;
@@ -386,6 +399,14 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];
   uint16_t ntunneled = 0;
+  struct {
+    uint32_t nh = UINT32_MAX;  ///< gateway route of the cached entry; kNoRoute: keyed by `key`
+    NeighborKey key;
+    NeighborInfo ni;
+    bool usable = false;
+    rte_ether_hdr eth;  ///< destination and source MAC for the cached next hop
+  } cache;
+  cache.key.port = UINT16_MAX;  // matches no real key
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -419,9 +440,11 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    // Consecutive packets to the same next hop (a gateway route, or one connected host) share
+    // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
     NeighborKey key;
     if (hop.kind == NextHopKind::kGateway) {
-      key = NeighborKey::of(hop.port, hop.gateway);
+      if (nh[i] != cache.nh) key = NeighborKey::of(hop.port, hop.gateway);
     } else if (ip[0] >> 4 == 4) {
       uint32_t d;
       std::memcpy(&d, ip + 16, 4);
@@ -429,21 +452,31 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     } else {
       key = NeighborKey::v6(hop.port, ip + 24);
     }
-    const NeighborInfo ni = t_.neighbors->lookup(key);
-    if (!ni.usable()) {
-      if (neighbor_->hold(key, m, now) != NeighborWorker::HoldResult::kHandedOver)
+    if (hop.kind == NextHopKind::kGateway ? nh[i] != cache.nh
+                                          : cache.nh != kNoRoute || std::memcmp(&key, &cache.key, sizeof key) != 0) {
+      cache.nh = hop.kind == NextHopKind::kGateway ? nh[i] : kNoRoute;
+      cache.key = key;
+      cache.ni = t_.neighbors->lookup(key);
+      cache.usable = cache.ni.usable();
+      if (cache.usable) {
+        if (cache.ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+        cache.eth.dst_addr = cache.ni.mac();
+        cache.eth.src_addr = out.mac();
+      }
+    }
+    if (!cache.usable) {
+      if (neighbor_->hold(cache.key, m, now) != NeighborWorker::HoldResult::kHandedOver)
         drop(m, GatewayDrop::kNeighborDrop);
       continue;
     }
-    if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+    const uint16_t ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
     if (!eth) {
       drop(m, GatewayDrop::kTooBig);
       continue;
     }
-    eth->dst_addr = ni.mac();
-    eth->src_addr = out.mac();
-    eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
+    std::memcpy(eth, &cache.eth, 12);
+    eth->ether_type = ether_type;
     send(hop.port, m);
   }
   // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.

@@ -18,6 +18,7 @@
 // interface carries 0.0.0.0/0 and ::/0.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -168,6 +169,9 @@ class GatewayWorker {
   GatewayCounters counters_;
   struct TxBuffer;
   std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
+  /// The gateway's addresses (GatewayTables::local, fixed once workers run), network order.
+  std::vector<uint32_t> local4_;
+  std::vector<std::array<uint8_t, 16>> local6_;
 };
 
 }  // namespace esprit
