@@ -442,18 +442,26 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
     // Consecutive packets to the same next hop (a gateway route, or one connected host) share
     // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
+    bool miss;
     NeighborKey key;
     if (hop.kind == NextHopKind::kGateway) {
-      if (nh[i] != cache.nh) key = NeighborKey::of(hop.port, hop.gateway);
-    } else if (ip[0] >> 4 == 4) {
-      uint32_t d;
-      std::memcpy(&d, ip + 16, 4);
-      key = NeighborKey::v4(hop.port, rte_be_to_cpu_32(d));
+      miss = nh[i] != cache.nh;
+      if (miss) key = NeighborKey::of(hop.port, hop.gateway);
     } else {
-      key = NeighborKey::v6(hop.port, ip + 24);
+      // Connected: the destination itself, compared in place before a key is built.
+      const bool v4 = ip[0] >> 4 == 4;
+      const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
+      const unsigned alen = v4 ? 4 : 16;
+      const uint8_t* dst = ip + (v4 ? 16 : 24);
+      miss = cache.nh != kNoRoute || cache.key.port != hop.port || cache.key.family != family ||
+             (v4 ? std::memcmp(cache.key.addr.data(), dst, 4) != 0 : std::memcmp(cache.key.addr.data(), dst, 16) != 0);
+      if (miss) {
+        key.port = hop.port;
+        key.family = family;
+        std::memcpy(key.addr.data(), dst, alen);
+      }
     }
-    if (hop.kind == NextHopKind::kGateway ? nh[i] != cache.nh
-                                          : cache.nh != kNoRoute || std::memcmp(&key, &cache.key, sizeof key) != 0) {
+    if (miss) {
       cache.nh = hop.kind == NextHopKind::kGateway ? nh[i] : kNoRoute;
       cache.key = key;
       cache.ni = t_.neighbors->lookup(key);
