@@ -96,6 +96,10 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
     for (uint16_t i = 0; i < tx_[p].n; ++i) rte_pktmbuf_free(tx_[p].pkts[i]);
+  if (id_ < t_.handoff.size() && t_.handoff[id_]) {  // the other workers have stopped too
+    void* m;
+    while (rte_ring_dequeue(t_.handoff[id_], &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
 }
 
 void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
@@ -118,6 +122,11 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
     counters_.rx += n;
     total += n;
     process(q.port, pkts, n, now);
+  }
+  if (!t_.handoff.empty()) {  // inbound ESP for our SAs that arrived at other workers
+    void* objs[kBurst];
+    const unsigned k = rte_ring_dequeue_burst(t_.handoff[id_], objs, kBurst, nullptr);
+    if (k) inbound_esp(reinterpret_cast<rte_mbuf**>(objs), static_cast<uint16_t>(k), now);
   }
   if (tx_queue_ == 0) {  // frames the control core could not send on a queue of its own
     for (std::size_t p = 0; p < t_.control_tx.size(); ++p) {
@@ -332,6 +341,25 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     keys[i] = SadKey::from_packet(ip, ip + off);
   }
   t_.sad->lookup_inbound(keys, n, sas, slots);
+  if (!t_.handoff.empty()) {
+    // Several workers: decapsulate only the SAs we own; the rest go to their owners.
+    rte_mbuf* foreign[kBurst];
+    uint32_t owner[kBurst];
+    uint16_t nforeign = 0, nown = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t o = sas[i] ? t_.sad->owner(slots[i]) : id_;
+      if (o != id_) [[unlikely]] {
+        foreign[nforeign] = pkts[i];
+        owner[nforeign++] = o;
+      } else {
+        pkts[nown] = pkts[i];
+        sas[nown] = sas[i];
+        slots[nown++] = slots[i];
+      }
+    }
+    if (nforeign) hand_off(foreign, owner, nforeign);
+    n = nown;
+  }
   for (uint16_t i = 0; i < n;) {
     if (!sas[i]) {
       drop(pkts[i++], GatewayDrop::kNoSa);
@@ -369,6 +397,27 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       else drop(pass[j], GatewayDrop::kTtlExceeded);
     }
     if (nfwd) forward(pass, nfwd, now, false, false, true);
+  }
+}
+
+void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept {
+  rte_mbuf* group[kBurst];
+  bool done[kBurst] = {};
+  for (uint16_t i = 0; i < n; ++i) {
+    if (done[i]) continue;
+    const uint32_t o = owner[i];
+    uint16_t ngroup = 0;
+    for (uint16_t j = i; j < n; ++j) {
+      if (!done[j] && owner[j] == o) {
+        group[ngroup++] = pkts[j];
+        done[j] = true;
+      }
+    }
+    rte_ring* ring = o < t_.handoff.size() ? t_.handoff[o] : nullptr;
+    const unsigned sent =
+        ring ? rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(group), ngroup, nullptr) : 0;
+    counters_.handed_off += sent;
+    for (unsigned j = sent; j < ngroup; ++j) drop(group[j], GatewayDrop::kHandoffFull);
   }
 }
 

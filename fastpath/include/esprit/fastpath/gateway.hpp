@@ -13,7 +13,9 @@
 //                                                      unmatched traffic routed into a tunnel
 //                                                      interface is encapsulated before the default)
 //   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
-// Inbound ESP: SAD lookup by (SPI, destination), decap, then the inner packet must match one of the
+// Inbound ESP: SAD lookup by (SPI, destination); an SA owned by another worker (several workers,
+// RSS) is handed to its owner's ring (GatewayTables::handoff) and decapsulated there, so one SA has
+// one decapsulating worker; then decap, then the inner packet must match one of the
 // traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
 // interface carries 0.0.0.0/0 and ::/0.
 #pragma once
@@ -58,7 +60,8 @@ class Port;
   X(kNoRoute, "no_route", "no route to the destination, or a blackhole route")                  \
   X(kTooBig, "too_big", "packet above the egress port's MTU (fragmentation not yet done)")      \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
-  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
+  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")                         \
+  X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")
 
 enum class GatewayDrop : uint8_t {
 #define ESPRIT_X(e, n, d) e,
@@ -86,6 +89,7 @@ struct alignas(64) GatewayCounters {
   uint64_t encapsulated = 0;
   uint64_t decapsulated = 0;
   uint64_t bypassed = 0;
+  uint64_t handed_off = 0;  ///< inbound ESP passed to the worker owning its SA
   uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
   void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
 };
@@ -117,7 +121,15 @@ struct GatewayTables {
   /// of the policies that name the SA. Empty for an SA of a route-based tunnel (0.0.0.0/0, ::/0).
   /// Set before the workers start (static SAs); IKE will publish them with the SA.
   std::vector<std::vector<TrafficSelector>> sa_selectors;
+  /// Per worker id: a ring (multi-producer, single-consumer, capacity kHandoffRing) of inbound ESP
+  /// mbufs (starting at the outer IP header) for the SAs that worker owns (Sad::owner), filled by
+  /// the other workers and drained by the owner on every poll. Empty with one worker: nothing is
+  /// handed off and the check costs one branch per burst.
+  std::vector<rte_ring*> handoff;
 };
+
+/// Entries of each handoff ring: a few RX bursts of every other worker.
+inline constexpr unsigned kHandoffRing = 1024;
 
 /// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
 [[nodiscard]] bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len) noexcept;
@@ -150,6 +162,8 @@ class GatewayWorker {
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
+  void hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept;
   void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
   /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
