@@ -276,7 +276,8 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
   rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
-  uint16_t nbypass = 0, nunmatched = 0;
+  rte_mbuf* sealed[kBurst];     // encapsulated, to route
+  uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
       if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
@@ -289,13 +290,15 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
       ++i;
       continue;
     }
-    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst.
+    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst; what every
+    // run encapsulated is routed together below (one FIB and neighbour pass for the burst).
     const uint32_t slot = match[i].sa_index;
-    rte_mbuf* run[kBurst];
+    rte_mbuf** run = sealed + nsealed;
     uint16_t nrun = 0;
     while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
-    encap_and_forward(slot, run, nrun, now);
+    nsealed += encap(slot, run, nrun);
   }
+  if (nsealed) forward(sealed, nsealed, now, false);
   counters_.bypassed += nbypass;
   if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
@@ -321,18 +324,18 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
   if (npass) forward(pass, npass, now, false);
 }
 
-void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n,
-                                      std::chrono::nanoseconds now) noexcept {
+uint16_t GatewayWorker::encap(uint32_t slot, rte_mbuf** pkts, uint16_t n) noexcept {
   EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
   if (!sa) {
     for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
-    return;
+    return 0;
   }
   const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
   for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
   counters_.encapsulated += k;
-  if (k) forward(pkts, k, now, false);
+  return k;
 }
+
 
 void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
   SadKey keys[kBurst];
@@ -365,6 +368,8 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     if (nforeign) hand_off(foreign, owner, nforeign);
     n = nown;
   }
+  rte_mbuf* inner[kBurst];
+  uint16_t ninner = 0;
   for (uint16_t i = 0; i < n;) {
     if (!sas[i]) {
       drop(pkts[i++], GatewayDrop::kNoSa);
@@ -396,13 +401,13 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       if (ok) pass[npass++] = run[j];
       else drop(run[j], GatewayDrop::kInboundPolicy);
     }
-    uint16_t nfwd = 0;
     for (uint16_t j = 0; j < npass; ++j) {
-      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) inner[ninner++] = pass[j];
       else drop(pass[j], GatewayDrop::kTtlExceeded);
     }
-    if (nfwd) forward(pass, nfwd, now, false, false, true);
   }
+  // Every SA's inner packets are routed together: one FIB and neighbour pass for the burst.
+  if (ninner) forward(inner, ninner, now, false, false, true);
 }
 
 void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept {
@@ -541,11 +546,14 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     eth->ether_type = ether_type;
     send(hop.port, m);
   }
-  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.
+  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones, and
+  // are routed together afterwards.
+  rte_mbuf* sealed[kBurst];
+  uint16_t nsealed = 0;
   for (uint16_t i = 0; i < ntunneled; ++i) {
     if (!tunneled[i]) continue;
     const uint32_t slot = tunnel_slot[i];
-    rte_mbuf* group[kBurst];
+    rte_mbuf** group = sealed + nsealed;
     uint16_t ngroup = 0;
     for (uint16_t j = i; j < ntunneled; ++j) {
       if (tunneled[j] && tunnel_slot[j] == slot) {
@@ -553,8 +561,9 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
         tunneled[j] = nullptr;
       }
     }
-    encap_and_forward(slot, group, ngroup, now);
+    nsealed += encap(slot, group, ngroup);
   }
+  if (nsealed) forward(sealed, nsealed, now, false);
 }
 
 void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
