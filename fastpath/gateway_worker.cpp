@@ -336,7 +336,6 @@ uint16_t GatewayWorker::encap(uint32_t slot, rte_mbuf** pkts, uint16_t n) noexce
   return k;
 }
 
-
 void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
   SadKey keys[kBurst];
   EspSa* sas[kBurst];
