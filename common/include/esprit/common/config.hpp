@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "esprit/common/ike_config.hpp"
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/ip_prefix.hpp"
 #include "esprit/common/policy.hpp"
@@ -152,6 +153,8 @@ struct PolicyConfig {
   PolicyAction action = PolicyAction::kDiscard;
   std::string sa;                  ///< kProtect with out/both: the outbound SA's name
   std::vector<std::string> sa_in;  ///< kProtect with in/both: inbound SAs this traffic may arrive on
+  std::string peer;                ///< IKE: the [[peer]] negotiating its SAs (then sa/sa_in are empty)
+  IkeSettings ike;                 ///< IKE: `overrides` of the peer's settings for this policy
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +196,8 @@ struct TunnelConfig {
   std::optional<uint16_t> mtu;  ///< inner MTU; nullopt = egress port MTU minus ESP overhead
   TcpMssClamp tcp_mss;
   FragmentMode fragmentation = FragmentMode::kPost;
+  std::string peer;  ///< IKE: the [[peer]] negotiating its SAs (then sa_out/sa_in are empty)
+  IkeSettings ike;   ///< IKE: `overrides` of the peer's settings for this tunnel
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +214,7 @@ struct Config {
   std::vector<PolicyConfig> policies;  ///< in file order: first match wins
   std::vector<SaConfig> sas;
   std::vector<TunnelConfig> tunnels;
+  IkeConfig ike;  ///< [ike], [[ike.profile]], [[peer]] (ike_config.hpp)
 
   [[nodiscard]] const PortConfig* find_port(std::string_view name) const noexcept;
   [[nodiscard]] const SaConfig* find_sa(std::string_view name) const noexcept;
