@@ -745,10 +745,12 @@ class Table {
       fail(key, "expected " + quote(word) + " or an integer " + std::to_string(lo) + ".." + std::to_string(hi) +
                     ", got " + quote(n->as_string()->get()));
     }
-    if (!n->is_integer())
-      fail(key, "expected " + quote(word) + " or an integer " + std::to_string(lo) + ".." + std::to_string(hi) +
-                    ", got " + type_name(*n));
-    return integer(key, lo, hi);
+    const std::string expected = "expected " + quote(word) + " or an integer " + std::to_string(lo) + ".." +
+                                 std::to_string(hi) + ", got ";
+    if (!n->is_integer()) fail(key, expected + type_name(*n));
+    const int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi) fail(key, expected + std::to_string(v));
+    return v;
   }
   std::optional<bool> boolean(std::string_view key) const {
     const toml::node* n = get(key);
