@@ -1483,7 +1483,8 @@ void Loader::check_routes() {
     if (r.kind == RouteKind::kTunnel) {
       const TunnelConfig* tu = c_.find_tunnel(r.tunnel);
       if (!tu) t.fail("tunnel", "unknown tunnel " + quoted(r.tunnel) + did_you_mean(r.tunnel, tunnels));
-      const InnerFamily fam = c_.find_sa(tu->sa_out)->descriptor.inner_family;
+      const SaConfig* tsa = c_.find_sa(tu->sa_out);  // none for a tunnel negotiated with IKE
+      const InnerFamily fam = tsa ? tsa->descriptor.inner_family : InnerFamily::kAny;
       if ((fam == InnerFamily::kV4 && !r.prefix.address().is_v4()) ||
           (fam == InnerFamily::kV6 && r.prefix.address().is_v4()))
         t.fail("prefix", r.prefix.to_string() + " is " + std::string(family_name(r.prefix.family())) + " but tunnel " +

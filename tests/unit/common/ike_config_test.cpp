@@ -524,8 +524,20 @@ TEST(IkeConfig, DocumentedExampleLoads) {
   const std::string text = doc_example("## IKE example");
   ASSERT_FALSE(text.empty()) << "no IKE example in docs/configuration.md";
   const Config c = load_ok(text);
-  EXPECT_FALSE(c.ike.peers.empty());
-  EXPECT_FALSE(c.ike.profiles.empty());
+  ASSERT_EQ(c.ike.peers.size(), 3u);
+  ASSERT_EQ(c.ike.profiles.size(), 1u);
+  ASSERT_EQ(c.ike.warnings.size(), 1u);  // branch1's 9-byte "ikev2pass"
+  EXPECT_NE(c.ike.warnings[0].find("branch1"), std::string::npos);
+  EXPECT_EQ(c.ike.warnings[0].find("ikev2pass"), std::string::npos);
+  const IkePeer& branch = *c.ike.find_peer("branch1");
+  const EffectiveIkeSettings b = resolve_ike_settings(c.ike, branch, &c.policies[0].ike);
+  EXPECT_EQ(b.dpd_interval.value, 10u);
+  EXPECT_EQ(b.dpd_interval.source, IkeSource::kProfile);
+  EXPECT_EQ(b.local_id.source, IkeSource::kPeer);
+  EXPECT_EQ(resolve_ike_settings(c.ike, *c.ike.find_peer("east")).local_id.value->to_string(), "fqdn:west.example");
+  EXPECT_TRUE(b.child_pfs.value.empty());
+  ASSERT_EQ(c.tunnels.size(), 1u);
+  EXPECT_EQ(resolve_ike_settings(c.ike, *c.ike.find_peer("east"), &c.tunnels[0].ike).child_lifetime.value, 3600u);
 }
 
 }  // namespace
