@@ -79,6 +79,28 @@ bool valid_email(std::string_view s) {
   return std::none_of(s.begin(), s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
 }
 
+/// Hex that could be a key pasted into the wrong place (16 or more hex digits, optional "0x" and
+/// ':' between byte pairs): never echoed, like config.cpp's values.
+bool looks_like_key_material(std::string_view s) {
+  if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
+  std::size_t digits = 0;
+  for (char c : s) {
+    if (c == ':') continue;
+    if (hex_value(c) < 0) return false;
+    ++digits;
+  }
+  return digits >= 16;
+}
+
+/// A value from the file, quoted for a message, unless it looks like key material.
+std::string shown(std::string_view s) {
+  if (looks_like_key_material(s)) return "(a value that looks like key material, not shown)";
+  std::string q = "\"";
+  q.append(s);
+  q += '"';
+  return q;
+}
+
 void set_error(std::string* error, std::string msg) {
   if (error) *error = std::move(msg);
 }
@@ -119,20 +141,20 @@ std::optional<IkeIdentity> IkeIdentity::parse(std::string_view text, std::string
     if (type == "ipv4" || type == "ipv6") {
       const auto a = IpAddress::parse(value);
       if (!a || a->is_v4() != (type == "ipv4")) {
-        set_error(error, "\"" + std::string(value) + "\" is not an " + (type == "ipv4" ? "IPv4" : "IPv6") + " address");
+        set_error(error, shown(value) + " is not an " + (type == "ipv4" ? "IPv4" : "IPv6") + " address");
         return std::nullopt;
       }
       return from_address(*a);
     }
     if (type == "fqdn") {
       if (!valid_fqdn(value)) {
-        set_error(error, "\"" + std::string(value) + "\" is not a domain name (letters, digits, '-', dot-separated labels)");
+        set_error(error, shown(value) + " is not a domain name (letters, digits, '-', dot-separated labels)");
         return std::nullopt;
       }
       id.type = IkeIdType::kFqdn;
     } else if (type == "email" || type == "userfqdn" || type == "rfc822") {
       if (!valid_email(value)) {
-        set_error(error, "\"" + std::string(value) + "\" is not a user FQDN like \"user@example.com\"");
+        set_error(error, shown(value) + " is not a user FQDN like \"user@example.com\"");
         return std::nullopt;
       }
       id.type = IkeIdType::kRfc822Addr;
@@ -140,7 +162,7 @@ std::optional<IkeIdentity> IkeIdentity::parse(std::string_view text, std::string
       id.type = IkeIdType::kKeyId;
       if (value.starts_with("0x") || value.starts_with("0X")) {
         if (!parse_hex(value, id.data)) {
-          set_error(error, "key ID \"" + std::string(value) + "\" is not an even number of hex digits");
+          set_error(error, "key ID " + shown(value) + " is not an even number of hex digits");
           return std::nullopt;
         }
         return id;
@@ -172,7 +194,7 @@ std::optional<IkeIdentity> IkeIdentity::parse(std::string_view text, std::string
   if (auto a = IpAddress::parse(text)) return from_address(*a);
   if (text.find('@') != std::string_view::npos) return typed("email", text);
   if (text.find('.') != std::string_view::npos && valid_fqdn(text)) return typed("fqdn", text);
-  set_error(error, "cannot tell the type of ID \"" + std::string(text) + "\"; " + std::string(kinds));
+  set_error(error, "cannot tell the type of ID " + shown(text) + "; " + std::string(kinds));
   return std::nullopt;
 }
 
@@ -363,7 +385,7 @@ std::vector<IkeProposal> default_proposals(ProposalKind kind) {
 
 std::optional<IkeProposal> parse_proposal(std::string_view text, ProposalKind kind, std::string* error) {
   const bool ike = kind == ProposalKind::kIke;
-  const std::string whole = "\"" + std::string(text) + "\"";
+  const std::string whole = shown(text);
   IkeProposal p;
   if (text.empty()) {
     set_error(error, "empty proposal; " + supported_list(kind));
@@ -386,7 +408,7 @@ std::optional<IkeProposal> parse_proposal(std::string_view text, ProposalKind ki
       fresh = add_once(p.integ, *i);
     } else if (auto f = prf_from_name(tok)) {
       if (!ike) {
-        set_error(error, "\"" + std::string(raw) + "\" in " + whole +
+        set_error(error, shown(raw) + " in " + whole +
                              " is a PRF; an ESP proposal has none (PRFs belong to the IKE proposal)");
         return std::nullopt;
       }
@@ -394,11 +416,11 @@ std::optional<IkeProposal> parse_proposal(std::string_view text, ProposalKind ki
     } else if (const DhInfo* d = dh_from_name(tok)) {
       fresh = add_once(p.dh, d->ikev2_id);
     } else {
-      set_error(error, "unknown algorithm \"" + std::string(raw) + "\" in " + whole + "; " + supported_list(kind));
+      set_error(error, "unknown algorithm " + shown(raw) + " in " + whole + "; " + supported_list(kind));
       return std::nullopt;
     }
     if (!fresh) {
-      set_error(error, "\"" + std::string(raw) + "\" is listed twice in " + whole);
+      set_error(error, shown(raw) + " is listed twice in " + whole);
       return std::nullopt;
     }
   }
@@ -616,12 +638,7 @@ struct IkeLoadFailure {
   ConfigError error;
 };
 
-std::string quote(std::string_view s) {
-  std::string q = "\"";
-  q.append(s);
-  q += '"';
-  return q;
-}
+std::string quote(std::string_view s) { return shown(s); }
 
 std::string join_quoted(const std::vector<std::string_view>& words) {
   std::string s;
@@ -849,7 +866,8 @@ void read_settings(const Table& t, IkeSettings& s) {
                    "unknown DH group " + quote(item.text) + "; expected \"off\" or groups from: " + list +
                        did_you_mean(item.text, names));
       }
-      if (!add_once(groups, d->ikev2_id)) t.fail_pos(item.node->source(), item.path, quote(item.text) + " is listed twice");
+      if (!add_once(groups, d->ikev2_id))
+        t.fail_pos(item.node->source(), item.path, quote(item.text) + " is listed twice");
     }
     s.child_pfs = std::move(groups);
   }
@@ -869,13 +887,16 @@ void read_settings(const Table& t, IkeSettings& s) {
   if (auto v = t.integer("retransmit_count", 2, 10)) s.retransmit_count = static_cast<uint32_t>(*v);
   if (auto v = t.integer_or("retransmit_interval", 5, 60, "backoff", 0))
     s.retransmit_interval = static_cast<uint32_t>(*v);
-  if (auto v = t.choice<NegotiationDirection>("negotiation_direction", {{"both", NegotiationDirection::kBoth},
-                                                                        {"initiator", NegotiationDirection::kInitiator},
-                                                                        {"responder", NegotiationDirection::kResponder}}))
+  if (auto v =
+          t.choice<NegotiationDirection>("negotiation_direction", {{"both", NegotiationDirection::kBoth},
+                                                                   {"initiator", NegotiationDirection::kInitiator},
+                                                                   {"responder", NegotiationDirection::kResponder}}))
     s.negotiation_direction = *v;
-  if (auto v = t.choice<ConnectType>("connect_type", {{"trigger", ConnectType::kTrigger}, {"auto", ConnectType::kAuto}}))
+  if (auto v =
+          t.choice<ConnectType>("connect_type", {{"trigger", ConnectType::kTrigger}, {"auto", ConnectType::kAuto}}))
     s.connect_type = *v;
-  if (auto v = t.choice<NattMode>("natt", {{"on", NattMode::kOn}, {"off", NattMode::kOff}, {"force", NattMode::kForce}}))
+  if (auto v =
+          t.choice<NattMode>("natt", {{"on", NattMode::kOn}, {"off", NattMode::kOff}, {"force", NattMode::kForce}}))
     s.natt = *v;
   if (is_zero(t.get("nat_keepalive")))
     s.nat_keepalive = 0;
@@ -902,16 +923,17 @@ void check_effective(const Table& t, const EffectiveIkeSettings& e, const IkePee
   const uint32_t shortest = std::min(e.ike_lifetime.value, e.child_lifetime.value);
   if (uint64_t{e.rekey_margin.value} + e.rekey_jitter.value >= shortest)
     fail({"rekey_margin", "rekey_jitter", "child_lifetime", "ike_lifetime"},
-         "rekey_margin " + std::to_string(e.rekey_margin.value) + " s (" + std::string(to_string(e.rekey_margin.source)) +
-             ") + rekey_jitter " + std::to_string(e.rekey_jitter.value) + " s (" +
-             std::string(to_string(e.rekey_jitter.source)) + ") must be less than the shortest lifetime, " +
-             std::to_string(shortest) + " s; lower them or raise the lifetime");
+         "rekey_margin " + std::to_string(e.rekey_margin.value) + " s (" +
+             std::string(to_string(e.rekey_margin.source)) + ") + rekey_jitter " +
+             std::to_string(e.rekey_jitter.value) + " s (" + std::string(to_string(e.rekey_jitter.source)) +
+             ") must be less than the shortest lifetime, " + std::to_string(shortest) +
+             " s; lower them or raise the lifetime");
   if (!peer.address && e.negotiation_direction.value == NegotiationDirection::kInitiator)
     fail({"negotiation_direction"},
          "peer " + quote(peer.name) + " has address \"any\": Esprit can only respond to it, not initiate");
   if (!peer.address && e.connect_type.value == ConnectType::kAuto)
-    fail({"connect_type"}, "peer " + quote(peer.name) +
-                               " has address \"any\": connect_type = \"auto\" needs an address to connect to");
+    fail({"connect_type"},
+         "peer " + quote(peer.name) + " has address \"any\": connect_type = \"auto\" needs an address to connect to");
   if (e.negotiation_direction.value == NegotiationDirection::kResponder && e.connect_type.value == ConnectType::kAuto)
     fail({"connect_type", "negotiation_direction"},
          "connect_type = \"auto\" (" + std::string(to_string(e.connect_type.source)) +
@@ -970,10 +992,10 @@ void read_psk(const Table& t, const std::string& file, IkePeer& p, std::vector<s
                        " random bytes (RFC 7296 2.15: a PSK is as strong as its unpredictability)");
 }
 
-const std::vector<std::string_view> kPeerOwnKeys = {"name",      "address", "local",  "remote_id",
-                                                     "psk",       "psk_file", "profile"};
-const std::vector<std::string_view> kIkeOwnKeys = {"port", "natt_port", "cookie_threshold", "keys_file", "default",
-                                                   "profile"};
+const std::vector<std::string_view> kPeerOwnKeys = {"name", "address",  "local",  "remote_id",
+                                                    "psk",  "psk_file", "profile"};
+const std::vector<std::string_view> kIkeOwnKeys = {"port",      "natt_port", "cookie_threshold",
+                                                   "keys_file", "default",   "profile"};
 
 std::optional<IpAddress> read_address(const Table& t, std::string_view key) {
   const auto s = t.string(key);
@@ -1010,7 +1032,8 @@ void load_sections(const toml::table& root, const std::string& file, IkeConfig& 
     const Table ike(file, *n->as_table(), "ike", with(kIkeOwnKeys, settings));
     if (auto v = ike.integer("port", 1, 65535)) out.port = static_cast<uint16_t>(*v);
     if (auto v = ike.integer("natt_port", 1, 65535)) out.natt_port = static_cast<uint16_t>(*v);
-    if (out.port == out.natt_port) ike.fail("natt_port", "the NAT-T port must differ from port (both " + std::to_string(out.port) + ")");
+    if (out.port == out.natt_port)
+      ike.fail("natt_port", "the NAT-T port must differ from port (both " + std::to_string(out.port) + ")");
     if (auto v = ike.integer("cookie_threshold", 0, 1000000)) out.cookie_threshold = static_cast<uint32_t>(*v);
     if (auto v = ike.string("keys_file")) {
       if (v->empty()) ike.fail("keys_file", "empty path; leave keys_file out to write no keys");

@@ -220,6 +220,48 @@ TEST(IkeConfig, DefaultProfileAsSubTableAndBothPlacesRefused) {
   EXPECT_NE(err.message.find("also set in [ike]"), std::string::npos) << err.message;
 }
 
+TEST(IkeConfig, ValueForms) {
+  const Config c = load_ok(kPorts + R"(
+[ike]
+port = 1500
+natt_port = 14500
+cookie_threshold = 0
+keys_file = "/var/lib/esprit/ikev2_decryption_table"
+)" + peer(R"(natt = "force"
+nat_keepalive = "off"
+dpd_interval = "off"
+retransmit_count = 2
+retransmit_interval = 10
+child_lifetime_bytes = 1_000_000_000
+child_lifetime_packets = "none"
+child_pfs = ["x25519", "modp2048"]
+anti_replay = false
+negotiation_direction = "initiator"
+connect_type = "auto"
+rekey_margin = 60
+rekey_jitter = 0
+)"));
+  EXPECT_EQ(c.ike.port, 1500);
+  EXPECT_EQ(c.ike.natt_port, 14500);
+  EXPECT_EQ(c.ike.cookie_threshold, 0u);
+  EXPECT_EQ(c.ike.keys_file, "/var/lib/esprit/ikev2_decryption_table");
+  const auto e = resolve_ike_settings(c.ike, c.ike.peers[0]);
+  EXPECT_EQ(e.natt.value, NattMode::kForce);
+  EXPECT_EQ(e.nat_keepalive.value, 0u);
+  EXPECT_EQ(e.dpd_interval.value, 0u);
+  EXPECT_EQ(e.retransmit_waits(), (std::vector<uint32_t>{10, 10, 10}));
+  EXPECT_EQ(e.child_lifetime_bytes.value, 1000000000u);
+  EXPECT_EQ(e.child_lifetime_packets.value, 0u);
+  EXPECT_EQ(e.child_pfs.value, (std::vector<uint16_t>{31, 14}));
+  EXPECT_FALSE(e.anti_replay.value);
+  EXPECT_EQ(e.negotiation_direction.value, NegotiationDirection::kInitiator);
+  EXPECT_EQ(e.connect_type.value, ConnectType::kAuto);
+  EXPECT_EQ(e.rekey_margin.value, 60u);
+  const auto lines = e.describe();
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "nat_keepalive = off  (peer)"), lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "child_pfs = [curve25519, modp2048]  (peer)"), lines.end());
+}
+
 // ----- proposals ----------------------------------------------------------------------------
 
 TEST(IkeProposalParse, Valid) {
@@ -459,31 +501,37 @@ INSTANTIATE_TEST_SUITE_P(
                   "peer[0].child_lifetime", "must be less than the shortest lifetime"},
         ErrorCase{"unknown profile", kPorts + "\n[[ike.profile]]\nname = \"branch\"\n" + peer("profile = \"brnch\"\n"),
                   "profile = \"brnch\"", "peer[0].profile", "did you mean \"branch\""},
-        ErrorCase{"duplicate address", kPorts + peer() + "\n[[peer]]\nname = \"east2\"\naddress = \"192.0.2.2\" # dup\n"
-                                                         "psk = \"correct-horse-battery-staple-42\"\n",
+        ErrorCase{"duplicate address",
+                  kPorts + peer() +
+                      "\n[[peer]]\nname = \"east2\"\naddress = \"192.0.2.2\" # dup\n"
+                      "psk = \"correct-horse-battery-staple-42\"\n",
                   "address = \"192.0.2.2\" # dup", "peer[1].address", "peers are keyed by address"},
-        ErrorCase{"missing psk", kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\n", "[[peer]]", "peer[0]",
-                  "missing: psk"},
+        ErrorCase{"missing psk", kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\n", "[[peer]]",
+                  "peer[0]", "missing: psk"},
         ErrorCase{"policy names unknown peer", kPorts + peer() + kPolicy + "peer = \"est\"\n", "peer = \"est\"",
                   "policy[0].peer", "did you mean \"east\""},
         ErrorCase{"peer and static SA", kPorts + peer() + kPolicy + "peer = \"east\"\nsa = \"out1\"\n", "sa = \"out1\"",
                   "policy[0].sa", "write one or the other"},
         ErrorCase{"peer on a bypass policy",
-                  kPorts + peer() + "\n[[policy]]\nname = \"b\"\nsrc = \"10.1.0.0/24\"\ndst = \"10.2.0.0/24\"\n"
-                                    "action = \"bypass\"\npeer = \"east\"\n",
+                  kPorts + peer() +
+                      "\n[[policy]]\nname = \"b\"\nsrc = \"10.1.0.0/24\"\ndst = \"10.2.0.0/24\"\n"
+                      "action = \"bypass\"\npeer = \"east\"\n",
                   "peer = \"east\"\n", "policy[0].peer", "only protect policies"},
-        ErrorCase{"overrides without peer",
-                  kPorts + "\n[[tunnel]]\nname = \"t0\"\noverrides = { dpd_interval = 10 }\n", "overrides",
-                  "tunnel[0].overrides", "name the peer"},
-        ErrorCase{"bad override", kPorts + peer() + "\n[[tunnel]]\nname = \"t0\"\npeer = \"east\"\n"
-                                                    "overrides = { esp = \"aes128gcm16-sha1\" }\n",
+        ErrorCase{"overrides without peer", kPorts + "\n[[tunnel]]\nname = \"t0\"\noverrides = { dpd_interval = 10 }\n",
+                  "overrides", "tunnel[0].overrides", "name the peer"},
+        ErrorCase{"bad override",
+                  kPorts + peer() +
+                      "\n[[tunnel]]\nname = \"t0\"\npeer = \"east\"\n"
+                      "overrides = { esp = \"aes128gcm16-sha1\" }\n",
                   "overrides", "tunnel[0].overrides.esp", "is an AEAD algorithm"},
         ErrorCase{"tunnel to an any peer",
                   kPorts + "\n[[peer]]\nname = \"rw\"\naddress = \"any\"\nremote_id = \"a@b\"\n"
                            "psk = \"correct-horse-battery-staple-42\"\n\n[[tunnel]]\nname = \"t0\"\npeer = \"rw\"\n",
                   "peer = \"rw\"", "tunnel[0].peer", "needs a peer with an address"},
-        ErrorCase{"tunnel remote differs", kPorts + peer() + "\n[[tunnel]]\nname = \"t0\"\npeer = \"east\"\n"
-                                                             "remote = \"192.0.2.3\"\n",
+        ErrorCase{"tunnel remote differs",
+                  kPorts + peer() +
+                      "\n[[tunnel]]\nname = \"t0\"\npeer = \"east\"\n"
+                      "remote = \"192.0.2.3\"\n",
                   "remote = ", "tunnel[0].remote", "differs from peer \"east\"'s address"},
         ErrorCase{"ike as array", kPorts + "\n[[ike]]\nport = 500\n", "[[ike]]", "ike", "write [ike], not [[ike]]"}),
     [](const testing::TestParamInfo<ErrorCase>& i) {
@@ -510,7 +558,11 @@ TEST(IkeConfig, PskNeverInErrors) {
   // A TOML syntax error on the psk line does not quote the value either.
   e = load_err(kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\npsk = \"" + std::string(kPsk) + "\n");
   EXPECT_EQ(e.to_string().find(kPsk), std::string::npos) << e.to_string();
-  // psk with the wrong type, and both psk and psk_file.
+  // A key pasted into another key is not echoed either.
+  e = load_err(kPorts + peer("remote_id = \"0x00112233445566778899aabbccddeeff\"\n"));
+  EXPECT_EQ(e.key, "peer[0].remote_id");
+  EXPECT_EQ(e.to_string().find("00112233"), std::string::npos) << e.to_string();
+  // psk with the wrong type, and an unreadable psk_file.
   e = load_err(kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\npsk = 12345678901\n");
   EXPECT_EQ(e.to_string().find("12345678901"), std::string::npos) << e.to_string();
   e = load_err(kPorts + peer("psk_file = \"/nonexistent\"\n"));
