@@ -1594,9 +1594,9 @@ Config Loader::load(const toml::table& root) {
   elements("route", {"prefix", "via", "port", "tunnel", "blackhole"}, route_t_);
   elements("neighbor", {"ip", "mac", "port"}, neighbor_t_);
 
-  if (auto e = load_ike_sections(root, file_, c_.ike)) throw LoadFailure{std::move(*e)};
   for (const Section& t : port_t_) c_.ports.push_back(parse_port(t));
   check_ports();
+  if (auto e = load_ike_sections(root, file_, c_.ports, c_.ike)) throw LoadFailure{std::move(*e)};
   check_eal(eal ? &*eal : nullptr);
   for (const Section& t : sa_t_) c_.sas.push_back(parse_sa(t));
   sa_users_.assign(c_.sas.size(), {});

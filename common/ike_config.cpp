@@ -1022,7 +1022,8 @@ std::vector<const toml::table*> table_array(const Table& parent_or_root_dummy, c
   return out;
 }
 
-void load_sections(const toml::table& root, const std::string& file, IkeConfig& out) {
+void load_sections(const toml::table& root, const std::string& file, const std::vector<PortConfig>& ports,
+                   IkeConfig& out) {
   const Table top(file, root, "");  // config.cpp checks the root's keys
   const std::vector<std::string_view> settings = settings_keys();
 
@@ -1074,6 +1075,15 @@ void load_sections(const toml::table& root, const std::string& file, IkeConfig& 
     if (!addr) pt.fail_table("missing: address (the peer's IP address, or \"any\" for a responder-only peer)");
     if (*addr != "any" && *addr != "%any") p.address = read_address(pt, "address");
     p.local = read_address(pt, "local");
+    if (p.local) {
+      bool ours = false;
+      for (const PortConfig& port : ports) {
+        if (port.role != PortRole::kUnprotected) continue;
+        for (const auto* list : {&port.ipv4, &port.ipv6})
+          for (const InterfaceAddress& ia : *list) ours = ours || ia.address == *p.local;
+      }
+      if (!ours) pt.fail("local", p.local->to_string() + " is not an address of an unprotected port");
+    }
     if (p.address && p.local && p.address->is_v4() != p.local->is_v4())
       pt.fail("local", "local " + p.local->to_string() + " and address " + p.address->to_string() +
                            " are of different families");
@@ -1109,9 +1119,10 @@ void load_sections(const toml::table& root, const std::string& file, IkeConfig& 
 
 }  // namespace
 
-std::optional<ConfigError> load_ike_sections(const toml::table& root, const std::string& file, IkeConfig& out) {
+std::optional<ConfigError> load_ike_sections(const toml::table& root, const std::string& file,
+                                             const std::vector<PortConfig>& ports, IkeConfig& out) {
   try {
-    load_sections(root, file, out);
+    load_sections(root, file, ports, out);
   } catch (const IkeLoadFailure& f) {
     return f.error;
   }

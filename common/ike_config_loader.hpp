@@ -16,9 +16,10 @@
 namespace esprit {
 
 /// Reads [ike] (with [ike.default] and [[ike.profile]]) and [[peer]] from the document root.
-/// `file` names the source in errors and anchors relative psk_file paths (its directory).
+/// `file` names the source in errors and anchors relative psk_file paths (its directory); a peer's
+/// `local` must be an address of one of `ports` with role unprotected.
 [[nodiscard]] std::optional<ConfigError> load_ike_sections(const toml::table& root, const std::string& file,
-                                                           IkeConfig& out);
+                                                           const std::vector<PortConfig>& ports, IkeConfig& out);
 
 /// The IKE side of one [[policy]] or [[tunnel]] (table `t` at key path `path`, e.g. "tunnel[1]"):
 /// its `peer` and `overrides`. `static_keys` are the keys naming static SAs (mutually exclusive with

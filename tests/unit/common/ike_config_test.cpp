@@ -227,7 +227,8 @@ port = 1500
 natt_port = 14500
 cookie_threshold = 0
 keys_file = "/var/lib/esprit/ikev2_decryption_table"
-)" + peer(R"(natt = "force"
+)" + peer(R"(local = "192.0.2.1"
+natt = "force"
 nat_keepalive = "off"
 dpd_interval = "off"
 retransmit_count = 2
@@ -242,6 +243,7 @@ rekey_margin = 60
 rekey_jitter = 0
 )"));
   EXPECT_EQ(c.ike.port, 1500);
+  EXPECT_EQ(c.ike.peers[0].local->to_string(), "192.0.2.1");
   EXPECT_EQ(c.ike.natt_port, 14500);
   EXPECT_EQ(c.ike.cookie_threshold, 0u);
   EXPECT_EQ(c.ike.keys_file, "/var/lib/esprit/ikev2_decryption_table");
@@ -506,6 +508,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "\n[[peer]]\nname = \"east2\"\naddress = \"192.0.2.2\" # dup\n"
                       "psk = \"correct-horse-battery-staple-42\"\n",
                   "address = \"192.0.2.2\" # dup", "peer[1].address", "peers are keyed by address"},
+        ErrorCase{"local not ours", kPorts + peer("local = \"192.0.2.9\"\n"), "local =", "peer[0].local",
+                  "is not an address of an unprotected port"},
         ErrorCase{"missing psk", kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\n", "[[peer]]",
                   "peer[0]", "missing: psk"},
         ErrorCase{"policy names unknown peer", kPorts + peer() + kPolicy + "peer = \"est\"\n", "peer = \"est\"",
