@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <tuple>
@@ -962,11 +963,20 @@ void read_psk(const Table& t, const std::string& file, IkePeer& p, std::vector<s
     }
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) t.fail("psk_file", "cannot open " + quote(path) + ": " + std::strerror(errno));
+    constexpr std::size_t kMaxPskFile = 4096;
+    text.reserve(kMaxPskFile + 512);  // no reallocation: no unwiped copy left in freed memory
     char buf[512];
     std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && text.size() < 65536) text.append(buf, n);
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && text.size() <= kMaxPskFile) text.append(buf, n);
+    const bool failed = std::ferror(f) != 0;
     std::fclose(f);
     secure_wipe(buf, sizeof(buf));
+    if (failed || text.size() > kMaxPskFile) {
+      secure_wipe(text.data(), text.size());
+      t.fail("psk_file", failed ? "cannot read " + quote(path)
+                                : quote(path) + " is larger than " + std::to_string(kMaxPskFile) +
+                                      " bytes; it should hold only the pre-shared key");
+    }
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   }
   const std::string_view key = inline_psk ? "psk" : "psk_file";

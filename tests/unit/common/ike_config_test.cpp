@@ -441,6 +441,16 @@ TEST(IkeConfig, PskFileAndShortPskWarning) {
   EXPECT_EQ(p.psk.data()[15], 0xff);
   ASSERT_EQ(r->ike.warnings.size(), 1u);  // 16 bytes < 20: accepted with a warning
   EXPECT_NE(r->ike.warnings[0].find("peer[0].psk_file"), std::string::npos) << r->ike.warnings[0];
+  // A file that is more than a key is refused without showing it.
+  {
+    std::ofstream(dir / "big.psk") << std::string(5000, 'k');
+  }
+  const ConfigError big =
+      load_err(kPorts + "\n[[peer]]\nname = \"east\"\naddress = \"192.0.2.2\"\npsk_file = \"" +
+               (dir / "big.psk").string() + "\"\n");
+  EXPECT_EQ(big.key, "peer[0].psk_file");
+  EXPECT_NE(big.message.find("larger than 4096 bytes"), std::string::npos) << big.message;
+  EXPECT_EQ(big.message.find("kkkk"), std::string::npos);
   fs::remove_all(dir);
 }
 

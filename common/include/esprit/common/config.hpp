@@ -153,7 +153,9 @@ struct PolicyConfig {
   PolicyAction action = PolicyAction::kDiscard;
   std::string sa;                  ///< kProtect with out/both: the outbound SA's name
   std::vector<std::string> sa_in;  ///< kProtect with in/both: inbound SAs this traffic may arrive on
-  std::string peer;                ///< IKE: the [[peer]] negotiating its SAs (then sa/sa_in are empty)
+  /// IKE: the [[peer]] negotiating its SAs; then sa/sa_in are empty and expand_policies() gives rules
+  /// without SA names (espritd refuses to run them until IKE exists).
+  std::string peer;
   IkeSettings ike;                 ///< IKE: `overrides` of the peer's settings for this policy
 };
 
