@@ -6,6 +6,7 @@
 // into a ConfigResult. After the sections, cross_check() looks at references between them while the
 // parsed document (and so every source position) is still alive.
 #include "esprit/common/config.hpp"
+#include "esprit/common/lcores.hpp"
 
 #include <toml++/toml.h>
 
@@ -19,6 +20,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "esprit/common/secret.hpp"
@@ -419,6 +421,8 @@ class Loader {
   /// Per SA: who uses it ("policy[2]" / "tunnel[0]"), for the single-owner and unused checks.
   std::vector<std::vector<std::string>> sa_users_;
   std::vector<bool> sa_in_tunnel_;
+  /// SA name -> index of its first [[sa]]; keeps the checks linear with 100 000 SAs.
+  std::unordered_map<std::string_view, std::size_t> sa_by_name_;
 };
 
 // ----- Section ------------------------------------------------------------------------------
@@ -600,6 +604,10 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
     if (s->size() > 107) t.fail("control_socket", "longer than 107 bytes, the limit of a UNIX socket path");
     d.control_socket = *s;
   }
+  if (auto g = t.string("control_socket_group")) {
+    if (g->empty() || g->size() > 32) t.fail("control_socket_group", "expected a group name of 1 to 32 characters");
+    d.control_socket_group = *g;
+  }
   if (const toml::node* n = t.get("workers")) {
     if (n->is_integer()) {
       d.worker_count = static_cast<uint32_t>(*t.integer("workers", 1, kMaxLcoreId));
@@ -627,6 +635,7 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
     if (std::find(d.worker_lcores.begin(), d.worker_lcores.end(), *d.main_lcore) != d.worker_lcores.end())
       t.fail("main_lcore", "lcore " + std::to_string(*m) + " is also in workers; the main lcore is the control core");
   }
+  if (auto m = t.integer("mbufs", 0, kMaxMbufs)) d.mbufs = static_cast<uint32_t>(*m);
 }
 
 void Loader::parse_eal(const Section& t, EalConfig& e) {
@@ -653,8 +662,7 @@ void Loader::check_eal(const Section* eal) {
   bool any_pci = false;
   for (const auto& p : c_.ports) any_pci |= p.device_kind == DeviceKind::kPci;
   for (const std::string& a : c_.eal.args) {
-    const bool lcore_arg = a == "-l" || a == "-c" || a.starts_with("--lcores") || a.starts_with("--main-lcore") ||
-                           (a.size() > 2 && (a.starts_with("-l") || a.starts_with("-c")) && a[2] != '-');
+    const bool lcore_arg = is_lcore_eal_arg(a);
     if (lcore_arg && daemon_sets_lcores)
       fail(where(args_node->source()), "eal.args",
            quoted(a) + " sets lcores while [daemon] sets " +
@@ -1107,23 +1115,35 @@ SaConfig Loader::parse_sa(const Section& t) {
 }
 
 void Loader::check_sas() {
+  // First index of each name, inbound SPI and (outbound SPI, peer): the error names the earliest
+  // earlier SA that clashes, as a pairwise scan would, in linear time.
+  std::unordered_map<uint32_t, std::size_t> in_spi;
+  std::unordered_map<std::string, std::size_t> out_spi;  // "spi/remote"
+  sa_by_name_.clear();
   for (std::size_t i = 0; i < c_.sas.size(); ++i) {
     const SaConfig& s = c_.sas[i];
     const SaDescriptor& d = s.descriptor;
     const Section& t = sa_t_[i];
-    for (std::size_t j = 0; j < i; ++j) {
-      const SaDescriptor& o = c_.sas[j].descriptor;
-      if (c_.sas[j].name == s.name)
-        t.fail("name", quoted(s.name) + " is already the name of sa[" + std::to_string(j) + "]");
-      if (o.spi != d.spi || o.direction != d.direction) continue;
+    const auto [by_name, fresh_name] = sa_by_name_.try_emplace(s.name, i);
+    std::size_t spi_clash = c_.sas.size();
+    if (d.direction == SaDirection::kInbound) {
+      const auto [it, fresh] = in_spi.try_emplace(d.spi, i);
+      if (!fresh) spi_clash = it->second;
+    } else {
+      const auto [it, fresh] = out_spi.try_emplace(std::to_string(d.spi) + "/" + d.remote.to_string(), i);
+      if (!fresh) spi_clash = it->second;
+    }
+    if (!fresh_name && by_name->second <= spi_clash)
+      t.fail("name", quoted(s.name) + " is already the name of sa[" + std::to_string(by_name->second) + "]");
+    if (spi_clash < c_.sas.size()) {
+      const std::size_t j = spi_clash;
       // Inbound SPIs are ours to choose and find the SA on their own; outbound ones are the peers',
       // so two peers may pick the same value.
       if (d.direction == SaDirection::kInbound)
         t.fail("spi", "inbound SPI " + std::to_string(d.spi) + " is already used by sa[" + std::to_string(j) + "] " +
                           quoted(c_.sas[j].name));
-      if (o.remote == d.remote)
-        t.fail("spi", "outbound SPI " + std::to_string(d.spi) + " to " + d.remote.to_string() +
-                          " is already used by sa[" + std::to_string(j) + "] " + quoted(c_.sas[j].name));
+      t.fail("spi", "outbound SPI " + std::to_string(d.spi) + " to " + d.remote.to_string() +
+                        " is already used by sa[" + std::to_string(j) + "] " + quoted(c_.sas[j].name));
     }
     if (!is_our_address(d.local))
       t.fail("local", d.local.to_string() + " is not an address of any port (list it in a port's ipv4/ipv6)");
@@ -1154,10 +1174,9 @@ TunnelConfig Loader::parse_tunnel(const Section& t) {
 
 void Loader::sa_ref(const Section& t, std::string_view key, const toml::node* at, const std::string& key_path,
                     const std::string& name, SaDirection want, std::size_t& index_out) const {
-  std::vector<std::string_view> names;
-  for (const auto& s : c_.sas) names.push_back(s.name);
-  for (std::size_t i = 0; i < c_.sas.size(); ++i) {
-    if (c_.sas[i].name != name) continue;
+  const auto found = sa_by_name_.find(name);
+  if (found != sa_by_name_.end()) {
+    const std::size_t i = found->second;
     if (c_.sas[i].descriptor.direction != want) {
       const std::string msg =
           want == SaDirection::kOutbound
@@ -1170,6 +1189,8 @@ void Loader::sa_ref(const Section& t, std::string_view key, const toml::node* at
     index_out = i;
     return;
   }
+  std::vector<std::string_view> names;
+  for (const auto& s : c_.sas) names.push_back(s.name);
   const std::string msg = "unknown SA " + quoted(name) + did_you_mean(name, names);
   if (at) t.fail_at(*at, key_path, msg);
   t.fail(key, msg);
@@ -1346,13 +1367,13 @@ PolicyConfig Loader::parse_policy(const Section& t) {
 }
 
 void Loader::check_policies() {
+  std::unordered_map<std::string_view, std::size_t> by_name;
   for (std::size_t i = 0; i < c_.policies.size(); ++i) {
     const PolicyConfig& p = c_.policies[i];
     const Section& t = policy_t_[i];
     const std::string me = "policy[" + std::to_string(i) + "] " + quoted(p.name);
-    for (std::size_t j = 0; j < i; ++j)
-      if (c_.policies[j].name == p.name)
-        t.fail("name", quoted(p.name) + " is already the name of policy[" + std::to_string(j) + "]");
+    if (const auto [it, fresh] = by_name.try_emplace(p.name, i); !fresh)
+      t.fail("name", quoted(p.name) + " is already the name of policy[" + std::to_string(it->second) + "]");
 
     const bool out = p.direction != PolicyDirections::kIn;
     const bool in = p.direction != PolicyDirections::kOut;
@@ -1567,7 +1588,8 @@ Config Loader::load(const toml::table& root) {
   std::optional<Section> eal;
   if (const toml::table* t = single(root, "daemon")) {
     daemon.emplace(*this, *t, "daemon",
-                   std::vector<std::string_view>{"log_level", "control_socket", "workers", "main_lcore"});
+                   std::vector<std::string_view>{"log_level", "control_socket", "control_socket_group", "workers",
+                                                 "main_lcore", "mbufs"});
     parse_daemon(*daemon, c_.daemon);
   }
   if (const toml::table* t = single(root, "eal")) {

@@ -287,8 +287,8 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     bytes += w.meta[i].l3_len;
     ++ok;
   }
-  c.packets += ok;
-  c.bytes += bytes;
+  counter_add(c.packets, ok);
+  counter_add(c.bytes, bytes);
   account_lifetime(w, sa, ok, bytes);
   return compact(pkts, n, reason, c);
 }

@@ -14,6 +14,7 @@
 #include "esprit/fastpath/route.hpp"
 #include "esprit/fastpath/sad.hpp"
 #include "esprit/fastpath/spd.hpp"
+#include "gateway_frag.hpp"
 
 namespace esprit {
 namespace {
@@ -78,7 +79,8 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       tx_queue_(tx_queue),
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
-      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {}
+      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
+      frag_(make_frag_state(worker_id)) {}
 
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
@@ -102,7 +104,7 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
   for (const RxQueue& q : rx_) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
     if (n == 0) continue;
-    counters_.rx += n;
+    counter_add(counters_.rx, n);
     total += n;
     process(q.port, pkts, n, now);
   }
@@ -114,9 +116,12 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
       for (unsigned i = 0; i < k; ++i) send(static_cast<uint16_t>(p), static_cast<rte_mbuf*>(objs[i]));
     }
   }
+  reassembly_poll(now);
   flush();
   return total;
 }
+
+const NeighborWorkerCounters& GatewayWorker::neighbor_counters() const noexcept { return neighbor_->counters(); }
 
 void GatewayWorker::drop(rte_mbuf* m, GatewayDrop why) noexcept {
   counters_.drop(why);
@@ -134,6 +139,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+  reparse:  // a reassembled packet is classified again
     if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
       drop(m, GatewayDrop::kNotIp);
       continue;
@@ -196,6 +202,19 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       else drop(m, GatewayDrop::kToUsUnsupported);
       continue;
     }
+    if (local && is_fragment(ip, v6)) [[unlikely]] {
+      // ESP and ESP in UDP to us are reassembled (bounded, see fragment.hpp); other fragments to us
+      // have no service.
+      const uint32_t l3_len = v6 ? 48 : l4;
+      const uint8_t fproto = v6 ? (ip_len >= 48 ? ip[40] : 0) : proto;
+      if (fproto != kProtoEsp && fproto != kProtoUdp) {
+        drop(m, GatewayDrop::kToUsUnsupported);
+        continue;
+      }
+      m = reassemble(m, v6, l3_len, now);
+      if (!m) continue;
+      goto reparse;
+    }
     if (local) {
       if (proto == kProtoEsp) {
         if (ip_len < l4 + 8) drop(m, GatewayDrop::kBadIpHeader);  // no room for the ESP header
@@ -226,7 +245,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   if (npunt) {
     const unsigned sent = rte_ring_enqueue_burst(t_.punt, reinterpret_cast<void**>(punt), npunt, nullptr);
-    counters_.punted += sent;
+    counter_add(counters_.punted, sent);
     for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
   }
   // From here on packets start at their IP header.
@@ -236,6 +255,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
   if (nesp) inbound_esp(esp, nesp, now);
   if (nout) outbound(out, nout, now);
   if (nclear) clear_inbound(clear, nclear, now);
+  flush_icmp(now);
 }
 
 void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -243,8 +263,12 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   rte_mbuf* live[kBurst];
   uint16_t nlive = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) drop(pkts[i], GatewayDrop::kTtlExceeded);
-    else live[nlive++] = pkts[i];
+    if (decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      live[nlive++] = pkts[i];
+    } else {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
+      drop(pkts[i], GatewayDrop::kTtlExceeded);
+    }
   }
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
@@ -269,7 +293,7 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
     while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
     encap_and_forward(slot, run, nrun, now);
   }
-  counters_.bypassed += nbypass;
+  counter_add(counters_.bypassed, nbypass);
   if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
   if (nunmatched) forward(unmatched, nunmatched, now, true, true);
@@ -285,12 +309,13 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
       drop(pkts[i], match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
                                                               : GatewayDrop::kClearNotBypass);
     } else if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
       drop(pkts[i], GatewayDrop::kTtlExceeded);
     } else {
       pass[npass++] = pkts[i];
     }
   }
-  counters_.bypassed += npass;
+  counter_add(counters_.bypassed, npass);
   if (npass) forward(pass, npass, now, false);
 }
 
@@ -301,9 +326,11 @@ void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n
     for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
     return;
   }
+  n = tunnel_ingress(slot, *sa, pkts, n, now);  // MSS clamp; inner packets that do not fit
+  if (!n) return;
   const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
   for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
-  counters_.encapsulated += k;
+  counter_add(counters_.encapsulated, k);
   if (k) forward(pkts, k, now, false);
 }
 
@@ -330,7 +357,7 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     while (i < n && sas[i] && slots[i] == slot) run[nrun++] = pkts[i++];
     const uint16_t k = decap_burst(*esp_, *sas[i - 1], std::span<rte_mbuf*>(run, nrun), t_.sad->counters(id_, slot));
     for (uint16_t j = k; j < nrun; ++j) rte_pktmbuf_free(run[j]);
-    counters_.decapsulated += k;
+    counter_add(counters_.decapsulated, k);
     if (!k) continue;
     // RFC 4301 5.2: the inner packet must be one this SA is allowed to carry.
     rte_mbuf* pass[kBurst];
@@ -352,9 +379,14 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     }
     uint16_t nfwd = 0;
     for (uint16_t j = 0; j < npass; ++j) {
-      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
-      else drop(pass[j], GatewayDrop::kTtlExceeded);
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) {
+        pass[nfwd++] = pass[j];
+      } else {
+        icmp_error(pass[j], IcmpErrorKind::kTimeExceeded, 0, true);  // back through the tunnel
+        drop(pass[j], GatewayDrop::kTtlExceeded);
+      }
     }
+    tunnel_egress(slot, *sas[i - 1], pass, nfwd);  // MSS clamp
     if (nfwd) forward(pass, nfwd, now, false, false, true);
   }
 }
@@ -414,8 +446,8 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       drop(m, GatewayDrop::kPolicyDiscard);
       continue;
     }
-    if (m->pkt_len > out.spec().mtu) {
-      drop(m, GatewayDrop::kTooBig);
+    if (m->pkt_len > out.spec().mtu) [[unlikely]] {
+      too_big(m, out.spec().mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -446,6 +478,7 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     send(hop.port, m);
   }
+  forward_fragments(now, decrypted);
   // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.
   for (uint16_t i = 0; i < ntunneled; ++i) {
     if (!tunneled[i]) continue;
@@ -467,7 +500,7 @@ void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
   b.pkts[b.n++] = m;
   if (b.n == 2 * kBurst) {
     const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }
@@ -478,7 +511,7 @@ void GatewayWorker::flush() noexcept {
     TxBuffer& b = tx_[p];
     if (!b.n) continue;
     const uint16_t sent = rte_eth_tx_burst(static_cast<uint16_t>(p), tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }

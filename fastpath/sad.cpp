@@ -32,9 +32,8 @@ void set_error(std::string* error, std::string msg) {
   if (error) *error = std::move(msg);
 }
 
-/// Relaxed load of a counter a worker writes with plain stores: aligned 64-bit loads do not tear,
-/// and the atomic builtin keeps the compiler from caching or splitting the read.
-uint64_t read_counter(const uint64_t& v) noexcept { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+/// Relaxed load of a counter its worker writes with counter_add (fastpath/counter.hpp).
+uint64_t read_counter(const uint64_t& v) noexcept { return counter_load(v); }
 
 }  // namespace
 

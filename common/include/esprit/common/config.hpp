@@ -59,10 +59,13 @@ enum class LogLevel : uint8_t { kError, kWarning, kNotice, kInfo, kDebug };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/esprit/espritd.sock";
 inline constexpr uint32_t kMaxLcoreId = 1023;
+inline constexpr uint32_t kMaxMbufs = 1u << 24;  ///< [daemon] mbufs: 16 M buffers (32 GiB of 2 KiB mbufs)
 
 struct DaemonConfig {
   LogLevel log_level = LogLevel::kInfo;
   std::string control_socket{kDefaultControlSocket};
+  /// Group allowed to use the control socket (mode 0660); empty: owner only (mode 0600).
+  std::string control_socket_group;
   /// Explicit worker lcores (`workers = [1, 2]`); empty when `workers` is a count.
   std::vector<uint32_t> worker_lcores;
   /// Number of worker lcores; equals worker_lcores.size() when the list is given. 0 (the default):
@@ -70,6 +73,8 @@ struct DaemonConfig {
   uint32_t worker_count = 0;
   /// The control core; nullopt = EAL's default (the first lcore EAL enables).
   std::optional<uint32_t> main_lcore;
+  /// Minimum number of mbufs in the packet pool (0: what the rings need, computed by the daemon).
+  uint32_t mbufs = 0;
 };
 
 struct EalConfig {

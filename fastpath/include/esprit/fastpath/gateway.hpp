@@ -27,9 +27,13 @@
 
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/policy.hpp"
+#include "esprit/fastpath/counter.hpp"
 #include "esprit/fastpath/esp.hpp"
+#include "esprit/fastpath/fragment.hpp"
+#include "esprit/fastpath/icmp_error.hpp"
 
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 
 namespace esprit {
@@ -40,6 +44,7 @@ class Spd;
 class Fib;
 class NeighborTable;
 class NeighborWorker;
+class NeighborWorkerCounters;
 class Port;
 
 // X(enumerator, name, description)
@@ -55,7 +60,11 @@ class Port;
   X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
   X(kTtlExceeded, "ttl_exceeded", "TTL or hop limit would reach zero")                          \
   X(kNoRoute, "no_route", "no route to the destination, or a blackhole route")                  \
-  X(kTooBig, "too_big", "packet above the egress port's MTU (fragmentation not yet done)")      \
+  X(kTooBig, "too_big", "above the path MTU and may not be fragmented (DF, IPv6): ICMP sent")   \
+  X(kFragFailed, "frag_failed", "fragmentation failed (no mbufs, more than 64 fragments)")       \
+  X(kFragTimeout, "frag_timeout", "inbound fragment whose packet was not complete in time")     \
+  X(kFragInvalid, "frag_invalid", "inbound fragment refused: overlap, too many, table full")    \
+  X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
   X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
 
@@ -77,16 +86,38 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
 #undef ESPRIT_X
 };
 
-/// Per-worker counters (single writer; the control core reads them relaxed).
+// X(field, description): the scalar per-worker counters, in the order they are shown.
+#define ESPRIT_GATEWAY_COUNTERS(X)                                                       \
+  X(rx, "frames received")                                                              \
+  X(tx, "frames sent")                                                                  \
+  X(punted, "frames handed to the control core")                                        \
+  X(encapsulated, "packets encapsulated in ESP")                                        \
+  X(decapsulated, "ESP packets decapsulated")                                           \
+  X(bypassed, "packets forwarded in clear by a BYPASS rule")                            \
+  X(fragmented, "packets cut into fragments (outer after ESP, or inner before)")        \
+  X(fragments, "fragments those gave")                                                  \
+  X(reassembled, "inbound packets put together from fragments")                         \
+  X(mss_clamped, "TCP SYNs whose MSS option was lowered")                               \
+  X(icmp_sent, "ICMP errors generated (too big, time exceeded)")                        \
+  X(icmp_suppressed, "ICMP errors not sent: rate limit, no source address, no mbuf")
+
+/// Per-worker counters: written by their worker only (counter_add), read by the control core
+/// while the worker runs (snapshot()).
 struct alignas(64) GatewayCounters {
-  uint64_t rx = 0;
-  uint64_t tx = 0;
-  uint64_t punted = 0;
-  uint64_t encapsulated = 0;
-  uint64_t decapsulated = 0;
-  uint64_t bypassed = 0;
+#define ESPRIT_X(f, d) uint64_t f = 0;
+  ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
   uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
-  void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
+  void drop(GatewayDrop d, uint64_t n = 1) noexcept { counter_add(drops[static_cast<std::size_t>(d)], n); }
+  /// A copy read with relaxed loads (any thread).
+  [[nodiscard]] GatewayCounters snapshot() const noexcept {
+    GatewayCounters s;
+#define ESPRIT_X(f, d) s.f = counter_load(f);
+    ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
+    for (std::size_t i = 0; i < std::size(drops); ++i) s.drops[i] = counter_load(drops[i]);
+    return s;
+  }
 };
 
 /// An address of the gateway and the port it is configured on.
@@ -116,6 +147,12 @@ struct GatewayTables {
   /// of the policies that name the SA. Empty for an SA of a route-based tunnel (0.0.0.0/0, ::/0).
   /// Set before the workers start (static SAs); IKE will publish them with the SA.
   std::vector<std::vector<TrafficSelector>> sa_selectors;
+  /// SAD slot -> fragmentation mode, MSS clamp and tunnel MTU of the SA (docs/fragmentation.md).
+  std::vector<SaPathOptions> sa_paths;
+  /// Fragments: headers come from `pool`, indirect segments pointing into the original packet from
+  /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
+  rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;
 };
 
 /// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
@@ -141,7 +178,10 @@ class GatewayWorker {
   /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
   void run(const std::atomic<bool>& stop) noexcept;
 
+  /// Written by this worker only; read them with GatewayCounters::snapshot().
   [[nodiscard]] const GatewayCounters& counters() const noexcept { return counters_; }
+  /// The neighbour-resolution counters of this worker (relaxed atomics).
+  [[nodiscard]] const NeighborWorkerCounters& neighbor_counters() const noexcept;
   [[nodiscard]] uint32_t id() const noexcept { return id_; }
 
  private:
@@ -156,6 +196,31 @@ class GatewayWorker {
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
+  // gateway_frag.cpp: packets that do not fit, MSS clamp, ICMP errors, reassembly.
+  /// MSS clamp, then the SA's fragmentation rules for inner packets that do not fit; pre-fragmented
+  /// packets are encapsulated and forwarded here. Returns the packets left for encapsulation.
+  uint16_t tunnel_ingress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// MSS clamp on packets decapsulated from `slot`.
+  void tunnel_egress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n) noexcept;
+  /// A packet above the egress MTU in forward(): fragmented (sent by forward_fragments()), or
+  /// dropped with an ICMP error (none about `decrypted` packets).
+  void too_big(rte_mbuf* m, uint16_t mtu, bool decrypted) noexcept;
+  /// Forwards what too_big() fragmented (after forward()'s loop) with the same flags.
+  void forward_fragments(std::chrono::nanoseconds now, bool decrypted) noexcept;
+  /// Queues an ICMP error about `m` (still owned by the caller), rate-limited. `decrypted`: `m`
+  /// came out of a tunnel, the error goes through the outbound SPD (back into the tunnel, RFC 4301
+  /// 6.2) from the gateway's address on a protected port.
+  void icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu, bool decrypted = false) noexcept;
+  /// Routes the queued ICMP errors (end of process()).
+  void flush_icmp(std::chrono::nanoseconds now) noexcept;
+  /// A fragment addressed to us: nullptr while incomplete or dropped, else the whole packet.
+  rte_mbuf* reassemble(rte_mbuf* m, bool v6, uint32_t l3_len, std::chrono::nanoseconds now) noexcept;
+  /// Gives up on reassemblies that timed out; once per poll.
+  void reassembly_poll(std::chrono::nanoseconds now) noexcept;
+  struct FragState;
+  static std::unique_ptr<FragState> make_frag_state(uint32_t worker_id);
+  /// The largest inner packet of `sa` that fits its path (0: unknown).
+  uint32_t sa_max_inner(uint32_t slot, const EspSa& sa) noexcept;
   void flush() noexcept;
   void drop(rte_mbuf* m, GatewayDrop why) noexcept;
 
@@ -168,6 +233,11 @@ class GatewayWorker {
   GatewayCounters counters_;
   struct TxBuffer;
   std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
+  std::unique_ptr<FragState> frag_;  ///< gateway_frag.cpp
+
+ public:
+  /// False when the reassembly table could not be created (the daemon refuses to start).
+  [[nodiscard]] bool fragmentation_ready() const noexcept;
 };
 
 }  // namespace esprit

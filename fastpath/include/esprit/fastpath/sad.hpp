@@ -18,9 +18,9 @@
 // next burst uses the new SPI. Inbound: add() the new SA (new SPI) and remove() the old one once the
 // peer has switched; both are looked up and decapsulated during the overlap.
 //
-// Counters. counters(worker, slot) is a block per worker and slot that the worker writes without
-// atomics; totals(slot) sums the blocks for the control core while workers run (a value may be one
-// burst old). A slot's counters survive replace() (they count the slot: a tunnel's SA across
+// Counters. counters(worker, slot) is a block per worker and slot that only that worker writes
+// (counter_add: relaxed, no locked instruction); totals(slot) sums the blocks for the control core
+// while workers run (a value may be one burst old). A slot's counters survive replace() (they count the slot: a tunnel's SA across
 // rekeys; each EspSa keeps its own lifetime counters) and are zeroed when the slot is reused.
 #pragma once
 
