@@ -4,7 +4,8 @@
 # Per case: tunnel up (IKEv2 PSK), ping both ways through it, and the wire (captured on the peer's
 # side) carries ESP-in-UDP/4500 only: no raw ESP, nothing else in the clear; through the NAT,
 # strongSwan sees the NAT.
-#   lab_strongswan_test.sh                 the suite's cases: gcm direct, nec through NAT
+#   lab_strongswan_test.sh [ESPRITD]       the suite's cases: gcm direct, nec through NAT; with the
+#                                          path of espritd, also espritd started in the gw slot (af_packet)
 #   lab_strongswan_test.sh --all           3 proposal sets x direct/NAT x gw initiator/responder
 #   lab_strongswan_test.sh CASE...         CASE = proposal:direct|nat[:initiator|responder]
 # Needs root and strongSwan (scripts/bootstrap installs it). Logs of a failing case are kept and printed.
@@ -21,6 +22,7 @@ check() {  # description, command...
   shift
   if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
 }
+quiet() { "$@" >/dev/null 2>&1; }
 trap 'lab_down >/dev/null 2>&1; rm -rf "$LAB_RUN"' EXIT
 
 if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null; then
@@ -28,6 +30,11 @@ if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null; then
   exit 77  # meson: skipped
 fi
 
+ESPRITD=""
+if [ $# -ge 1 ] && [ -f "$1" ]; then
+  ESPRITD=$(realpath "$1")
+  shift
+fi
 CASES=("$@")
 if [ $# = 0 ]; then
   CASES=(gcm:direct nec:nat)
@@ -76,10 +83,48 @@ run_case() {
   lab_down
 }
 
+# espritd in the gw slot through the harness (no IKE yet): it starts on the lab's veths with
+# net_af_packet and answers ping on its lan and wan addresses, from hl and from strongSwan's side.
+espritd_slot() {
+  local ok=1
+  echo "=== espritd-slot"
+  LAB_PEER=espritd LAB_NAT=0 LAB_GW_ROLE=responder LAB_PROPOSAL=gcm LAB_IKE_PROPOSAL="" LAB_ESP_PROPOSAL=""
+  check "espritd-slot: lab up" lab_up || ok=0
+  cat >"$LAB_RUN/espritd.toml" <<EOT
+[daemon]
+control_socket = "$LAB_RUN/espritd.sock"
+
+[eal]
+args = ["--no-huge", "-m 512", "-l 0,1", "--no-shconf", "--file-prefix $LAB_NS"]
+
+[[port]]
+name = "lan"
+device = "net_af_packet_lan,iface=gw-lan"
+role = "protected"
+ipv4 = ["$LAB_GW_LAN/24"]
+
+[[port]]
+name = "wan"
+device = "net_af_packet_wan,iface=gw-wan"
+role = "unprotected"
+ipv4 = ["$LAB_GW_PUB/24"]
+EOT
+  [ $ok = 1 ] && { check "espritd-slot: espritd runs in $LAB_GW" lab_espritd_start "$LAB_RUN/espritd.toml" "$ESPRITD" || ok=0; }
+  if [ $ok = 1 ]; then
+    ip netns exec $LAB_HL ping -c 1 -W 2 $LAB_GW_LAN >/dev/null 2>&1  # ARP first
+    check "espritd-slot: hl pings espritd's lan address" quiet ip netns exec $LAB_HL ping -c 2 -i 0.2 -W 2 $LAB_GW_LAN || ok=0
+    check "espritd-slot: strongSwan's side pings espritd's wan address" \
+      quiet ip netns exec $LAB_SW ping -c 2 -i 0.2 -W 2 $LAB_GW_PUB || ok=0
+  fi
+  [ $ok = 1 ] || lab_collect_logs "$FAILDIR/espritd-slot"
+  lab_down
+}
+
 t_start=$SECONDS
 for c in "${CASES[@]}"; do
   IFS=: read -r p m r <<<"$c"
   run_case "$p" "$m" "$r"
 done
+[ -n "$ESPRITD" ] && espritd_slot
 echo "$pass passed, $fail failed ($((SECONDS - t_start)) s)"
 [ "$fail" -eq 0 ]
