@@ -407,7 +407,7 @@ lab_capture_start() {
 lab_capture_stop() {
   local f=$LAB_RUN/tcpdump.pid
   [ -f "$f" ] || return 0
-  sleep 0.3
+  sleep 1  # tcpdump may lag behind on a loaded machine; SIGINT stops it without draining
   kill -INT "$(cat "$f")" 2>/dev/null
   for _ in $(seq 30); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
   rm -f "$f"
