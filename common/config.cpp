@@ -6,6 +6,7 @@
 // into a ConfigResult. After the sections, cross_check() looks at references between them while the
 // parsed document (and so every source position) is still alive.
 #include "esprit/common/config.hpp"
+#include "esprit/common/lcores.hpp"
 
 #include <toml++/toml.h>
 
@@ -19,9 +20,11 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "esprit/common/secret.hpp"
+#include "ike_config_loader.hpp"
 
 namespace esprit {
 
@@ -418,6 +421,8 @@ class Loader {
   /// Per SA: who uses it ("policy[2]" / "tunnel[0]"), for the single-owner and unused checks.
   std::vector<std::vector<std::string>> sa_users_;
   std::vector<bool> sa_in_tunnel_;
+  /// SA name -> index of its first [[sa]]; keeps the checks linear with 100 000 SAs.
+  std::unordered_map<std::string_view, std::size_t> sa_by_name_;
 };
 
 // ----- Section ------------------------------------------------------------------------------
@@ -545,18 +550,14 @@ std::optional<Section> Section::sub(std::string_view key, std::vector<std::strin
 
 // ----- sections -----------------------------------------------------------------------------
 
-const std::vector<std::string_view> kSections = {"daemon",   "eal",    "spd", "port",  "route",
-                                                 "neighbor", "policy", "sa",  "tunnel"};
-const std::vector<std::string_view> kReserved = {"ike", "peer"};
+const std::vector<std::string_view> kSections = {"daemon", "eal", "spd", "port",   "route", "neighbor",
+                                                 "policy", "sa",  "tunnel", "ike", "peer"};
 
 void Loader::check_sections(const toml::table& root) {
   for (auto&& [k, v] : root) {
     (void)v;
     const std::string_view name = k.str();
     if (std::find(kSections.begin(), kSections.end(), name) != kSections.end()) continue;
-    if (std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
-      fail(where(k.source()), std::string(name),
-           "IKE configuration is not supported yet; this version takes manually keyed SAs ([[sa]]) only");
     const std::string hint = did_you_mean(name, kSections);
     fail(where(k.source()), std::string(name),
          "unknown section" + (hint.empty() ? "; expected one of " + join_quoted(kSections) : hint));
@@ -603,6 +604,10 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
     if (s->size() > 107) t.fail("control_socket", "longer than 107 bytes, the limit of a UNIX socket path");
     d.control_socket = *s;
   }
+  if (auto g = t.string("control_socket_group")) {
+    if (g->empty() || g->size() > 32) t.fail("control_socket_group", "expected a group name of 1 to 32 characters");
+    d.control_socket_group = *g;
+  }
   if (const toml::node* n = t.get("workers")) {
     if (n->is_integer()) {
       d.worker_count = static_cast<uint32_t>(*t.integer("workers", 1, kMaxLcoreId));
@@ -630,6 +635,7 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
     if (std::find(d.worker_lcores.begin(), d.worker_lcores.end(), *d.main_lcore) != d.worker_lcores.end())
       t.fail("main_lcore", "lcore " + std::to_string(*m) + " is also in workers; the main lcore is the control core");
   }
+  if (auto m = t.integer("mbufs", 0, kMaxMbufs)) d.mbufs = static_cast<uint32_t>(*m);
 }
 
 void Loader::parse_eal(const Section& t, EalConfig& e) {
@@ -656,8 +662,7 @@ void Loader::check_eal(const Section* eal) {
   bool any_pci = false;
   for (const auto& p : c_.ports) any_pci |= p.device_kind == DeviceKind::kPci;
   for (const std::string& a : c_.eal.args) {
-    const bool lcore_arg = a == "-l" || a == "-c" || a.starts_with("--lcores") || a.starts_with("--main-lcore") ||
-                           (a.size() > 2 && (a.starts_with("-l") || a.starts_with("-c")) && a[2] != '-');
+    const bool lcore_arg = is_lcore_eal_arg(a);
     if (lcore_arg && daemon_sets_lcores)
       fail(where(args_node->source()), "eal.args",
            quoted(a) + " sets lcores while [daemon] sets " +
@@ -1110,23 +1115,35 @@ SaConfig Loader::parse_sa(const Section& t) {
 }
 
 void Loader::check_sas() {
+  // First index of each name, inbound SPI and (outbound SPI, peer): the error names the earliest
+  // earlier SA that clashes, as a pairwise scan would, in linear time.
+  std::unordered_map<uint32_t, std::size_t> in_spi;
+  std::unordered_map<std::string, std::size_t> out_spi;  // "spi/remote"
+  sa_by_name_.clear();
   for (std::size_t i = 0; i < c_.sas.size(); ++i) {
     const SaConfig& s = c_.sas[i];
     const SaDescriptor& d = s.descriptor;
     const Section& t = sa_t_[i];
-    for (std::size_t j = 0; j < i; ++j) {
-      const SaDescriptor& o = c_.sas[j].descriptor;
-      if (c_.sas[j].name == s.name)
-        t.fail("name", quoted(s.name) + " is already the name of sa[" + std::to_string(j) + "]");
-      if (o.spi != d.spi || o.direction != d.direction) continue;
+    const auto [by_name, fresh_name] = sa_by_name_.try_emplace(s.name, i);
+    std::size_t spi_clash = c_.sas.size();
+    if (d.direction == SaDirection::kInbound) {
+      const auto [it, fresh] = in_spi.try_emplace(d.spi, i);
+      if (!fresh) spi_clash = it->second;
+    } else {
+      const auto [it, fresh] = out_spi.try_emplace(std::to_string(d.spi) + "/" + d.remote.to_string(), i);
+      if (!fresh) spi_clash = it->second;
+    }
+    if (!fresh_name && by_name->second <= spi_clash)
+      t.fail("name", quoted(s.name) + " is already the name of sa[" + std::to_string(by_name->second) + "]");
+    if (spi_clash < c_.sas.size()) {
+      const std::size_t j = spi_clash;
       // Inbound SPIs are ours to choose and find the SA on their own; outbound ones are the peers',
       // so two peers may pick the same value.
       if (d.direction == SaDirection::kInbound)
         t.fail("spi", "inbound SPI " + std::to_string(d.spi) + " is already used by sa[" + std::to_string(j) + "] " +
                           quoted(c_.sas[j].name));
-      if (o.remote == d.remote)
-        t.fail("spi", "outbound SPI " + std::to_string(d.spi) + " to " + d.remote.to_string() +
-                          " is already used by sa[" + std::to_string(j) + "] " + quoted(c_.sas[j].name));
+      t.fail("spi", "outbound SPI " + std::to_string(d.spi) + " to " + d.remote.to_string() +
+                        " is already used by sa[" + std::to_string(j) + "] " + quoted(c_.sas[j].name));
     }
     if (!is_our_address(d.local))
       t.fail("local", d.local.to_string() + " is not an address of any port (list it in a port's ipv4/ipv6)");
@@ -1139,9 +1156,13 @@ void Loader::check_sas() {
 TunnelConfig Loader::parse_tunnel(const Section& t) {
   TunnelConfig tu;
   tu.name = t.name();
-  tu.sa_out = t.required_string("sa_out", "the outbound SA's name");
-  for (const auto& [s, node] : t.string_list("sa_in")) tu.sa_in.push_back(s);
-  if (tu.sa_in.empty()) t.missing("sa_in", "the inbound SA's name (or a list of names during a rekey overlap)");
+  if (auto e = load_ike_binding(t.table(), file_, t.path(), c_.ike, {"sa_out", "sa_in"}, true, true, tu.peer, tu.ike))
+    throw LoadFailure{std::move(*e)};
+  if (tu.peer.empty()) {  // static SAs
+    tu.sa_out = t.required_string("sa_out", "the outbound SA's name (or peer = \"...\" to negotiate SAs with IKE)");
+    for (const auto& [s, node] : t.string_list("sa_in")) tu.sa_in.push_back(s);
+    if (tu.sa_in.empty()) t.missing("sa_in", "the inbound SA's name (or a list of names during a rekey overlap)");
+  }
   if (auto a = t.address("local")) tu.local = *a;
   if (auto a = t.address("remote")) tu.remote = *a;
   if (auto m = t.integer("mtu", 68, 65535)) tu.mtu = static_cast<uint16_t>(*m);
@@ -1153,10 +1174,9 @@ TunnelConfig Loader::parse_tunnel(const Section& t) {
 
 void Loader::sa_ref(const Section& t, std::string_view key, const toml::node* at, const std::string& key_path,
                     const std::string& name, SaDirection want, std::size_t& index_out) const {
-  std::vector<std::string_view> names;
-  for (const auto& s : c_.sas) names.push_back(s.name);
-  for (std::size_t i = 0; i < c_.sas.size(); ++i) {
-    if (c_.sas[i].name != name) continue;
+  const auto found = sa_by_name_.find(name);
+  if (found != sa_by_name_.end()) {
+    const std::size_t i = found->second;
     if (c_.sas[i].descriptor.direction != want) {
       const std::string msg =
           want == SaDirection::kOutbound
@@ -1169,6 +1189,8 @@ void Loader::sa_ref(const Section& t, std::string_view key, const toml::node* at
     index_out = i;
     return;
   }
+  std::vector<std::string_view> names;
+  for (const auto& s : c_.sas) names.push_back(s.name);
   const std::string msg = "unknown SA " + quoted(name) + did_you_mean(name, names);
   if (at) t.fail_at(*at, key_path, msg);
   t.fail(key, msg);
@@ -1183,6 +1205,15 @@ void Loader::check_tunnels() {
         t.fail("name", quoted(tu.name) + " is already the name of tunnel[" + std::to_string(j) + "]");
     if (c_.find_port(tu.name))
       t.fail("name", quoted(tu.name) + " is already the name of a port (ports and tunnels are interfaces)");
+    if (!tu.peer.empty()) {  // IKE negotiates its SAs: outer addresses are the peer's
+      const IkePeer& peer = *c_.ike.find_peer(tu.peer);
+      if (!t.has("remote")) tu.remote = *peer.address;
+      if (!(tu.remote == *peer.address))
+        t.fail("remote", tu.remote.to_string() + " differs from peer " + quoted(tu.peer) + "'s address " +
+                             peer.address->to_string());
+      if (!t.has("local") && peer.local) tu.local = *peer.local;
+      continue;
+    }
 
     std::size_t out = 0;
     sa_ref(t, "sa_out", t.get("sa_out"), t.path("sa_out"), tu.sa_out, SaDirection::kOutbound, out);
@@ -1329,17 +1360,20 @@ PolicyConfig Loader::parse_policy(const Section& t) {
   p.action = *action;
   if (auto s = t.string("sa")) p.sa = *s;
   for (const auto& [s, node] : t.string_list("sa_in")) p.sa_in.push_back(s);
+  if (auto e = load_ike_binding(t.table(), file_, t.path(), c_.ike, {"sa", "sa_in"}, p.action == PolicyAction::kProtect,
+                                false, p.peer, p.ike))
+    throw LoadFailure{std::move(*e)};
   return p;
 }
 
 void Loader::check_policies() {
+  std::unordered_map<std::string_view, std::size_t> by_name;
   for (std::size_t i = 0; i < c_.policies.size(); ++i) {
     const PolicyConfig& p = c_.policies[i];
     const Section& t = policy_t_[i];
     const std::string me = "policy[" + std::to_string(i) + "] " + quoted(p.name);
-    for (std::size_t j = 0; j < i; ++j)
-      if (c_.policies[j].name == p.name)
-        t.fail("name", quoted(p.name) + " is already the name of policy[" + std::to_string(j) + "]");
+    if (const auto [it, fresh] = by_name.try_emplace(p.name, i); !fresh)
+      t.fail("name", quoted(p.name) + " is already the name of policy[" + std::to_string(it->second) + "]");
 
     const bool out = p.direction != PolicyDirections::kIn;
     const bool in = p.direction != PolicyDirections::kOut;
@@ -1348,6 +1382,7 @@ void Loader::check_policies() {
         if (t.has(k)) t.fail(k, "only protect policies name SAs (action = " + quoted(to_string(p.action)) + ")");
       continue;
     }
+    if (!p.peer.empty()) continue;  // IKE negotiates its SAs
     if (out && p.sa.empty())
       t.missing("sa", "a protect policy with direction = " + quoted(to_string(p.direction)) +
                           " names the outbound SA that encapsulates its traffic");
@@ -1469,7 +1504,8 @@ void Loader::check_routes() {
     if (r.kind == RouteKind::kTunnel) {
       const TunnelConfig* tu = c_.find_tunnel(r.tunnel);
       if (!tu) t.fail("tunnel", "unknown tunnel " + quoted(r.tunnel) + did_you_mean(r.tunnel, tunnels));
-      const InnerFamily fam = c_.find_sa(tu->sa_out)->descriptor.inner_family;
+      const SaConfig* tsa = c_.find_sa(tu->sa_out);  // none for a tunnel negotiated with IKE
+      const InnerFamily fam = tsa ? tsa->descriptor.inner_family : InnerFamily::kAny;
       if ((fam == InnerFamily::kV4 && !r.prefix.address().is_v4()) ||
           (fam == InnerFamily::kV6 && r.prefix.address().is_v4()))
         t.fail("prefix", r.prefix.to_string() + " is " + std::string(family_name(r.prefix.family())) + " but tunnel " +
@@ -1552,7 +1588,8 @@ Config Loader::load(const toml::table& root) {
   std::optional<Section> eal;
   if (const toml::table* t = single(root, "daemon")) {
     daemon.emplace(*this, *t, "daemon",
-                   std::vector<std::string_view>{"log_level", "control_socket", "workers", "main_lcore"});
+                   std::vector<std::string_view>{"log_level", "control_socket", "control_socket_group", "workers",
+                                                 "main_lcore", "mbufs"});
     parse_daemon(*daemon, c_.daemon);
   }
   if (const toml::table* t = single(root, "eal")) {
@@ -1570,14 +1607,18 @@ Config Loader::load(const toml::table& root) {
            {"name", "device", "role", "mtu", "ipv4", "ipv6", "mac", "rx_queues", "tx_queues", "rx_desc", "tx_desc"},
            port_t_);
   elements("sa", kSaKeys, sa_t_);
-  elements("tunnel", {"name", "sa_out", "sa_in", "local", "remote", "mtu", "tcp_mss", "fragmentation"}, tunnel_t_);
-  elements("policy", {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in"},
+  elements("tunnel",
+           {"name", "sa_out", "sa_in", "local", "remote", "mtu", "tcp_mss", "fragmentation", "peer", "overrides"},
+           tunnel_t_);
+  elements("policy",
+           {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in", "peer", "overrides"},
            policy_t_);
   elements("route", {"prefix", "via", "port", "tunnel", "blackhole"}, route_t_);
   elements("neighbor", {"ip", "mac", "port"}, neighbor_t_);
 
   for (const Section& t : port_t_) c_.ports.push_back(parse_port(t));
   check_ports();
+  if (auto e = load_ike_sections(root, file_, c_.ports, c_.ike)) throw LoadFailure{std::move(*e)};
   check_eal(eal ? &*eal : nullptr);
   for (const Section& t : sa_t_) c_.sas.push_back(parse_sa(t));
   sa_users_.assign(c_.sas.size(), {});

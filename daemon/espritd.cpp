@@ -1,26 +1,38 @@
 // espritd: the Esprit IPsec gateway daemon.
-//   espritd --config FILE [--check-config] [--log-level LEVEL] [-- EAL arguments]
-// The main lcore is the control core; every other lcore given to the EAL runs a worker.
+//   espritd --config FILE [--check-config] [--log-level LEVEL] [--stats-interval N] [-- EAL arguments]
+// The main lcore is the control core: local services, the control socket (espritctl) and the
+// timers. The worker lcores ([daemon] workers, or every other lcore the EAL enables) run workers.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "esprit/common/config.hpp"
+#include "esprit/common/lcores.hpp"
+#include "esprit/common/log.hpp"
+#include "esprit/control/control_socket.hpp"
+#include "esprit/control/gateway_stats.hpp"
 #include "esprit/control/local_services.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
@@ -38,8 +50,12 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
 
+/// Our control socket once created, so that a fatal error does not leave it behind.
+std::string g_control_socket;
+
 [[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "espritd: %s\n", msg.c_str());
+  ESPRIT_LOG_ERROR("%s", msg.c_str());
+  if (!g_control_socket.empty()) ::unlink(g_control_socket.c_str());
   std::exit(1);
 }
 
@@ -47,6 +63,7 @@ void on_signal(int) { g_stop.store(true); }
 struct Daemon {
   Config config;
   rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;  ///< fragments' segments pointing into the original packet
   std::unique_ptr<Rcu> rcu;
   std::unique_ptr<Sad> sad;
   std::unique_ptr<Fib> fib;
@@ -55,7 +72,8 @@ struct Daemon {
   std::vector<std::unique_ptr<Port>> ports;
   GatewayTables tables;
   std::vector<std::unique_ptr<GatewayWorker>> workers;
-  std::vector<unsigned> worker_lcores;
+  std::vector<uint32_t> worker_lcores;
+  std::vector<std::string> sa_names;  ///< by SAD slot
 };
 
 int worker_main(void* arg) {
@@ -75,14 +93,25 @@ void build(Daemon& d) {
   for (const PortConfig& pc : c.ports)
     mbufs += uint64_t{pc.rx_queues.value_or(static_cast<uint16_t>(nworkers))} * pc.rx_desc +
              uint64_t{nworkers + 1} * pc.tx_desc;
-  mbufs = std::max<uint64_t>(mbufs, 8192);
+  // Each worker's reassembly table holds up to 128 packets of up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
+  // fragments (fragment.hpp), and its death row up to 288 mbufs; fragments and ICMP errors of a
+  // burst take headers from this pool too.
+  mbufs += uint64_t{nworkers} * (128 * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 288 + 512);
+  // [daemon] mbufs raises the floor: a source that holds packets of its own in the pool (net_pcap
+  // with infinite_rx keeps the whole capture in mbufs) needs more than the rings.
+  mbufs = std::max<uint64_t>({mbufs, 8192, c.daemon.mbufs});
   d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
+  // Indirect mbufs carry no data: one per fragment in flight (TX rings, neighbour hold queue).
+  d.indirect_pool = rte_pktmbuf_pool_create("esprit_indirect", static_cast<unsigned>(mbufs), kCache, 0, 0,
+                                            static_cast<int>(rte_socket_id()));
+  if (!d.indirect_pool) die(std::string("indirect mbuf pool: ") + rte_strerror(rte_errno));
   d.rcu = Rcu::create(nworkers, &err);
   if (!d.rcu) die(err);
   SadConfig sc;
-  sc.capacity = 4096;
+  // Every static SA plus 4096 slots for SAs installed while running (IKE, rekeys).
+  sc.capacity = static_cast<uint32_t>(c.sas.size() + 4096);
   sc.workers = nworkers;
   sc.rcu = d.rcu.get();
   d.sad = Sad::create(sc, &err);
@@ -106,7 +135,20 @@ void build(Daemon& d) {
     if (ps.rx_queues > nworkers)
       die("port " + pc.name + ": rx_queues " + std::to_string(ps.rx_queues) + " above the " +
           std::to_string(nworkers) + " worker lcore(s) the EAL was given");
+    // Worker w sends on TX queue w; one more queue, if there is one, is the control core's.
     ps.tx_queues = static_cast<uint16_t>(nworkers);
+    if (pc.tx_queues) {
+      if (*pc.tx_queues < nworkers || *pc.tx_queues > nworkers + 1)
+        die("port " + pc.name + ": tx_queues " + std::to_string(*pc.tx_queues) + ": each of the " +
+            std::to_string(nworkers) + " worker(s) needs a TX queue of its own, plus at most one for the control "
+            "core (give " + std::to_string(nworkers) + " or " + std::to_string(nworkers + 1) + ")");
+      ps.control_tx_queue = *pc.tx_queues > nworkers;
+    }
+    if (pc.mac) {
+      rte_ether_addr mac;
+      std::memcpy(mac.addr_bytes, pc.mac->bytes.data(), 6);
+      ps.mac = mac;
+    }
     ps.rx_desc = pc.rx_desc;
     ps.tx_desc = pc.tx_desc;
     auto port = Port::open(ps, d.pool, &err);
@@ -120,8 +162,10 @@ void build(Daemon& d) {
         if (!d.fib->add_connected(port->id(), a.subnet(), &err)) die("port " + pc.name + ": " + err);
       }
     }
-    std::printf("espritd: port %s (%s) id %u %s\n", pc.name.c_str(), pc.device.c_str(), port->id(),
-                std::string(to_string(pc.role)).c_str());
+    const rte_ether_addr& m = port->mac();
+    ESPRIT_LOG_INFO("port %s (%s) id %u %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", pc.name.c_str(), pc.device.c_str(),
+                    port->id(), std::string(to_string(pc.role)).c_str(), m.addr_bytes[0], m.addr_bytes[1],
+                    m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4], m.addr_bytes[5]);
     d.ports.push_back(std::move(port));
   }
 
@@ -131,8 +175,29 @@ void build(Daemon& d) {
     auto slot = d.sad->add(s.descriptor, &err);
     if (!slot) die("sa " + s.name + ": " + err);
     sa_index[s.name] = *slot;
+    if (d.sa_names.size() <= *slot) d.sa_names.resize(*slot + 1u);
+    d.sa_names[*slot] = s.name;
   }
   d.tables.sa_selectors.assign(d.sad->capacity(), {});
+  // Fragmentation and MSS clamp per SA; a tunnel's settings override those of its SAs.
+  d.tables.sa_paths.assign(d.sad->capacity(), {});
+  for (const SaConfig& s : c.sas) {
+    SaPathOptions& o = d.tables.sa_paths[sa_index.at(s.name)];
+    o.fragmentation = s.fragmentation;
+    o.tcp_mss = s.tcp_mss;
+    o.remote = s.descriptor.remote;
+    o.configured = true;
+  }
+  for (const TunnelConfig& t : c.tunnels) {
+    std::vector<std::string> names = t.sa_in;
+    names.push_back(t.sa_out);
+    for (const std::string& n : names) {
+      SaPathOptions& o = d.tables.sa_paths[sa_index.at(n)];
+      o.fragmentation = t.fragmentation;
+      o.tcp_mss = t.tcp_mss;
+      o.inner_mtu = t.mtu.value_or(0);
+    }
+  }
 
   // Route-based tunnels.
   d.tables.tunnels = static_cast<uint32_t>(c.tunnels.size());
@@ -185,6 +250,8 @@ void build(Daemon& d) {
   d.tables.spd = d.spd.get();
   d.tables.fib = d.fib.get();
   d.tables.neighbors = d.neighbors.get();
+  d.tables.pool = d.pool;
+  d.tables.indirect_pool = d.indirect_pool;
   d.tables.punt = rte_ring_create("esprit_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
   if (!d.tables.punt) die(std::string("punt ring: ") + rte_strerror(rte_errno));
   d.tables.control_tx.assign(d.tables.ports.size(), nullptr);
@@ -194,6 +261,17 @@ void build(Daemon& d) {
     d.tables.control_tx[p->id()] = rte_ring_create(name.c_str(), 1024, static_cast<int>(rte_socket_id()),
                                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (!d.tables.control_tx[p->id()]) die("control TX ring: " + std::string(rte_strerror(rte_errno)));
+  }
+
+  // Inbound SA steering: with several workers, ESP for an SA that RSS gave to another worker is
+  // handed to the SA's owner (one decapsulating worker per SA).
+  if (nworkers > 1) {
+    for (uint32_t w = 0; w < nworkers; ++w) {
+      const std::string name = "esprit_handoff" + std::to_string(w);
+      rte_ring* r = rte_ring_create(name.c_str(), kHandoffRing, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+      if (!r) die("handoff ring: " + std::string(rte_strerror(rte_errno)));
+      d.tables.handoff.push_back(r);
+    }
   }
 
   // Workers: worker i polls RX queue i of every port and sends on TX queue i.
@@ -206,41 +284,19 @@ void build(Daemon& d) {
     d.workers.push_back(std::make_unique<GatewayWorker>(d.tables, w, std::move(rx), static_cast<uint16_t>(w),
                                                         std::move(esp),
                                                         std::make_unique<NeighborWorker>(*d.neighbors)));
+    if (!d.workers.back()->fragmentation_ready()) die("worker " + std::to_string(w) + ": reassembly table");
   }
 }
 
-void print_counters(const Daemon& d, const LocalServices& ls) {
-  for (const auto& w : d.workers) {
-    const GatewayCounters& c = w->counters();
-    std::printf("worker %u: rx %lu tx %lu punted %lu encap %lu decap %lu bypass %lu", w->id(), c.rx, c.tx,
-                c.punted, c.encapsulated, c.decapsulated, c.bypassed);
-    for (const auto& info : kGatewayDrops) {
-      const uint64_t v = c.drops[static_cast<std::size_t>(info.drop)];
-      if (v) std::printf(" %s %lu", info.name.data(), v);
-    }
-    std::printf("\n");
-  }
-  d.sad->for_each([&](uint32_t slot, const EspSa& sa) {
-    const SaCounters t = d.sad->totals(slot);
-    std::printf("sa slot %u spi 0x%08x %s: packets %lu bytes %lu", slot, sa.spi(),
-                std::string(to_string(sa.direction())).c_str(), t.packets, t.bytes);
-    for (const auto& r : kDropReasons)
-      if (t.drop(r.reason)) std::printf(" %s %lu", r.name.data(), t.drop(r.reason));
-    std::printf("\n");
-  });
-  const LocalServiceCounters& l = ls.counters();
-  std::printf("control: arp_requests %lu arp_replies %lu echo_replies %lu nd_solicits %lu nd_adverts %lu probes %lu "
-              "released %lu ike %lu ignored %lu\n",
-              l.arp_requests, l.arp_replies, l.echo_replies, l.nd_solicits, l.nd_adverts, l.probes_sent, l.released,
-              l.ike, l.ignored);
-  std::fflush(stdout);
-}
+/// Per-SA lines are printed at every --stats-interval only up to this many SAs; at exit always.
+constexpr uint32_t kPeriodicSaLines = 64;
 
 }  // namespace
 }  // namespace esprit
 
 int main(int argc, char** argv) {
   using namespace esprit;
+  set_log_ident("espritd");
   // EAL arguments follow "--"; everything before is ours.
   std::vector<char*> ours;
   std::vector<std::string> eal_extra;
@@ -254,12 +310,14 @@ int main(int argc, char** argv) {
     else ours.push_back(argv[i]);
   }
   po::options_description desc("espritd options (EAL arguments after --)");
-  std::string config_path, log_level;
+  std::string config_path, log_level_arg;
   double stats_interval = 0;
   desc.add_options()("help,h", "this help")("config,c", po::value(&config_path), "configuration file (TOML)")(
       "check-config", "load and check the configuration, then exit")(
-      "log-level", po::value(&log_level)->default_value("info"), "error, warning, notice, info or debug")(
-      "stats-interval", po::value(&stats_interval)->default_value(0), "print counters every N seconds (0: at exit)");
+      "log-level", po::value(&log_level_arg),
+      "error, warning, notice, info or debug (overrides [daemon] log_level; default info)")(
+      "stats-interval", po::value(&stats_interval)->default_value(0),
+      "print counters every N seconds (0: at exit); above 64 SAs, per-SA lines only at exit");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(static_cast<int>(ours.size()), ours.data(), desc), vm);
@@ -272,6 +330,20 @@ int main(int argc, char** argv) {
     std::cout << desc << "\n";
     return 0;
   }
+  std::optional<LogLevel> cli_level;
+  if (vm.count("log-level")) {
+    cli_level = parse_log_level(log_level_arg);
+    if (!cli_level) {
+      std::fprintf(stderr, "espritd: --log-level \"%s\": expected error, warning, notice, info or debug\n",
+                   log_level_arg.c_str());
+      return 2;
+    }
+    set_log_level(*cli_level);
+  }
+  if (!(stats_interval >= 0)) {
+    std::fprintf(stderr, "espritd: --stats-interval must be 0 or more seconds\n");
+    return 2;
+  }
   if (config_path.empty()) {
     std::fprintf(stderr, "espritd: --config FILE is required\n");
     return 2;
@@ -281,6 +353,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "espritd: %s\n", loaded.error().to_string().c_str());
     return 2;
   }
+  // IKE (issue 4): the configuration is loaded and checked, the protocol is not there yet. Say so;
+  // a policy or tunnel that waits for IKE-negotiated SAs could never carry traffic, so don't run it.
+  if (const IkeConfig& ike = loaded->ike; !ike.peers.empty()) {
+    for (const std::string& w : ike.warnings) std::fprintf(stderr, "espritd: warning: %s\n", w.c_str());
+    std::size_t bound = 0;
+    for (const PolicyConfig& p : loaded->policies) bound += p.peer.empty() ? 0 : 1;
+    for (const TunnelConfig& t : loaded->tunnels) bound += t.peer.empty() ? 0 : 1;
+    std::fprintf(stderr,
+                 "espritd: warning: %zu IKE peer(s) configured (%zu policies/tunnels bound to them), but IKE is not "
+                 "implemented yet: no SA will be negotiated\n",
+                 ike.peers.size(), bound);
+    if (bound != 0 && !vm.count("check-config")) {
+      std::fprintf(stderr,
+                   "espritd: %s: refusing to run policies/tunnels bound to IKE peers without IKE; use static [[sa]] "
+                   "for now (--check-config validates the IKE sections)\n",
+                   config_path.c_str());
+      return 2;
+    }
+  }
   if (vm.count("check-config")) {
     std::printf("espritd: %s: configuration OK\n", config_path.c_str());
     return 0;
@@ -288,6 +379,15 @@ int main(int argc, char** argv) {
 
   Daemon d;
   d.config = std::move(loaded).value();
+  set_log_level(cli_level.value_or(d.config.daemon.log_level));
+
+  // The control socket first: a second daemon on the same socket stops here, before it touches
+  // the EAL or any device.
+  std::string err;
+  auto control = ControlServer::open({d.config.daemon.control_socket, d.config.daemon.control_socket_group}, &err);
+  if (!control) die(err);
+  g_control_socket = control->path();
+
   std::vector<std::string> eal = {"espritd"};
   for (const auto& a : d.config.eal.args) eal.push_back(a);
   // The EAL attaches exactly our devices: PCI ports by allowlist, virtual ones by --vdev.
@@ -301,14 +401,35 @@ int main(int argc, char** argv) {
     }
   }
   if (!any_pci) eal.emplace_back("--no-pci");
+  // -l / --main-lcore from [daemon] workers / main_lcore, unless [eal] args or the words after
+  // "--" set lcores themselves.
+  {
+    std::vector<std::string> user = d.config.eal.args;
+    user.insert(user.end(), eal_extra.begin(), eal_extra.end());
+    for (auto& a : lcore_eal_args(d.config.daemon, user)) eal.push_back(std::move(a));
+  }
+  // The EAL's own messages follow our level when it is below info (DPDK: 4 error .. 6 notice).
+  if (!log_enabled(LogLevel::kInfo))
+    eal.push_back("--log-level=" + std::to_string(4 + static_cast<int>(log_level())));
   for (const auto& a : eal_extra) eal.push_back(a);
+  {
+    std::string line;
+    for (const auto& a : eal) {
+      if (!line.empty()) line += " ";
+      line += a;
+    }
+    ESPRIT_LOG_INFO("EAL arguments: %s", line.c_str());
+  }
   std::vector<char*> eal_argv;
   for (auto& a : eal) eal_argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
     die(std::string("EAL: ") + rte_strerror(rte_errno));
+  std::vector<uint32_t> enabled;
   unsigned lcore;
-  RTE_LCORE_FOREACH_WORKER(lcore) d.worker_lcores.push_back(lcore);
-  if (d.worker_lcores.empty()) die("no worker lcore: give the EAL at least two (e.g. -l 0,1)");
+  RTE_LCORE_FOREACH_WORKER(lcore) enabled.push_back(lcore);
+  auto selected = select_worker_lcores(d.config.daemon, enabled, rte_get_main_lcore());
+  if (auto* e = std::get_if<std::string>(&selected)) die(*e);
+  d.worker_lcores = std::get<std::vector<uint32_t>>(selected);
 
   build(d);
   std::signal(SIGINT, on_signal);
@@ -317,23 +438,53 @@ int main(int argc, char** argv) {
     if (rte_eal_remote_launch(worker_main, d.workers[i].get(), d.worker_lcores[i]) != 0)
       die("cannot launch worker " + std::to_string(i) + " on lcore " + std::to_string(d.worker_lcores[i]));
   }
+
+  LocalServices services(d.tables, d.pool);
+  GatewayView view;
+  view.config = &d.config;
+  view.tables = &d.tables;
+  for (const auto& w : d.workers) view.workers.push_back(w.get());
+  view.worker_lcores = d.worker_lcores;
+  view.services = &services;
+  view.control = control.get();
+  view.sa_names = d.sa_names;
+  GatewayStats stats(std::move(view));
+  stats.register_commands(control->commands());
+
+  ESPRIT_LOG_NOTICE("running with %zu worker(s) on lcore(s) %s, control core lcore %u, control socket %s",
+                    d.workers.size(),
+                    [&] {
+                      std::string l;
+                      for (uint32_t w : d.worker_lcores) {
+                        if (!l.empty()) l += ",";
+                        l += std::to_string(w);
+                      }
+                      return l;
+                    }()
+                        .c_str(),
+                    rte_get_main_lcore(), control->path().c_str());
+  // Scripts wait for this line on stdout.
   std::printf("espritd: running with %zu worker(s)\n", d.workers.size());
   std::fflush(stdout);
 
-  LocalServices services(d.tables, d.pool);
-  auto next_stats = std::chrono::steady_clock::now() + std::chrono::duration<double>(stats_interval);
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(stats_interval));
+  auto next_stats = std::chrono::steady_clock::now() + interval;
   while (!g_stop.load()) {
-    services.poll(std::chrono::steady_clock::now().time_since_epoch());
+    const auto now = std::chrono::steady_clock::now();
+    services.poll(now.time_since_epoch());
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
-    if (stats_interval > 0 && std::chrono::steady_clock::now() >= next_stats) {
-      print_counters(d, services);
-      next_stats += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(stats_interval));
+    control->poll(now);  // non-blocking: espritctl requests
+    if (stats_interval > 0 && now >= next_stats) {
+      stats.print_summary(stdout, kPeriodicSaLines);
+      next_stats += interval;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
+  ESPRIT_LOG_NOTICE("stopping");
   rte_eal_mp_wait_lcore();
-  print_counters(d, services);
+  stats.print_summary(stdout);
+  control.reset();  // removes the socket file
   // Everything below lives in EAL memory: release it before the EAL goes.
   d.workers.clear();
   d.spd.reset();
@@ -342,8 +493,10 @@ int main(int argc, char** argv) {
   d.sad.reset();
   d.ports.clear();
   for (rte_ring* r : d.tables.control_tx) rte_ring_free(r);
+  for (rte_ring* r : d.tables.handoff) rte_ring_free(r);  // drained by the workers' destructors
   rte_ring_free(d.tables.punt);
   d.rcu.reset();
+  rte_mempool_free(d.indirect_pool);
   rte_mempool_free(d.pool);
   rte_eal_cleanup();
   return 0;

@@ -247,8 +247,8 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
       ++ok;
     }
   }
-  c.packets += ok;
-  c.bytes += bytes;
+  counter_add(c.packets, ok);
+  counter_add(c.bytes, bytes);
   account_lifetime(w, sa, ok, bytes);
   return compact(pkts, n, reason, c);
 }

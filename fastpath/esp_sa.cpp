@@ -202,6 +202,19 @@ std::unique_ptr<EspSa> EspSa::create(const SaDescriptor& d, std::string* error) 
 }
 
 uint32_t EspSa::spi() const noexcept { return state_->spi; }
+
+uint32_t EspSa::max_inner_len(uint32_t mtu) const noexcept {
+  const State& s = *state_;
+  if (mtu < uint32_t{s.encap_len} + s.icv_len + s.block_mask + 3u) return 0;
+  const uint32_t padded = (mtu - s.encap_len - s.icv_len) & ~uint32_t{s.block_mask};  // payload + pad + 2
+  return padded - 2;
+}
+
+bool EspSa::outer_df(bool inner_df) const noexcept {
+  const State& s = *state_;
+  if (s.outer_len != 20) return false;
+  return s.df == DfMode::kSet || (s.df == DfMode::kCopy && inner_df);
+}
 SaDirection EspSa::direction() const noexcept { return state_->direction; }
 uint64_t EspSa::cookie() const noexcept { return state_->cookie; }
 uint64_t EspSa::sequence() const noexcept {
@@ -253,7 +266,7 @@ uint16_t compact(rte_mbuf** pkts, uint16_t n, const DropReason* reason, SaCounte
       pkts[good++] = pkts[i];
     } else {
       bad[nbad++] = pkts[i];
-      ++c.drops[static_cast<std::size_t>(reason[i])];
+      counter_add(c.drops[static_cast<std::size_t>(reason[i])]);
     }
   }
   if (nbad) std::memcpy(pkts + good, bad, nbad * sizeof(rte_mbuf*));

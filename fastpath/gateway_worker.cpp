@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <cstring>
 
 #include "esprit/fastpath/gateway.hpp"
@@ -14,6 +15,7 @@
 #include "esprit/fastpath/route.hpp"
 #include "esprit/fastpath/sad.hpp"
 #include "esprit/fastpath/spd.hpp"
+#include "gateway_frag.hpp"
 
 namespace esprit {
 namespace {
@@ -38,6 +40,14 @@ inline bool decrement_ttl(uint8_t* l3) noexcept {
   if (l3[7] <= 1) return false;
   --l3[7];
   return true;
+}
+
+/// rte_pktmbuf_adj(m, 14) for a single-segment frame already checked to hold 14 bytes.
+inline rte_mbuf* strip_l2(rte_mbuf* m) noexcept {
+  m->data_off = static_cast<uint16_t>(m->data_off + 14);
+  m->data_len = static_cast<uint16_t>(m->data_len - 14);
+  m->pkt_len -= 14;
+  return m;
 }
 
 }  // namespace
@@ -78,11 +88,28 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       tx_queue_(tx_queue),
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
-      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())) {}
+      tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
+      frag_(make_frag_state(worker_id)) {
+  for (const LocalAddress& a : t_.local) {
+    if (a.address.is_v4()) {
+      uint32_t d;
+      std::memcpy(&d, a.address.bytes(), 4);
+      local4_.push_back(d);
+    } else {
+      std::array<uint8_t, 16> d;
+      std::memcpy(d.data(), a.address.bytes(), 16);
+      local6_.push_back(d);
+    }
+  }
+}
 
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
     for (uint16_t i = 0; i < tx_[p].n; ++i) rte_pktmbuf_free(tx_[p].pkts[i]);
+  if (id_ < t_.handoff.size() && t_.handoff[id_]) {  // the other workers have stopped too
+    void* m;
+    while (rte_ring_dequeue(t_.handoff[id_], &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
 }
 
 void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
@@ -102,9 +129,14 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
   for (const RxQueue& q : rx_) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
     if (n == 0) continue;
-    counters_.rx += n;
+    counter_add(counters_.rx, n);
     total += n;
     process(q.port, pkts, n, now);
+  }
+  if (!t_.handoff.empty()) {  // inbound ESP for our SAs that arrived at other workers
+    void* objs[kBurst];
+    const unsigned k = rte_ring_dequeue_burst(t_.handoff[id_], objs, kBurst, nullptr);
+    if (k) inbound_esp(reinterpret_cast<rte_mbuf**>(objs), static_cast<uint16_t>(k), now);
   }
   if (tx_queue_ == 0) {  // frames the control core could not send on a queue of its own
     for (std::size_t p = 0; p < t_.control_tx.size(); ++p) {
@@ -114,9 +146,12 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
       for (unsigned i = 0; i < k; ++i) send(static_cast<uint16_t>(p), static_cast<rte_mbuf*>(objs[i]));
     }
   }
+  reassembly_poll(now);
   flush();
   return total;
 }
+
+const NeighborWorkerCounters& GatewayWorker::neighbor_counters() const noexcept { return neighbor_->counters(); }
 
 void GatewayWorker::drop(rte_mbuf* m, GatewayDrop why) noexcept {
   counters_.drop(why);
@@ -134,6 +169,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+  reparse:  // a reassembled packet is classified again
     if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
       drop(m, GatewayDrop::kNotIp);
       continue;
@@ -182,24 +218,37 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       proto = ip[6];  // extension headers in front of ESP/UDP to us are not walked (rare)
     }
     if (ip_len < frame_ip) rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_ip - ip_len));  // Ethernet padding
-    // Ours?
+    // Ours? (a few addresses: a linear scan of fixed-size compares beats a hash)
     bool local = false;
-    for (const LocalAddress& a : t_.local) {
-      if (a.address.is_v4() != !v6) continue;
-      if (std::memcmp(a.address.bytes(), ip + (v6 ? 24 : 16), v6 ? 16 : 4) == 0) {
-        local = true;
-        break;
-      }
+    if (!v6) {
+      uint32_t d;
+      std::memcpy(&d, ip + 16, 4);
+      for (const uint32_t a : local4_) local |= a == d;
+    } else {
+      for (const auto& a : local6_) local |= std::memcmp(a.data(), ip + 24, 16) == 0;
     }
     if (!local && v6 && ip[24] == 0xff) {  // multicast: neighbour discovery and friends
       if (proto == kProtoIcmp6) punt[npunt++] = m;
       else drop(m, GatewayDrop::kToUsUnsupported);
       continue;
     }
+    if (local && is_fragment(ip, v6)) [[unlikely]] {
+      // ESP and ESP in UDP to us are reassembled (bounded, see fragment.hpp); other fragments to us
+      // have no service.
+      const uint32_t l3_len = v6 ? 48 : l4;
+      const uint8_t fproto = v6 ? (ip_len >= 48 ? ip[40] : 0) : proto;
+      if (fproto != kProtoEsp && fproto != kProtoUdp) {
+        drop(m, GatewayDrop::kToUsUnsupported);
+        continue;
+      }
+      m = reassemble(m, v6, l3_len, now);
+      if (!m) continue;
+      goto reparse;
+    }
     if (local) {
       if (proto == kProtoEsp) {
         if (ip_len < l4 + 8) drop(m, GatewayDrop::kBadIpHeader);  // no room for the ESP header
-        else esp[nesp++] = m;
+        else esp[nesp++] = strip_l2(m);
       } else if (proto == kProtoUdp && ip_len >= l4 + 8) {
         const uint16_t dport = be16(ip + l4 + 2);
         const uint32_t payload = ip_len - l4 - 8;
@@ -207,7 +256,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
         if (dport == kPortNatt && payload == 1 && u[0] == 0xff) {
           drop(m, GatewayDrop::kNattKeepalive);
         } else if (dport == kPortNatt && payload >= 4 && (u[0] | u[1] | u[2] | u[3]) != 0) {
-          esp[nesp++] = m;  // ESP in UDP (RFC 3948): no non-ESP marker
+          esp[nesp++] = strip_l2(m);  // ESP in UDP (RFC 3948): no non-ESP marker
         } else if (dport == kPortNatt || dport == kPortIke) {
           punt[npunt++] = m;
         } else {
@@ -220,22 +269,20 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       }
       continue;
     }
-    if (from_protected) out[nout++] = m;
-    else clear[nclear++] = m;
+    if (from_protected) out[nout++] = strip_l2(m);
+    else clear[nclear++] = strip_l2(m);
   }
 
   if (npunt) {
     const unsigned sent = rte_ring_enqueue_burst(t_.punt, reinterpret_cast<void**>(punt), npunt, nullptr);
-    counters_.punted += sent;
+    counter_add(counters_.punted, sent);
     for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
   }
-  // From here on packets start at their IP header.
-  for (uint16_t i = 0; i < nout; ++i) rte_pktmbuf_adj(out[i], 14);
-  for (uint16_t i = 0; i < nclear; ++i) rte_pktmbuf_adj(clear[i], 14);
-  for (uint16_t i = 0; i < nesp; ++i) rte_pktmbuf_adj(esp[i], 14);
+  // From here on packets start at their IP header (strip_l2 above, while the mbuf is in cache).
   if (nesp) inbound_esp(esp, nesp, now);
   if (nout) outbound(out, nout, now);
   if (nclear) clear_inbound(clear, nclear, now);
+  flush_icmp(now);
 }
 
 void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -243,13 +290,18 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   rte_mbuf* live[kBurst];
   uint16_t nlive = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) drop(pkts[i], GatewayDrop::kTtlExceeded);
-    else live[nlive++] = pkts[i];
+    if (decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      live[nlive++] = pkts[i];
+    } else {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
+      drop(pkts[i], GatewayDrop::kTtlExceeded);
+    }
   }
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
   rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
-  uint16_t nbypass = 0, nunmatched = 0;
+  rte_mbuf* sealed[kBurst];     // encapsulated, to route
+  uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
       if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
@@ -262,14 +314,16 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
       ++i;
       continue;
     }
-    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst.
+    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst; what every
+    // run encapsulated is routed together below (one FIB and neighbour pass for the burst).
     const uint32_t slot = match[i].sa_index;
-    rte_mbuf* run[kBurst];
+    rte_mbuf** run = sealed + nsealed;
     uint16_t nrun = 0;
     while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
-    encap_and_forward(slot, run, nrun, now);
+    nsealed += encap(slot, run, nrun, now);
   }
-  counters_.bypassed += nbypass;
+  if (nsealed) forward(sealed, nsealed, now, false);
+  counter_add(counters_.bypassed, nbypass);
   if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
   if (nunmatched) forward(unmatched, nunmatched, now, true, true);
@@ -285,26 +339,28 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
       drop(pkts[i], match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
                                                               : GatewayDrop::kClearNotBypass);
     } else if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+      icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
       drop(pkts[i], GatewayDrop::kTtlExceeded);
     } else {
       pass[npass++] = pkts[i];
     }
   }
-  counters_.bypassed += npass;
+  counter_add(counters_.bypassed, npass);
   if (npass) forward(pass, npass, now, false);
 }
 
-void GatewayWorker::encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n,
-                                      std::chrono::nanoseconds now) noexcept {
+uint16_t GatewayWorker::encap(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
   EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
   if (!sa) {
     for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
-    return;
+    return 0;
   }
+  n = tunnel_ingress(slot, *sa, pkts, n, now);  // MSS clamp; inner packets that do not fit
+  if (!n) return 0;
   const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
   for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
-  counters_.encapsulated += k;
-  if (k) forward(pkts, k, now, false);
+  counter_add(counters_.encapsulated, k);
+  return k;
 }
 
 void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -319,6 +375,27 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     keys[i] = SadKey::from_packet(ip, ip + off);
   }
   t_.sad->lookup_inbound(keys, n, sas, slots);
+  if (!t_.handoff.empty()) {
+    // Several workers: decapsulate only the SAs we own; the rest go to their owners.
+    rte_mbuf* foreign[kBurst];
+    uint32_t owner[kBurst];
+    uint16_t nforeign = 0, nown = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t o = sas[i] ? t_.sad->owner(slots[i]) : id_;
+      if (o != id_) [[unlikely]] {
+        foreign[nforeign] = pkts[i];
+        owner[nforeign++] = o;
+      } else {
+        pkts[nown] = pkts[i];
+        sas[nown] = sas[i];
+        slots[nown++] = slots[i];
+      }
+    }
+    if (nforeign) hand_off(foreign, owner, nforeign);
+    n = nown;
+  }
+  rte_mbuf* inner[kBurst];
+  uint16_t ninner = 0;
   for (uint16_t i = 0; i < n;) {
     if (!sas[i]) {
       drop(pkts[i++], GatewayDrop::kNoSa);
@@ -330,7 +407,7 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     while (i < n && sas[i] && slots[i] == slot) run[nrun++] = pkts[i++];
     const uint16_t k = decap_burst(*esp_, *sas[i - 1], std::span<rte_mbuf*>(run, nrun), t_.sad->counters(id_, slot));
     for (uint16_t j = k; j < nrun; ++j) rte_pktmbuf_free(run[j]);
-    counters_.decapsulated += k;
+    counter_add(counters_.decapsulated, k);
     if (!k) continue;
     // RFC 4301 5.2: the inner packet must be one this SA is allowed to carry.
     rte_mbuf* pass[kBurst];
@@ -352,10 +429,38 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     }
     uint16_t nfwd = 0;
     for (uint16_t j = 0; j < npass; ++j) {
-      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) pass[nfwd++] = pass[j];
-      else drop(pass[j], GatewayDrop::kTtlExceeded);
+      if (decrement_ttl(rte_pktmbuf_mtod(pass[j], uint8_t*))) {
+        pass[nfwd++] = pass[j];
+      } else {
+        icmp_error(pass[j], IcmpErrorKind::kTimeExceeded, 0, true);  // back through the tunnel
+        drop(pass[j], GatewayDrop::kTtlExceeded);
+      }
     }
-    if (nfwd) forward(pass, nfwd, now, false, false, true);
+    tunnel_egress(slot, *sas[i - 1], pass, nfwd);  // MSS clamp
+    for (uint16_t j = 0; j < nfwd; ++j) inner[ninner++] = pass[j];
+  }
+  // Every SA's inner packets are routed together: one FIB and neighbour pass for the burst.
+  if (ninner) forward(inner, ninner, now, false, false, true);
+}
+
+void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept {
+  rte_mbuf* group[kBurst];
+  bool done[kBurst] = {};
+  for (uint16_t i = 0; i < n; ++i) {
+    if (done[i]) continue;
+    const uint32_t o = owner[i];
+    uint16_t ngroup = 0;
+    for (uint16_t j = i; j < n; ++j) {
+      if (!done[j] && owner[j] == o) {
+        group[ngroup++] = pkts[j];
+        done[j] = true;
+      }
+    }
+    rte_ring* ring = o < t_.handoff.size() ? t_.handoff[o] : nullptr;
+    const unsigned sent =
+        ring ? rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(group), ngroup, nullptr) : 0;
+    counter_add(counters_.handed_off, sent);
+    for (unsigned j = sent; j < ngroup; ++j) drop(group[j], GatewayDrop::kHandoffFull);
   }
 }
 
@@ -386,6 +491,14 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];
   uint16_t ntunneled = 0;
+  struct {
+    uint32_t nh = UINT32_MAX;  ///< gateway route of the cached entry; kNoRoute: keyed by `key`
+    NeighborKey key;
+    NeighborInfo ni;
+    bool usable = false;
+    rte_ether_hdr eth;  ///< destination and source MAC for the cached next hop
+  } cache;
+  cache.key.port = UINT16_MAX;  // matches no real key
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -414,43 +527,67 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       drop(m, GatewayDrop::kPolicyDiscard);
       continue;
     }
-    if (m->pkt_len > out.spec().mtu) {
-      drop(m, GatewayDrop::kTooBig);
+    if (m->pkt_len > out.spec().mtu) [[unlikely]] {
+      too_big(m, out.spec().mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    // Consecutive packets to the same next hop (a gateway route, or one connected host) share
+    // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
+    bool miss;
     NeighborKey key;
     if (hop.kind == NextHopKind::kGateway) {
-      key = NeighborKey::of(hop.port, hop.gateway);
-    } else if (ip[0] >> 4 == 4) {
-      uint32_t d;
-      std::memcpy(&d, ip + 16, 4);
-      key = NeighborKey::v4(hop.port, rte_be_to_cpu_32(d));
+      miss = nh[i] != cache.nh;
+      if (miss) key = NeighborKey::of(hop.port, hop.gateway);
     } else {
-      key = NeighborKey::v6(hop.port, ip + 24);
+      // Connected: the destination itself, compared in place before a key is built.
+      const bool v4 = ip[0] >> 4 == 4;
+      const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
+      const unsigned alen = v4 ? 4 : 16;
+      const uint8_t* dst = ip + (v4 ? 16 : 24);
+      miss = cache.nh != kNoRoute || cache.key.port != hop.port || cache.key.family != family ||
+             (v4 ? std::memcmp(cache.key.addr.data(), dst, 4) != 0 : std::memcmp(cache.key.addr.data(), dst, 16) != 0);
+      if (miss) {
+        key.port = hop.port;
+        key.family = family;
+        std::memcpy(key.addr.data(), dst, alen);
+      }
     }
-    const NeighborInfo ni = t_.neighbors->lookup(key);
-    if (!ni.usable()) {
-      if (neighbor_->hold(key, m, now) != NeighborWorker::HoldResult::kHandedOver)
+    if (miss) {
+      cache.nh = hop.kind == NextHopKind::kGateway ? nh[i] : kNoRoute;
+      cache.key = key;
+      cache.ni = t_.neighbors->lookup(key);
+      cache.usable = cache.ni.usable();
+      if (cache.usable) {
+        if (cache.ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+        cache.eth.dst_addr = cache.ni.mac();
+        cache.eth.src_addr = out.mac();
+      }
+    }
+    if (!cache.usable) {
+      if (neighbor_->hold(cache.key, m, now) != NeighborWorker::HoldResult::kHandedOver)
         drop(m, GatewayDrop::kNeighborDrop);
       continue;
     }
-    if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+    const uint16_t ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
     if (!eth) {
       drop(m, GatewayDrop::kTooBig);
       continue;
     }
-    eth->dst_addr = ni.mac();
-    eth->src_addr = out.mac();
-    eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
+    std::memcpy(eth, &cache.eth, 12);
+    eth->ether_type = ether_type;
     send(hop.port, m);
   }
-  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones.
+  forward_fragments(now, decrypted);
+  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones, and
+  // are routed together afterwards.
+  rte_mbuf* sealed[kBurst];
+  uint16_t nsealed = 0;
   for (uint16_t i = 0; i < ntunneled; ++i) {
     if (!tunneled[i]) continue;
     const uint32_t slot = tunnel_slot[i];
-    rte_mbuf* group[kBurst];
+    rte_mbuf** group = sealed + nsealed;
     uint16_t ngroup = 0;
     for (uint16_t j = i; j < ntunneled; ++j) {
       if (tunneled[j] && tunnel_slot[j] == slot) {
@@ -458,8 +595,9 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
         tunneled[j] = nullptr;
       }
     }
-    encap_and_forward(slot, group, ngroup, now);
+    nsealed += encap(slot, group, ngroup, now);
   }
+  if (nsealed) forward(sealed, nsealed, now, false);
 }
 
 void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
@@ -467,7 +605,7 @@ void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
   b.pkts[b.n++] = m;
   if (b.n == 2 * kBurst) {
     const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }
@@ -478,7 +616,7 @@ void GatewayWorker::flush() noexcept {
     TxBuffer& b = tx_[p];
     if (!b.n) continue;
     const uint16_t sent = rte_eth_tx_burst(static_cast<uint16_t>(p), tx_queue_, b.pkts, b.n);
-    counters_.tx += sent;
+    counter_add(counters_.tx, sent);
     for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
     b.n = 0;
   }

@@ -36,7 +36,8 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
   if (spec.tx_queues > info.max_tx_queues) return fail("tx_queues above the device's " + std::to_string(info.max_tx_queues));
   // The control core gets a TX queue of its own when the device has one more; otherwise its
   // packets go through a ring that the worker owning queue 0 drains (never two writers on a queue).
-  port->control_queue_ = spec.tx_queues < info.max_tx_queues ? spec.tx_queues : kNoControlQueue;
+  port->control_queue_ =
+      spec.control_tx_queue && spec.tx_queues < info.max_tx_queues ? spec.tx_queues : kNoControlQueue;
   const uint16_t txq = static_cast<uint16_t>(spec.tx_queues + (port->control_queue_ != kNoControlQueue ? 1 : 0));
 
   rte_eth_conf conf{};
@@ -67,6 +68,11 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
   for (uint16_t q = 0; q < txq; ++q) {
     if (int rc = rte_eth_tx_queue_setup(id, q, tx_desc, socket, &txconf); rc != 0)
       return fail("tx queue " + std::to_string(q) + ": " + err_text(rc));
+  }
+  if (spec.mac) {
+    rte_ether_addr mac = *spec.mac;
+    if (int rc = rte_eth_dev_default_mac_addr_set(id, &mac); rc != 0)
+      return fail("cannot set the MAC address (mac): " + err_text(rc));
   }
   if (int rc = rte_eth_dev_start(id); rc != 0) return fail("start: " + err_text(rc));
   port->started_ = true;

@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from scapy.all import IP, UDP, TCP, ICMP, IPv6, Ether, Raw, rdpcap, wrpcap, conf
+from scapy.layers.inet import fragment
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 conf.verb = 0
@@ -33,6 +34,9 @@ def check(cond, what):
 
 
 CONFIG = """
+[daemon]
+control_socket = "{d}/espritd.sock"
+
 [eal]
 args = ["--no-huge", "-m 512", "-l 0,1", "--no-shconf", "--file-prefix {prefix}"]
 
@@ -70,6 +74,11 @@ ip = "10.1.0.5"
 mac = "{host}"
 port = "lan"
 
+[[neighbor]]
+ip = "2001:db8:1::5"
+mac = "{host}"
+port = "lan"
+
 [[sa]]
 name = "out"
 spi = 0x1001
@@ -80,6 +89,7 @@ remote = "192.0.2.2"
 encr = "aes128gcm16"
 encr_key = "0x{key_out}"
 {natt}
+{extra_out}
 
 [[sa]]
 name = "in"
@@ -91,6 +101,7 @@ remote = "192.0.2.2"
 encr = "aes128gcm16"
 encr_key = "0x{key_in}"
 {natt}
+{extra_in}
 
 [[sa]]
 name = "vti-out"
@@ -152,7 +163,7 @@ action = "bypass"
 """
 
 
-def run(name, lan_in, wan_in, natt=False, default="discard"):
+def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra_in=""):
     """Runs espritd over the given inputs; returns (lan_out, wan_out, stdout)."""
     d = tempfile.mkdtemp(prefix="esprit-pcap-")
     wrpcap(f"{d}/lan_in.pcap", lan_in or [])
@@ -160,7 +171,8 @@ def run(name, lan_in, wan_in, natt=False, default="discard"):
     natt_line = "natt = { local_port = 4500, remote_port = 4500 }" if natt else ""
     with open(f"{d}/gw.toml", "w") as f:
         f.write(CONFIG.format(d=d, prefix=f"esprit-{os.getpid()}-{name}", default=default, peer=PEER_MAC,
-                              host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt=natt_line))
+                              host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt=natt_line,
+                              extra_out=extra_out, extra_in=extra_in))
     proc = subprocess.Popen([ESPRITD, "--config", f"{d}/gw.toml"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     # The pcap PMD reads its input once; give the worker time, then stop the daemon.
@@ -252,6 +264,13 @@ def case_decap(natt):
     wan_in.append(Ether(bytes(bad)))
     stray = IP(src="10.3.0.7", dst="10.1.0.5") / UDP(sport=1, dport=2)
     wan_in.append(peer(sa.encrypt(stray, seq_num=60)))
+    # A 1400-byte inner packet whose ESP (in UDP) packet arrives in three fragments: reassembled
+    # first (only the first fragment carries the UDP header), then decapsulated.
+    large = IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=7, dport=8) / Raw(b"L" * 1372)
+    whole = IP(bytes(peer(sa.encrypt(large, seq_num=13))[IP]))
+    whole.id = 99
+    wan_in += [Ether(src=PEER_MAC, dst=WAN_MAC) / f for f in fragment(whole, fragsize=600)]
+    originals = originals + [large]
     lan, wan, out = run(f"decap-{tag}", [], wan_in, natt=natt)
     got = [bytes(p[IP]) for p in lan]
     expect = []
@@ -260,7 +279,9 @@ def case_decap(natt):
         e.ttl = 29
         e.chksum = None
         expect.append(bytes(IP(bytes(e))))
-    check(got == expect, f"decap {tag}: {len(got)} inner packets equal scapy's originals (TTL-1) on the LAN")
+    check(got == expect, f"decap {tag}: {len(got)} inner packets (one from a fragmented ESP packet) equal "
+                         "scapy's originals (TTL-1) on the LAN")
+    check(counter(out, "worker 0", "reassembled") == 1, f"decap {tag}: the fragmented ESP packet reassembled")
     check(lan and all(p[Ether].dst == HOST_MAC for p in lan), f"decap {tag}: sent to the host's MAC")
     check(counter(out, "sa slot 1", "replay") == 1, f"decap {tag}: replay counted")
     check(counter(out, "sa slot 1", "icv_fail") == 1, f"decap {tag}: ICV failure counted")
@@ -321,6 +342,215 @@ def case_tunnel():
           f"tunnel: {len(lan)} of {len(from_tunnel)} decapsulated packets routed to the LAN")
 
 
+# AES-GCM-16 with a 20-byte outer header on a 1500-byte port: 36 bytes of headers and IV, 16 of
+# ICV, a 4-byte aligned payload + pad + 2 => the largest inner packet is (1500 - 52) - 2 = 1446.
+MAX_INNER = 1446
+
+
+def big(size, df=False, dst="10.2.0.7", ttl=64):
+    """An inner IPv4/UDP packet of `size` bytes."""
+    return IP(src="10.1.0.5", dst=dst, ttl=ttl, id=4242, flags="DF" if df else 0) / UDP(sport=11, dport=22) / \
+        Raw((bytes(range(256)) * (size // 256 + 1))[:size - 28])
+
+
+def ttl_minus_one(p):
+    e = IP(bytes(p))
+    e.ttl -= 1
+    e.chksum = None
+    return bytes(IP(bytes(e)))
+
+
+def icmps(pkts, v6=False):
+    if v6:
+        from scapy.layers.inet6 import ICMPv6PacketTooBig
+        return [p for p in pkts if ICMPv6PacketTooBig in p]
+    return [p for p in pkts if IP in p and p[IP].proto == 1]
+
+
+def case_post_fragment():
+    """Default SA (post-fragment, df = copy) and a bypass rule, above the 1500-byte port MTU."""
+    from scapy.layers.inet6 import ICMPv6PacketTooBig
+    from scapy.layers.inet import defragment
+    no_df = big(1488)                  # ESP 1544 bytes: encrypted, then cut in two
+    with_df = big(1488, df=True)       # outer would copy DF: ICMP to the host
+    v6 = IPv6(src="2001:db8:1::5", dst="2001:db8:2::7") / UDP(sport=1, dport=2) / Raw(b"6" * 1452)
+    dying = big(100, ttl=1)
+    clear_big = big(1800, dst="10.9.0.1")  # bypass, no DF: fragmented in clear
+    clear_df = big(1800, df=True, dst="10.9.0.1")
+    lan, wan, out = run("post-fragment", [host(p) for p in (no_df, with_df, v6, dying, clear_big, clear_df)], [])
+    esp = [p for p in wan if IP in p and p[IP].proto == 50]
+    check(len(esp) == 2 and all(len(p[IP]) <= 1500 for p in esp) and all(p.flags.MF or p.frag for p in esp),
+          f"post: the ESP packet leaves as {len(esp)} IPv4 fragments within the MTU")
+    whole = defragment([IP(bytes(p[IP])) for p in esp])
+    got = [bytes(sa_out().decrypt(IP(bytes(p)))) for p in whole if IP in p and not p.flags.MF and p.frag == 0]
+    check(got == [ttl_minus_one(no_df)], "post: scapy reassembles the fragments and decrypts the inner packet")
+    ic = [p for p in icmps(lan) if p[ICMP].type == 3 and p[ICMP].code == 4 and p[ICMP].nexthopmtu != 1500]
+    check(len(ic) == 1 and ic[0][IP].src == "10.1.0.1" and ic[0][IP].dst == "10.1.0.5" and
+          ic[0][ICMP].nexthopmtu == MAX_INNER and ic[0][Ether].dst == HOST_MAC,
+          f"post + DF: ICMP fragmentation needed with next-hop MTU {MAX_INNER} from the gateway's LAN address")
+    if ic:
+        quoted = bytes(ic[0][ICMP].payload)
+        fresh = IP(bytes(ic[0][IP]))
+        fresh.chksum = None
+        fresh[ICMP].chksum = None
+        fresh = IP(bytes(fresh))
+        check(len(quoted) == 28 and quoted[12:20] == bytes(with_df)[12:20] and fresh.chksum == ic[0][IP].chksum and
+              fresh[ICMP].chksum == ic[0][ICMP].chksum,
+              "post + DF: the ICMP quotes the IP header and 8 bytes; IP and ICMP checksums valid")
+    ptb = [p for p in lan if ICMPv6PacketTooBig in p]
+    check(len(ptb) == 1 and ptb[0][ICMPv6PacketTooBig].mtu == MAX_INNER and ptb[0][IPv6].src == "2001:db8:1::1",
+          f"post, IPv6 inner: ICMPv6 packet too big with MTU {MAX_INNER}")
+    if ptb:
+        fresh = IPv6(bytes(ptb[0][IPv6]))
+        fresh[ICMPv6PacketTooBig].cksum = None
+        fresh = IPv6(bytes(fresh))
+        check(fresh[ICMPv6PacketTooBig].cksum == ptb[0][ICMPv6PacketTooBig].cksum and
+              len(ptb[0][IPv6]) == 1280, "post, IPv6 inner: PTB checksum valid, quotes as much as fits 1280 bytes")
+    te = [p for p in icmps(lan) if p[ICMP].type == 11]
+    check(len(te) == 1 and te[0][IP].dst == "10.1.0.5" and te[0][IP].src == "10.1.0.1",
+          "TTL 1: ICMP time exceeded from the gateway")
+    clear = [p for p in wan if IP in p and p[IP].dst == "10.9.0.1"]
+    rebuilt = defragment([IP(bytes(p[IP])) for p in clear])
+    check(len(clear) == 2 and len(rebuilt) == 1 and bytes(rebuilt[0][IP]) == ttl_minus_one(clear_big),
+          "bypass above the MTU without DF: fragmented in clear, scapy reassembles it")
+    check(len([p for p in icmps(lan) if p[ICMP].type == 3 and p[ICMP].nexthopmtu == 1500]) == 1,
+          "bypass above the MTU with DF: ICMP fragmentation needed, MTU 1500")
+    check(counter(out, "worker 0", "icmp_sent") == 4 and counter(out, "worker 0", "too_big") == 3 and
+          counter(out, "worker 0", "fragmented") == 2, "post: counters (icmp_sent 4, too_big 3, fragmented 2)")
+
+
+def case_pre_fragment():
+    """SA with fragmentation = "pre" and an MSS clamp on both of its directions."""
+    from scapy.layers.inet import defragment
+    big_udp = big(1488)
+    big_df = big(1488, df=True)
+    syn = IP(src="10.1.0.5", dst="10.2.0.7", id=9) / TCP(sport=40000, dport=80, flags="S",
+                                                           options=[("NOP", None), ("MSS", 1460), ("SAckOK", b"")])
+    small_syn = IP(src="10.1.0.5", dst="10.2.0.7") / TCP(sport=40001, dport=80, flags="S", options=[("MSS", 1000)])
+    syn_ack = IP(src="10.2.0.7", dst="10.1.0.5", ttl=20) / TCP(sport=80, dport=40000, flags="SA",
+                                                                options=[("MSS", 8960), ("WScale", 7)])
+    lan, wan, out = run("pre-fragment", [host(p) for p in (big_udp, big_df, syn, small_syn)],
+                        [peer(sa_in().encrypt(syn_ack, seq_num=1))],
+                        extra_out='fragmentation = "pre"\ntcp_mss = 1200', extra_in="tcp_mss = 1200")
+    esp = [p for p in wan if IP in p and p[IP].proto == 50]
+    check(all(p[IP].flags.MF == 0 and p[IP].frag == 0 and len(p[IP]) <= 1500 for p in esp),
+          "pre: every ESP packet is whole and fits the MTU")
+    inner = [sa_out().decrypt(IP(bytes(p[IP]))) for p in esp]
+    frags = [p for p in inner if UDP in p or p.frag]
+    check(len(frags) == 2 and all(len(p) <= MAX_INNER for p in frags),
+          f"pre: the big packet went as {len(frags)} encrypted inner fragments of at most {MAX_INNER} bytes")
+    whole = defragment(frags)
+    check(len(whole) == 1 and bytes(whole[0]) == ttl_minus_one(big_udp), "pre: scapy reassembles the inner fragments")
+    syns = [p for p in inner if TCP in p]
+    mss = {p[TCP].sport: dict(p[TCP].options).get("MSS") for p in syns}
+    valid = all(TCP(bytes(p[TCP])).chksum == p[TCP].chksum for p in syns)
+    if syns:
+        fresh = syns[0].copy()
+        fresh[TCP].chksum = None
+        valid = valid and IP(bytes(fresh))[TCP].chksum == syns[0][TCP].chksum
+    check(mss == {40000: 1200, 40001: 1000} and valid, f"MSS clamp into the tunnel: {mss}, TCP checksum valid")
+    back = [p for p in lan if TCP in p]
+    ok = False
+    if back:
+        recomputed = back[0].copy()
+        recomputed[TCP].chksum = None
+        ok = dict(back[0][TCP].options).get("MSS") == 1200 and \
+            IP(bytes(recomputed[IP]))[TCP].chksum == back[0][TCP].chksum
+    check(ok, "MSS clamp out of the tunnel: the SYN-ACK's 8960 lowered to 1200, TCP checksum valid")
+    ic = [p for p in icmps(lan) if p[ICMP].type == 3 and p[ICMP].code == 4]
+    check(len(ic) == 1 and ic[0][ICMP].nexthopmtu == MAX_INNER, "pre + DF: ICMP fragmentation needed")
+    check(counter(out, "worker 0", "mss_clamped") == 2, "mss_clamped counted")
+
+
+def case_inbound_reassembly():
+    """ESP that scapy encrypted and then fragmented is reassembled, decrypted and forwarded;
+    bogus fragment trains are dropped and counted."""
+    from scapy.layers.inet import fragment
+    sa = sa_in()
+    orig = IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=7, dport=8) / Raw(b"R" * 1400)
+    esp = IP(bytes(sa.encrypt(orig, seq_num=1)))
+    esp.id = 77
+    parts = fragment(esp, fragsize=600)
+    wan_in = [peer(p) for p in reversed(parts)]  # out of order too
+    natt_orig = IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=9, dport=9) / Raw(b"N" * 1300)
+    # Too many fragments (rte_ip_frag keeps at most 8): 12 pieces of one ESP packet.
+    many = IP(bytes(sa.encrypt(orig, seq_num=2)))
+    many.id = 78
+    wan_in += [peer(p) for p in fragment(many, fragsize=128)]
+    # Overlapping fragments: two first fragments of different lengths for the same packet.
+    ov = IP(bytes(sa.encrypt(orig, seq_num=3)))
+    ov.id = 79
+    a = fragment(ov, fragsize=600)
+    b = fragment(ov, fragsize=400)
+    wan_in += [peer(a[0]), peer(b[1]), peer(a[1]), peer(a[2])]
+    # Garbage: a fragment of ESP whose offset runs past 64 KiB, and a tiny non-first fragment.
+    wan_in.append(peer(IP(src="192.0.2.2", dst="192.0.2.1", proto=50, id=80, frag=8180, flags="MF") / (b"z" * 64)))
+    wan_in.append(peer(IP(src="192.0.2.2", dst="192.0.2.1", proto=17, id=81, frag=3) / b"q"))
+    # A decrypted packet whose TTL runs out: the time-exceeded error goes back through the tunnel.
+    dying = IP(src="10.2.0.7", dst="10.1.0.5", ttl=1) / UDP(sport=5, dport=6) / Raw(b"late")
+    wan_in.append(peer(sa.encrypt(dying, seq_num=10)))
+    lan, wan, out = run("inbound-reassembly", [], wan_in)
+    got = [bytes(p[IP]) for p in lan if IP in p and p[IP].dst == "10.1.0.5"]
+    check(got == [ttl_minus_one(orig)], f"inbound: {len(parts)} ESP fragments reassembled, decrypted, forwarded")
+    check(counter(out, "worker 0", "reassembled") == 1, "inbound: reassembled counted")
+    check(counter(out, "worker 0", "frag_invalid") > 0, "inbound: too many / overlapping fragments dropped, counted")
+    check(counter(out, "sa slot 1", "packets") == 2, "inbound: only the good packets reached the SA")
+    back = [sa_out().decrypt(IP(bytes(p[IP]))) for p in wan if ESP in p]
+    te = [p for p in back if ICMP in p and p[ICMP].type == 11]
+    check(len(back) == 1 and len(te) == 1 and te[0][IP].src == "10.1.0.1" and te[0][IP].dst == "10.2.0.7" and
+          bytes(te[0][ICMP].payload)[:20] == bytes(dying)[:20],
+          "decrypted TTL 1: ICMP time exceeded from the gateway's LAN address, encrypted back to the peer")
+    check(not [p for p in wan if IP in p and p[IP].proto == 1], "no ICMP about decrypted traffic in clear")
+
+
+
+def case_two_workers():
+    """Two workers, the WAN port with two RX queues: ESP of an SA arriving on both queues is
+    decapsulated once, by the SA's owner (SAs get owners round-robin: "in" worker 0, "vti-in"
+    worker 1); every copy on the other queue is handed over and caught as a replay."""
+    d = tempfile.mkdtemp(prefix="esprit-pcap-")
+    sa, vti = sa_in(), SecurityAssociation(ESP, spi=0x4001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_IN),
+                                           tunnel_header=IP(src="192.0.2.2", dst="192.0.2.1"))
+    site = [IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=7, dport=8) / Raw(b"s%d" % i) for i in range(12)]
+    tun = [IP(src="10.5.0.9", dst="10.1.0.5", ttl=30) / UDP(sport=9, dport=8) / Raw(b"t%d" % i) for i in range(8)]
+    esp = [peer(sa.encrypt(p, seq_num=i + 1)) for i, p in enumerate(site)] + \
+          [peer(vti.encrypt(p, seq_num=i + 1)) for i, p in enumerate(tun)]
+    wrpcap(f"{d}/wan_in0.pcap", esp)
+    wrpcap(f"{d}/wan_in1.pcap", esp[::-1])
+    wrpcap(f"{d}/lan_in.pcap", [])
+    config = CONFIG.format(d=d, prefix=f"esprit-{os.getpid()}-two", default="discard", peer=PEER_MAC,
+                           host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt="")
+    config = config.replace('"-l 0,1"', '"--lcores=0@0,1@1,2@1"')  # two workers, whatever the core count
+    config = config.replace(f"rx_pcap={d}/lan_in.pcap,tx_pcap={d}/lan_out.pcap",
+                            f"rx_pcap={d}/lan_in.pcap,rx_pcap={d}/lan_in.pcap,"
+                            f"tx_pcap={d}/lan_out0.pcap,tx_pcap={d}/lan_out1.pcap")
+    config = config.replace(f"rx_pcap={d}/wan_in.pcap,tx_pcap={d}/wan_out.pcap",
+                            f"rx_pcap={d}/wan_in0.pcap,rx_pcap={d}/wan_in1.pcap,"
+                            f"tx_pcap={d}/wan_out0.pcap,tx_pcap={d}/wan_out1.pcap")
+    with open(f"{d}/gw.toml", "w") as f:
+        f.write(config)
+    proc = subprocess.Popen([ESPRITD, "--config", f"{d}/gw.toml"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(3)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    check(proc.returncode in (0, -15) and "2 worker(s)" in out, f"two workers: espritd ran ({proc.returncode})")
+    read = lambda p: rdpcap(p) if os.path.exists(p) and os.path.getsize(p) > 24 else []
+    lan = [read(f"{d}/lan_out{w}.pcap") for w in (0, 1)]
+    payloads = [[bytes(p[Raw].load) for p in lan[w] if Raw in p] for w in (0, 1)]
+    check(sorted(payloads[0]) == sorted(bytes(p[Raw].load) for p in site),
+          f"two workers: worker 0 (owner of 'in') sent each of its {len(site)} packets once ({len(payloads[0])})")
+    check(sorted(payloads[1]) == sorted(bytes(p[Raw].load) for p in tun),
+          f"two workers: worker 1 (owner of 'vti-in') sent each of its {len(tun)} packets once ({len(payloads[1])})")
+    check(counter(out, "worker 0", "handed_off") == len(tun) and counter(out, "worker 1", "handed_off") == len(site),
+          "two workers: each handed the other's SA over")
+    check(counter(out, "sa slot 1", "packets") == len(site) and counter(out, "sa slot 1", "replay") == len(site),
+          "two workers: 'in' decapsulated once per packet, the other copy a replay")
+    check(counter(out, "sa slot 3", "packets") == len(tun) and counter(out, "sa slot 3", "replay") == len(tun),
+          "two workers: 'vti-in' decapsulated once per packet, the other copy a replay")
+    if failures:
+        print(out)
+
 case_tunnel()
 case_encap(False)
 case_encap(True)
@@ -328,5 +558,9 @@ case_decap(False)
 case_decap(True)
 case_policies()
 case_local()
+case_post_fragment()
+case_pre_fragment()
+case_inbound_reassembly()
+case_two_workers()
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

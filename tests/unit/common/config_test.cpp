@@ -306,6 +306,7 @@ TEST(Config, DefaultsWhenOmitted) {
   EXPECT_TRUE(c.daemon.worker_lcores.empty());
   EXPECT_EQ(c.daemon.worker_count, 0u);  // every worker lcore EAL enables
   EXPECT_FALSE(c.daemon.main_lcore);
+  EXPECT_EQ(c.daemon.mbufs, 0u);  // the daemon sizes the pool for its rings
   EXPECT_TRUE(c.eal.args.empty());
   EXPECT_EQ(c.spd.default_action, PolicyAction::kDiscard);
 
@@ -676,7 +677,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "port[1].speed", "unknown key; expected one of \"name\", \"device\""},
         ErrorCase{"unknown section", kBase + "[[neighbour]]\nip = \"192.0.2.9\"\n", "[[neighbour]]", "neighbour",
                   "unknown section; did you mean \"neighbor\"?"},
-        ErrorCase{"reserved section", kBase + "[ike]\n", "[ike]", "ike", "IKE configuration is not supported yet"},
+        ErrorCase{"ike written as an array", kBase + "[[ike]]\n", "[[ike]]", "ike", "write [ike], not [[ike]]"},
         ErrorCase{"table instead of array", "[port]\nname = \"x\"\n", "[port]", "port", "write [[port]]"},
         // Types and ranges.
         ErrorCase{"wrong type", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = \"1500\""}}), "mtu = \"1500\"",
@@ -692,6 +693,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "port[1].role", "missing: \"protected\""},
         ErrorCase{"bad name", edit(kBase, {{"name = \"p1\"", "name = \"p 1\""}}), "name = \"p 1\"", "policy[0].name",
                   "expected 1 to 63 letters"},
+        ErrorCase{"duplicate policy name",
+                  kBase + "[[policy]]\nname = \"p1\"\nsrc = \"10.5.0.0/16\"\ndst = \"10.6.0.0/16\"\naction = \"bypass\"\n",
+                  "name = \"p1\"\nsrc = \"10.5", "policy[1].name", "\"p1\" is already the name of policy[0]"},
         // Algorithms and keys.
         ErrorCase{"unknown algorithm", edit(kBase, {{"encr = \"aes128gcm16\"", "encr = \"aes129\""}}),
                   "encr = \"aes129\"", "sa[0].encr",
@@ -830,6 +834,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "daemon.main_lcore", "also in workers"},
         ErrorCase{"duplicate worker", "[daemon]\nworkers = [1, 1]\n" + kBase, "workers", "daemon.workers[1]",
                   "listed twice"},
+        ErrorCase{"too many mbufs", "[daemon]\nmbufs = 20000000\n" + kBase, "mbufs", "daemon.mbufs",
+                  "expected 0..16777216, got 20000000"},
         ErrorCase{"log level", "[daemon]\nlog_level = \"verbose\"\n" + kBase, "log_level", "daemon.log_level",
                   "expected one of \"error\", \"warning\", \"notice\", \"info\", \"debug\""},
         ErrorCase{"protect as default", kBase + "[spd]\ndefault_action = \"protect\"\n", "default_action",

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "esprit/common/ike_config.hpp"
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/ip_prefix.hpp"
 #include "esprit/common/policy.hpp"
@@ -58,10 +59,13 @@ enum class LogLevel : uint8_t { kError, kWarning, kNotice, kInfo, kDebug };
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/esprit/espritd.sock";
 inline constexpr uint32_t kMaxLcoreId = 1023;
+inline constexpr uint32_t kMaxMbufs = 1u << 24;  ///< [daemon] mbufs: 16 M buffers (32 GiB of 2 KiB mbufs)
 
 struct DaemonConfig {
   LogLevel log_level = LogLevel::kInfo;
   std::string control_socket{kDefaultControlSocket};
+  /// Group allowed to use the control socket (mode 0660); empty: owner only (mode 0600).
+  std::string control_socket_group;
   /// Explicit worker lcores (`workers = [1, 2]`); empty when `workers` is a count.
   std::vector<uint32_t> worker_lcores;
   /// Number of worker lcores; equals worker_lcores.size() when the list is given. 0 (the default):
@@ -69,6 +73,8 @@ struct DaemonConfig {
   uint32_t worker_count = 0;
   /// The control core; nullopt = EAL's default (the first lcore EAL enables).
   std::optional<uint32_t> main_lcore;
+  /// Minimum number of mbufs in the packet pool (0: what the rings need, computed by the daemon).
+  uint32_t mbufs = 0;
 };
 
 struct EalConfig {
@@ -152,6 +158,10 @@ struct PolicyConfig {
   PolicyAction action = PolicyAction::kDiscard;
   std::string sa;                  ///< kProtect with out/both: the outbound SA's name
   std::vector<std::string> sa_in;  ///< kProtect with in/both: inbound SAs this traffic may arrive on
+  /// IKE: the [[peer]] negotiating its SAs; then sa/sa_in are empty and expand_policies() gives rules
+  /// without SA names (espritd refuses to run them until IKE exists).
+  std::string peer;
+  IkeSettings ike;                 ///< IKE: `overrides` of the peer's settings for this policy
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +203,8 @@ struct TunnelConfig {
   std::optional<uint16_t> mtu;  ///< inner MTU; nullopt = egress port MTU minus ESP overhead
   TcpMssClamp tcp_mss;
   FragmentMode fragmentation = FragmentMode::kPost;
+  std::string peer;  ///< IKE: the [[peer]] negotiating its SAs (then sa_out/sa_in are empty)
+  IkeSettings ike;   ///< IKE: `overrides` of the peer's settings for this tunnel
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -209,6 +221,7 @@ struct Config {
   std::vector<PolicyConfig> policies;  ///< in file order: first match wins
   std::vector<SaConfig> sas;
   std::vector<TunnelConfig> tunnels;
+  IkeConfig ike;  ///< [ike], [[ike.profile]], [[peer]] (ike_config.hpp)
 
   [[nodiscard]] const PortConfig* find_port(std::string_view name) const noexcept;
   [[nodiscard]] const SaConfig* find_sa(std::string_view name) const noexcept;

@@ -98,6 +98,12 @@ class EspSa {
   [[nodiscard]] uint64_t lifetime_bytes() const noexcept;
   [[nodiscard]] bool soft_expired() const noexcept;
   [[nodiscard]] bool hard_expired() const noexcept;
+  /// The largest inner packet (tunnel mode; transport: the whole packet) whose ESP packet fits
+  /// `mtu` bytes of outer IP, padding and ICV included; 0 when none does.
+  [[nodiscard]] uint32_t max_inner_len(uint32_t mtu) const noexcept;
+  /// Whether encapsulation sets DF on the outer header for an inner packet with (`inner_df`) or
+  /// without DF (an inner IPv6 packet counts as DF). Always false for an IPv6 outer header.
+  [[nodiscard]] bool outer_df(bool inner_df) const noexcept;
 
   struct State;
   State& state() noexcept { return *state_; }

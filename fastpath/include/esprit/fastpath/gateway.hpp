@@ -13,11 +13,14 @@
 //                                                      unmatched traffic routed into a tunnel
 //                                                      interface is encapsulated before the default)
 //   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
-// Inbound ESP: SAD lookup by (SPI, destination), decap, then the inner packet must match one of the
+// Inbound ESP: SAD lookup by (SPI, destination); an SA owned by another worker (several workers,
+// RSS) is handed to its owner's ring (GatewayTables::handoff) and decapsulated there, so one SA has
+// one decapsulating worker; then decap, then the inner packet must match one of the
 // traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
 // interface carries 0.0.0.0/0 and ::/0.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -27,9 +30,13 @@
 
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/policy.hpp"
+#include "esprit/fastpath/counter.hpp"
 #include "esprit/fastpath/esp.hpp"
+#include "esprit/fastpath/fragment.hpp"
+#include "esprit/fastpath/icmp_error.hpp"
 
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 
 namespace esprit {
@@ -40,6 +47,7 @@ class Spd;
 class Fib;
 class NeighborTable;
 class NeighborWorker;
+class NeighborWorkerCounters;
 class Port;
 
 // X(enumerator, name, description)
@@ -55,9 +63,14 @@ class Port;
   X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
   X(kTtlExceeded, "ttl_exceeded", "TTL or hop limit would reach zero")                          \
   X(kNoRoute, "no_route", "no route to the destination, or a blackhole route")                  \
-  X(kTooBig, "too_big", "packet above the egress port's MTU (fragmentation not yet done)")      \
+  X(kTooBig, "too_big", "above the path MTU and may not be fragmented (DF, IPv6): ICMP sent")   \
+  X(kFragFailed, "frag_failed", "fragmentation failed (no mbufs, more than 64 fragments)")       \
+  X(kFragTimeout, "frag_timeout", "inbound fragment whose packet was not complete in time")     \
+  X(kFragInvalid, "frag_invalid", "inbound fragment refused: overlap, too many, table full")    \
+  X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
-  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
+  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")                         \
+  X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")
 
 enum class GatewayDrop : uint8_t {
 #define ESPRIT_X(e, n, d) e,
@@ -77,16 +90,39 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
 #undef ESPRIT_X
 };
 
-/// Per-worker counters (single writer; the control core reads them relaxed).
+// X(field, description): the scalar per-worker counters, in the order they are shown.
+#define ESPRIT_GATEWAY_COUNTERS(X)                                                       \
+  X(rx, "frames received")                                                              \
+  X(tx, "frames sent")                                                                  \
+  X(punted, "frames handed to the control core")                                        \
+  X(encapsulated, "packets encapsulated in ESP")                                        \
+  X(decapsulated, "ESP packets decapsulated")                                           \
+  X(bypassed, "packets forwarded in clear by a BYPASS rule")                            \
+  X(fragmented, "packets cut into fragments (outer after ESP, or inner before)")        \
+  X(fragments, "fragments those gave")                                                  \
+  X(reassembled, "inbound packets put together from fragments")                         \
+  X(mss_clamped, "TCP SYNs whose MSS option was lowered")                               \
+  X(icmp_sent, "ICMP errors generated (too big, time exceeded)")                        \
+  X(icmp_suppressed, "ICMP errors not sent: rate limit, no source address, no mbuf")     \
+  X(handed_off, "inbound ESP passed to the worker owning its SA")
+
+/// Per-worker counters: written by their worker only (counter_add), read by the control core
+/// while the worker runs (snapshot()).
 struct alignas(64) GatewayCounters {
-  uint64_t rx = 0;
-  uint64_t tx = 0;
-  uint64_t punted = 0;
-  uint64_t encapsulated = 0;
-  uint64_t decapsulated = 0;
-  uint64_t bypassed = 0;
+#define ESPRIT_X(f, d) uint64_t f = 0;
+  ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
   uint64_t drops[static_cast<std::size_t>(GatewayDrop::kCount)] = {};
-  void drop(GatewayDrop d, uint64_t n = 1) noexcept { drops[static_cast<std::size_t>(d)] += n; }
+  void drop(GatewayDrop d, uint64_t n = 1) noexcept { counter_add(drops[static_cast<std::size_t>(d)], n); }
+  /// A copy read with relaxed loads (any thread).
+  [[nodiscard]] GatewayCounters snapshot() const noexcept {
+    GatewayCounters s;
+#define ESPRIT_X(f, d) s.f = counter_load(f);
+    ESPRIT_GATEWAY_COUNTERS(ESPRIT_X)
+#undef ESPRIT_X
+    for (std::size_t i = 0; i < std::size(drops); ++i) s.drops[i] = counter_load(drops[i]);
+    return s;
+  }
 };
 
 /// An address of the gateway and the port it is configured on.
@@ -116,7 +152,21 @@ struct GatewayTables {
   /// of the policies that name the SA. Empty for an SA of a route-based tunnel (0.0.0.0/0, ::/0).
   /// Set before the workers start (static SAs); IKE will publish them with the SA.
   std::vector<std::vector<TrafficSelector>> sa_selectors;
+  /// SAD slot -> fragmentation mode, MSS clamp and tunnel MTU of the SA (docs/fragmentation.md).
+  std::vector<SaPathOptions> sa_paths;
+  /// Fragments: headers come from `pool`, indirect segments pointing into the original packet from
+  /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
+  rte_mempool* pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;
+  /// Per worker id: a ring (multi-producer, single-consumer, capacity kHandoffRing) of inbound ESP
+  /// mbufs (starting at the outer IP header) for the SAs that worker owns (Sad::owner), filled by
+  /// the other workers and drained by the owner on every poll. Empty with one worker: nothing is
+  /// handed off and the check costs one branch per burst.
+  std::vector<rte_ring*> handoff;
 };
+
+/// Entries of each handoff ring: a few RX bursts of every other worker.
+inline constexpr unsigned kHandoffRing = 1024;
 
 /// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
 [[nodiscard]] bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len) noexcept;
@@ -141,7 +191,10 @@ class GatewayWorker {
   /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
   void run(const std::atomic<bool>& stop) noexcept;
 
+  /// Written by this worker only; read them with GatewayCounters::snapshot().
   [[nodiscard]] const GatewayCounters& counters() const noexcept { return counters_; }
+  /// The neighbour-resolution counters of this worker (relaxed atomics).
+  [[nodiscard]] const NeighborWorkerCounters& neighbor_counters() const noexcept;
   [[nodiscard]] uint32_t id() const noexcept { return id_; }
 
  private:
@@ -149,13 +202,41 @@ class GatewayWorker {
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
+  void hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept;
+  /// Encapsulates pkts[0,n) with the SA in `slot`: pkts[0,k) are ready to route, failures freed.
+  uint16_t encap(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
   /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
   /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
+  // gateway_frag.cpp: packets that do not fit, MSS clamp, ICMP errors, reassembly.
+  /// MSS clamp, then the SA's fragmentation rules for inner packets that do not fit; pre-fragmented
+  /// packets are encapsulated and forwarded here. Returns the packets left for encapsulation.
+  uint16_t tunnel_ingress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// MSS clamp on packets decapsulated from `slot`.
+  void tunnel_egress(uint32_t slot, EspSa& sa, rte_mbuf** pkts, uint16_t n) noexcept;
+  /// A packet above the egress MTU in forward(): fragmented (sent by forward_fragments()), or
+  /// dropped with an ICMP error (none about `decrypted` packets).
+  void too_big(rte_mbuf* m, uint16_t mtu, bool decrypted) noexcept;
+  /// Forwards what too_big() fragmented (after forward()'s loop) with the same flags.
+  void forward_fragments(std::chrono::nanoseconds now, bool decrypted) noexcept;
+  /// Queues an ICMP error about `m` (still owned by the caller), rate-limited. `decrypted`: `m`
+  /// came out of a tunnel, the error goes through the outbound SPD (back into the tunnel, RFC 4301
+  /// 6.2) from the gateway's address on a protected port.
+  void icmp_error(const rte_mbuf* m, IcmpErrorKind kind, uint32_t mtu, bool decrypted = false) noexcept;
+  /// Routes the queued ICMP errors (end of process()).
+  void flush_icmp(std::chrono::nanoseconds now) noexcept;
+  /// A fragment addressed to us: nullptr while incomplete or dropped, else the whole packet.
+  rte_mbuf* reassemble(rte_mbuf* m, bool v6, uint32_t l3_len, std::chrono::nanoseconds now) noexcept;
+  /// Gives up on reassemblies that timed out; once per poll.
+  void reassembly_poll(std::chrono::nanoseconds now) noexcept;
+  struct FragState;
+  static std::unique_ptr<FragState> make_frag_state(uint32_t worker_id);
+  /// The largest inner packet of `sa` that fits its path (0: unknown).
+  uint32_t sa_max_inner(uint32_t slot, const EspSa& sa) noexcept;
   void flush() noexcept;
   void drop(rte_mbuf* m, GatewayDrop why) noexcept;
 
@@ -168,6 +249,16 @@ class GatewayWorker {
   GatewayCounters counters_;
   struct TxBuffer;
   std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
+  std::unique_ptr<FragState> frag_;  ///< gateway_frag.cpp
+
+ public:
+  /// False when the reassembly table could not be created (the daemon refuses to start).
+  [[nodiscard]] bool fragmentation_ready() const noexcept;
+
+ private:
+  /// The gateway's addresses (GatewayTables::local, fixed once workers run), network order.
+  std::vector<uint32_t> local4_;
+  std::vector<std::array<uint8_t, 16>> local6_;
 };
 
 }  // namespace esprit

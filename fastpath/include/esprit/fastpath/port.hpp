@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "esprit/common/config.hpp"  // PortRole
@@ -24,6 +25,11 @@ struct PortSpec {
   uint16_t mtu = 1500;
   uint16_t rx_queues = 1;
   uint16_t tx_queues = 1;  ///< for workers; one more queue is added for the control core
+  /// false: no TX queue for the control core even if the device has one to spare (its frames
+  /// then go through GatewayTables::control_tx).
+  bool control_tx_queue = true;
+  /// Set as the port's MAC (rte_eth_dev_default_mac_addr_set); nullopt: the device's own.
+  std::optional<rte_ether_addr> mac;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   bool promiscuous = false;  ///< a gateway only needs frames for its own MAC

@@ -1,10 +1,12 @@
-// Per-SA, per-worker counters. A worker owns its block and writes it without atomics; readers
-// (the control core) sum the blocks of all workers and tolerate a value one burst old.
+// Per-SA, per-worker counters. A worker owns its block and is its only writer (counter_add: a
+// relaxed load and store, no locked instruction); readers (the control core) sum the blocks of all
+// workers with counter_load (Sad::totals) and tolerate a value one burst old.
 #pragma once
 
 #include <array>
 #include <cstdint>
 
+#include "esprit/fastpath/counter.hpp"
 #include "esprit/fastpath/drop_reason.hpp"
 
 namespace esprit {
