@@ -22,9 +22,14 @@
 #   LAB_DPD (dpd_delay s, 0 off), LAB_REKEY (IKE and child rekey_time s, 0 off), LAB_LOGLEVEL (ike/chd/enc/net, 2;
 #   4 dumps keys)
 
-LAB_NS=${LAB_NS:-elab}
-LAB_RUN=${LAB_RUN:-/tmp/esprit-lab/$LAB_NS}
-LAB_HL=$LAB_NS-hl LAB_GW=$LAB_NS-gw LAB_NATNS=$LAB_NS-nat LAB_SW=$LAB_NS-sw LAB_HR=$LAB_NS-hr
+# Namespace names follow LAB_NS; lab_up and lab_load_state recompute them, so LAB_NS may also be
+# set after sourcing.
+lab_names() {
+  LAB_NS=${LAB_NS:-elab}
+  LAB_RUN=${LAB_RUN:-/tmp/esprit-lab/$LAB_NS}
+  LAB_HL=$LAB_NS-hl LAB_GW=$LAB_NS-gw LAB_NATNS=$LAB_NS-nat LAB_SW=$LAB_NS-sw LAB_HR=$LAB_NS-hr
+}
+lab_names
 LAB_HL_ADDR=10.10.1.2 LAB_GW_LAN=10.10.1.1 LAB_HR_ADDR=10.10.2.2 LAB_SW_LAN=10.10.2.1
 LAB_GW_PUB=10.99.0.1 LAB_SW_PUB=10.99.0.2 LAB_PRIV=192.168.50.2 LAB_PRIV_GW=192.168.50.1
 LAB_LEFT_NET=10.10.1.0/24 LAB_RIGHT_NET=10.10.2.0/24
@@ -43,7 +48,10 @@ lab_proposals() {  # name -> "ike esp" on stdout
 }
 
 # Reads the settings of a lab that is up (written by lab_up), so `down`/`status` need no options.
-lab_load_state() { [ -f "$LAB_RUN/state" ] && . "$LAB_RUN/state"; true; }
+lab_load_state() {
+  [ -f "$LAB_RUN/state" ] && . "$LAB_RUN/state"
+  lab_names
+}
 
 lab_save_state() {
   mkdir -p "$LAB_RUN"
@@ -56,6 +64,7 @@ lab_save_state() {
 }
 
 lab_defaults() {
+  lab_names
   LAB_PEER=${LAB_PEER:-strongswan}
   LAB_NAT=${LAB_NAT:-0}
   LAB_GW_ROLE=${LAB_GW_ROLE:-initiator}

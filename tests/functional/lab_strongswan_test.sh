@@ -11,9 +11,9 @@
 # Needs root and strongSwan (scripts/bootstrap installs it). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../scripts/lablib.sh"
 export LAB_NS=elt$$
 export LAB_RUN=/tmp/esprit-lab/$LAB_NS
+. "$HERE/../../scripts/lablib.sh"
 FAILDIR=/tmp/esprit-lab/failed-$LAB_NS
 pass=0
 fail=0

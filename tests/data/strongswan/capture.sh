@@ -6,8 +6,8 @@
 # without traffic), INFORMATIONAL delete of the Child SA, then of the IKE SA. Needs root.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/../../../scripts/lablib.sh"
 export LAB_NS=ecap$$ LAB_RUN=/tmp/esprit-lab/ecap$$ LAB_LOGLEVEL=4 LAB_DPD=2 LAB_PEER=strongswan LAB_NAT=0
+. "$HERE/../../../scripts/lablib.sh"
 trap 'lab_down >/dev/null 2>&1; rm -rf "$LAB_RUN"' EXIT
 SETS=("$@")
 [ $# -gt 0 ] || SETS=(nec aes256 gcm)
