@@ -118,3 +118,25 @@ void count_notify(IkeSa& sa, NotifyType t) {
 }
 
 }  // namespace esprit::ike::sa_detail
+
+namespace esprit::ike::sa_detail {
+
+void install_child(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi_out,
+                   std::vector<TrafficSelector> local, std::vector<TrafficSelector> remote, bool transport,
+                   bool tfc_ok, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
+                   std::span<const uint8_t> nr, uint32_t replaces_spi) {
+  ChildSaKeys k = derive_child_sa_keys(sa.init_result().transforms.prf, sa.keys().sk_d.span(), *sel.encr,
+                                       *sel.integ, g_ir, ni, nr);
+  ChildSa c;
+  c.spi_in = spi_in;
+  c.spi_out = spi_out;
+  c.encr = *sel.encr;
+  c.integ = *sel.integ;
+  c.esn = sel.esn;
+  c.transport = transport;
+  c.tfc_padding_ok = tfc_ok;
+  c.ts = ChildSelectors{std::move(local), std::move(remote)};
+  sa.install_child(std::move(c), k, replaces_spi);
+}
+
+}  // namespace esprit::ike::sa_detail

@@ -8,14 +8,6 @@ namespace esprit::ike::sa_detail {
 
 namespace {
 
-std::vector<uint8_t> spi_bytes(uint32_t spi) {
-  return {static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8),
-          static_cast<uint8_t>(spi)};
-}
-uint32_t spi_value(const std::vector<uint8_t>& b) {
-  return b.size() == 4 ? (uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3]) : 0;
-}
-
 class IkeAuth final : public Task {
  public:
   ExchangeType exchange() const noexcept override { return ExchangeType::kIkeAuth; }
@@ -76,8 +68,8 @@ class IkeAuth final : public Task {
     }
     bool transport = find_notify(in, NotifyType::kUseTransportMode) != nullptr;
     if (transport && !s.child.transport_mode) return TaskStatus::kSuccess;
-    install(sa, *sel, spi_in_, spi_value(sel->proposal.spi), tsi->selectors, tsr->selectors, transport,
-            find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr);
+    install_child(sa, *sel, spi_in_, spi_value(sel->proposal.spi), tsi->selectors, tsr->selectors, transport,
+                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0);
     return TaskStatus::kSuccess;
   }
 
@@ -121,8 +113,8 @@ class IkeAuth final : public Task {
     selected_ = sel;
     tsi_ = ni;
     tsr_ = nr;
-    install(sa, *sel, spi_in_, peer_spi, nr, ni, transport_,
-            find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr);
+    install_child(sa, *sel, spi_in_, peer_spi, nr, ni, transport_,
+                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0);
     return TaskStatus::kSuccess;
   }
 
@@ -174,24 +166,6 @@ class IkeAuth final : public Task {
     auto octets = signed_octets(prf, initiator ? ex.init_request : ex.init_response, initiator ? ex.nr : ex.ni,
                                 initiator ? sa.keys().sk_pi.span() : sa.keys().sk_pr.span(), id_body(id));
     return verify_psk_auth(prf, sa.settings().psk, octets, au.data);
-  }
-
-  static void install(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi_out,
-                      std::vector<TrafficSelector> local, std::vector<TrafficSelector> remote, bool transport,
-                      bool tfc_ok) {
-    const auto& ex = sa.ex();
-    ChildSaKeys k = derive_child_sa_keys(sa.init_result().transforms.prf, sa.keys().sk_d.span(), *sel.encr,
-                                         *sel.integ, {}, ex.ni, ex.nr);
-    ChildSa c;
-    c.spi_in = spi_in;
-    c.spi_out = spi_out;
-    c.encr = *sel.encr;
-    c.integ = *sel.integ;
-    c.esn = sel.esn;
-    c.transport = transport;
-    c.tfc_padding_ok = tfc_ok;
-    c.ts = ChildSelectors{std::move(local), std::move(remote)};
-    sa.install_child(std::move(c), k, 0);
   }
 
   uint32_t spi_in_ = 0;

@@ -73,6 +73,15 @@ void IkeSa::dpd() {
 }
 void IkeSa::delete_ike_sa() { queue(make_ike_delete()); }
 void IkeSa::delete_child(uint32_t spi_in) { queue(make_child_delete(spi_in)); }
+void IkeSa::create_child() { queue(make_child_create(0)); }
+void IkeSa::rekey_child(uint32_t spi_in) { queue(make_child_create(spi_in)); }
+void IkeSa::rekey_ike_sa() { queue(make_ike_rekey()); }
+
+ChildSa* IkeSa::find_child(uint32_t spi, bool peer_spi) noexcept {
+  for (ChildSa& c : children_)
+    if ((peer_spi ? c.spi_out : c.spi_in) == spi) return &c;
+  return nullptr;
+}
 
 void IkeSa::run_next() {
   if (current_ || queue_.empty() || state_ == IkeState::kDestroyed) return;
@@ -238,6 +247,13 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
       if (state_ != IkeState::kAuthenticating || !open(m, datagram, in)) break;
       task = make_ike_auth();
       break;
+    case ExchangeType::kCreateChildSa: {
+      if (state_ != IkeState::kEstablished || !open(m, datagram, in)) break;
+      const auto* sap = find<SaPayload>(in);
+      bool ike = sap && !sap->proposals.empty() && sap->proposals[0].protocol == ProtocolId::kIke;
+      task = ike ? make_ike_rekey() : make_child_create(0);
+      break;
+    }
     case ExchangeType::kInformational:
       if (state_ != IkeState::kEstablished && state_ != IkeState::kDeleting) break;
       if (!open(m, datagram, in)) break;
@@ -313,8 +329,13 @@ bool IkeSa::derive_keys(const SecretBytes& g_ir) {
   const IkeSaTransforms& t = init_.transforms;
   SecretBytes seed = skeyseed(t.prf, ex_.ni, ex_.nr, g_ir.span());
   if (seed.empty()) return false;
-  keys_ = derive_ike_sa_keys(t, seed.span(), ex_.ni, ex_.nr, spi_i_, spi_r_);
+  return install_keys(derive_ike_sa_keys(t, seed.span(), ex_.ni, ex_.nr, spi_i_, spi_r_));
+}
+
+bool IkeSa::install_keys(IkeSaKeys keys) {
+  keys_ = std::move(keys);
   if (keys_.empty()) return false;
+  const IkeSaTransforms& t = init_.transforms;
   bool i = role_ == IkeRole::kInitiator;
   sk_out_ = SkCipher::create(t.encr, t.integ, i ? keys_.sk_ei : keys_.sk_er, i ? keys_.sk_ai : keys_.sk_ar, *env_.rng);
   sk_in_ = SkCipher::create(t.encr, t.integ, i ? keys_.sk_er : keys_.sk_ei, i ? keys_.sk_ar : keys_.sk_ai, *env_.rng);
@@ -342,6 +363,9 @@ void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi
   fill(c.outbound, SaDirection::kOutbound, c.spi_out, i ? k.encr_i : k.encr_r, i ? k.integ_i : k.integ_r);
   env_.sink->install_inbound(c.inbound, c.ts);
   env_.sink->install_outbound(c.outbound, c.ts, replaces_spi);
+  for (ChildSa& o : children_)
+    if (o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) o.outbound_active = false;
+  c.outbound_active = true;
   count(IkeSaEvent::kChildInstalled);
   children_.push_back(std::move(c));
 }
@@ -350,6 +374,15 @@ bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
   auto it = std::find_if(children_.begin(), children_.end(),
                          [&](const ChildSa& c) { return (peer_spi ? c.spi_out : c.spi_in) == spi; });
   if (it == children_.end()) return false;
+  if (it->outbound_active) {
+    // Another Child SA for the same selectors (a rekey collision's survivor) takes over outbound.
+    for (auto o = children_.rbegin(); o != children_.rend(); ++o)
+      if (&*o != &*it && o->ts.local == it->ts.local && o->ts.remote == it->ts.remote) {
+        env_.sink->install_outbound(o->outbound, o->ts, it->spi_out);
+        o->outbound_active = true;
+        break;
+      }
+  }
   env_.sink->remove(it->spi_in, SaDirection::kInbound);
   env_.sink->remove(it->spi_out, SaDirection::kOutbound);
   children_.erase(it);

@@ -15,6 +15,17 @@ std::unique_ptr<Task> make_informational_responder();
 std::unique_ptr<Task> make_dpd();
 std::unique_ptr<Task> make_ike_delete();
 std::unique_ptr<Task> make_child_delete(uint32_t spi_in);
+/// CREATE_CHILD_SA for a new Child SA (rekey_spi 0) or a rekey of the one with this inbound SPI.
+std::unique_ptr<Task> make_child_create(uint32_t rekey_spi);
+std::unique_ptr<Task> make_ike_rekey();
+
+inline std::vector<uint8_t> spi_bytes(uint32_t spi) {
+  return {static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8),
+          static_cast<uint8_t>(spi)};
+}
+inline uint32_t spi_value(const std::vector<uint8_t>& b) {
+  return b.size() == 4 ? (uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3]) : 0;
+}
 
 /// A negotiated proposal reduced to one transform per type.
 struct Selected {
@@ -62,6 +73,12 @@ const T* find(const std::vector<Payload>& payloads, std::optional<bool> initiato
     }
   return nullptr;
 }
+struct Selected;
+/// Derives KEYMAT (RFC 7296 2.17: prf+(SK_d, [g^ir |] Ni | Nr)) and installs the Child SA.
+void install_child(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi_out,
+                   std::vector<TrafficSelector> local, std::vector<TrafficSelector> remote, bool transport,
+                   bool tfc_ok, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
+                   std::span<const uint8_t> nr, uint32_t replaces_spi);
 /// Counts the event that goes with an error notify.
 void count_notify(IkeSa& sa, NotifyType t);
 

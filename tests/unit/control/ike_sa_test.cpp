@@ -470,6 +470,156 @@ TEST(IkeSa, DpdAnsweredThenTimesOut) {
   EXPECT_EQ(p.sink_i.events.back().kind, SinkEvent::kRemove);
 }
 
+
+const ChildSa* by_in(const IkeSa& sa, uint32_t spi) {
+  for (const auto& c : sa.child_sas())
+    if (c.spi_in == spi) return &c;
+  return nullptr;
+}
+
+void expect_children_mirror(const IkeSa& a, const IkeSa& b) {
+  ASSERT_EQ(a.child_sas().size(), b.child_sas().size());
+  for (const ChildSa& c : a.child_sas()) {
+    const ChildSa* d = by_in(b, c.spi_out);
+    ASSERT_NE(d, nullptr);
+    expect_mirror(c.outbound, d->inbound);
+    expect_mirror(d->outbound, c.inbound);
+    EXPECT_EQ(c.ts.local, d->ts.remote);
+  }
+}
+
+TEST(IkeSa, CreateChildSaWithAndWithoutPfs) {
+  for (const char* esp : {"aes256-sha256", "aes256-sha256-modp2048", "aes128gcm16-curve25519"}) {
+    SCOPED_TRACE(esp);
+    Pair p(settings(true, "aes256-sha256-modp2048", esp), settings(false, "aes256-sha256-modp2048", esp));
+    p.establish();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    p.i->create_child();
+    p.pump();
+    EXPECT_EQ(p.i->child_sas().size(), 2u);
+    expect_children_mirror(*p.i, *p.r);
+    EXPECT_FALSE(std::ranges::equal(p.i->child_sas()[0].outbound.encr_key.span(),
+                                    p.i->child_sas()[1].outbound.encr_key.span()));
+    EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped] + p.r->counters()[IkeSaEvent::kDropped], 0u);
+  }
+}
+
+TEST(IkeSa, ChildSaPfsGroupMismatchIsInvalidKeThenRetried) {
+  auto si = settings(true, "aes256-sha256-modp2048", "aes256-sha256");
+  si.child.esp_proposals = props({"aes256-sha256-modp2048-curve25519"}, ProtocolId::kEsp);
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256-curve25519");
+  Pair p(si, sr);
+  p.establish();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);  // IKE_AUTH carries no KE: no PFS there
+  p.i->create_child();
+  p.pump();
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kInvalidKe], 1u);
+  EXPECT_EQ(p.i->child_sas().size(), 2u);
+  expect_children_mirror(*p.i, *p.r);
+}
+
+TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
+  for (const char* esp : {"aes128gcm16", "aes128gcm16-curve25519"}) {
+    for (bool from_initiator : {true, false}) {
+      SCOPED_TRACE(std::string(esp) + (from_initiator ? " from initiator" : " from responder"));
+      Pair p(settings(true, "aes128gcm16-prfsha256-x25519", esp), settings(false, "aes128gcm16-prfsha256-x25519", esp));
+      p.establish();
+      IkeSa& a = from_initiator ? *p.i : *p.r;
+      RecordingSink& sa_sink = from_initiator ? p.sink_i : p.sink_r;
+      RecordingSink& sb_sink = from_initiator ? p.sink_r : p.sink_i;
+      ChildSa old = a.child_sas()[0];
+      a.rekey_child(old.spi_in);
+      p.pump();
+      ASSERT_EQ(a.child_sas().size(), 1u);
+      ChildSa neu = a.child_sas()[0];
+      EXPECT_NE(neu.spi_in, old.spi_in);
+      EXPECT_FALSE(std::ranges::equal(neu.outbound.encr_key.span(), old.outbound.encr_key.span()));
+      expect_children_mirror(*p.i, *p.r);
+      // Rekey initiator: new inbound, new outbound replacing the old, then the old removed.
+      ASSERT_EQ(sa_sink.events.size(), 6u);
+      EXPECT_EQ(sa_sink.events[2].kind, SinkEvent::kIn);
+      EXPECT_EQ(sa_sink.events[2].spi, neu.spi_in);
+      EXPECT_EQ(sa_sink.events[3].kind, SinkEvent::kOut);
+      EXPECT_EQ(sa_sink.events[3].spi, neu.spi_out);
+      EXPECT_EQ(sa_sink.events[3].replaces, old.spi_out);
+      EXPECT_EQ(sa_sink.events[4].kind, SinkEvent::kRemove);
+      EXPECT_EQ(sa_sink.events[4].spi, old.spi_in);
+      EXPECT_EQ(sa_sink.events[5].spi, old.spi_out);
+      // Rekey responder: the same order.
+      ASSERT_EQ(sb_sink.events.size(), 6u);
+      EXPECT_EQ(sb_sink.events[2].kind, SinkEvent::kIn);
+      EXPECT_EQ(sb_sink.events[3].kind, SinkEvent::kOut);
+      EXPECT_EQ(sb_sink.events[3].replaces, old.spi_in);
+      EXPECT_EQ(sb_sink.events[4].kind, SinkEvent::kRemove);
+      EXPECT_EQ(sb_sink.events[4].spi, old.spi_out);
+    }
+  }
+}
+
+TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.r->rekey_child(old.spi_out);
+  p.pump();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  ASSERT_EQ(p.r->child_sas().size(), 1u);
+  EXPECT_NE(p.i->child_sas()[0].spi_in, old.spi_in);
+  EXPECT_NE(p.i->child_sas()[0].spi_out, old.spi_out);
+  expect_children_mirror(*p.i, *p.r);
+  EXPECT_TRUE(p.i->child_sas()[0].outbound_active);
+  // The sinks' last outbound install is the survivor's.
+  for (auto [sink, sa] : {std::pair{&p.sink_i, p.i.get()}, std::pair{&p.sink_r, p.r.get()}}) {
+    uint32_t last_out = 0;
+    for (const auto& e : sink->events)
+      if (e.kind == SinkEvent::kOut) last_out = e.spi;
+    EXPECT_EQ(last_out, sa->child_sas()[0].spi_out);
+  }
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kChildDeleted] + p.r->counters()[IkeSaEvent::kChildDeleted], 4u);
+}
+
+TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
+  for (bool from_initiator : {true, false}) {
+    SCOPED_TRACE(from_initiator ? "from initiator" : "from responder");
+    Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+           settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+    p.establish();
+    uint64_t old_spi_i = p.i->spi_i();
+    ChildSa child = p.i->child_sas()[0];
+    (from_initiator ? p.i : p.r)->rekey_ike_sa();
+    p.pump();
+    auto ni = p.i->take_successor();
+    auto nr = p.r->take_successor();
+    ASSERT_TRUE(ni && nr);
+    EXPECT_EQ(p.i->state(), IkeState::kDestroyed);  // the old IKE SA was deleted
+    EXPECT_EQ(p.r->state(), IkeState::kDestroyed);
+    EXPECT_EQ(ni->state(), IkeState::kEstablished);
+    EXPECT_EQ(ni->spi_i(), nr->spi_i());
+    EXPECT_EQ(ni->spi_r(), nr->spi_r());
+    EXPECT_NE(ni->spi_i(), old_spi_i);
+    EXPECT_EQ(ni->role(), from_initiator ? IkeRole::kInitiator : IkeRole::kResponder);
+    expect_same_keys(*ni, *nr);
+    EXPECT_FALSE(std::ranges::equal(ni->keys().sk_d.span(), p.i->keys().sk_d.span()));
+    ASSERT_EQ(ni->child_sas().size(), 1u);
+    EXPECT_EQ(ni->child_sas()[0].spi_in, child.spi_in);
+    EXPECT_EQ(p.sink_i.events.size(), 2u);  // nothing removed
+    EXPECT_EQ(p.sink_r.events.size(), 2u);
+    // The new IKE SA works: message IDs from 0, a Child SA rekey with the new SK_d.
+    p.i = std::move(ni);
+    p.r = std::move(nr);
+    p.i->rekey_child(child.spi_in);
+    p.pump();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    EXPECT_NE(p.i->child_sas()[0].spi_in, child.spi_in);
+    expect_children_mirror(*p.i, *p.r);
+    p.r->dpd();
+    p.pump();
+    EXPECT_EQ(p.r->state(), IkeState::kEstablished);
+  }
+}
+
 TEST(Proposal, ParseErrors) {
   std::string err;
   EXPECT_FALSE(parse_proposal("aes256-sha256", ProtocolId::kIke, &err));

@@ -112,6 +112,12 @@ struct ChildSa {
   bool transport = false;
   bool tfc_padding_ok = true;  ///< false: the peer sent ESP_TFC_PADDING_NOT_SUPPORTED
   ChildSelectors ts;
+  bool rekeyed = false;          ///< a rekey of it completed or is under way
+  bool outbound_active = false;  ///< its outbound SA is the one the selectors use
+  /// A peer's rekey of this Child SA answered while ours was outstanding (RFC 7296 2.8.1): the
+  /// Child SA it made (our inbound SPI) and the lowest nonce of that exchange.
+  uint32_t peer_rekey_spi = 0;
+  std::vector<uint8_t> peer_rekey_min_nonce;
   SaDescriptor inbound;
   SaDescriptor outbound;
 };
@@ -138,6 +144,16 @@ class IkeSa {
   void dpd();              ///< queue an empty INFORMATIONAL
   void delete_ike_sa();    ///< queue an INFORMATIONAL with Delete(IKE)
   void delete_child(uint32_t spi_in);
+  /// Queue a CREATE_CHILD_SA for a new Child SA with the settings' selectors (PFS when the ESP
+  /// proposals carry a DH group).
+  void create_child();
+  /// Queue a rekey of the Child SA with this inbound SPI (RFC 7296 2.8): new SA installed, then the
+  /// old one deleted.
+  void rekey_child(uint32_t spi_in);
+  /// Queue a rekey of this IKE SA (RFC 7296 2.18). When it completes, take_successor() gives the new
+  /// IKE SA (it owns the Child SAs) and this one deletes itself.
+  void rekey_ike_sa();
+  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept { return std::move(successor_); }
 
   /// A datagram from the peer (UDP payload without the non-ESP marker).
   void receive(std::span<const uint8_t> datagram);
@@ -182,6 +198,17 @@ class IkeSa {
   void set_spi_r(uint64_t s) noexcept { spi_r_ = s; }
   /// Installs SK_* from g^ir (IKE_SA_INIT done). False if the crypto failed.
   [[nodiscard]] bool derive_keys(const SecretBytes& g_ir);
+  /// Installs given keys (an IKE SA made by a rekey). False if the crypto failed.
+  [[nodiscard]] bool install_keys(IkeSaKeys keys);
+  /// A rekey's new IKE SA: established, message IDs from 0, owning these Child SAs.
+  void adopt_established(std::vector<ChildSa> children) {
+    children_ = std::move(children);
+    state_ = IkeState::kEstablished;
+  }
+  void set_successor(std::unique_ptr<IkeSa> s) noexcept { successor_ = std::move(s); }
+  [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
+  /// Child SAs by our inbound SPI; nullptr if unknown.
+  [[nodiscard]] ChildSa* find_child(uint32_t spi, bool peer_spi) noexcept;
   /// The Child SA's descriptors and the sink calls (inbound first). `replaces_spi`: the outbound SPI
   /// of the Child SA this one rekeys (0 for a new one).
   void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi);
@@ -227,6 +254,7 @@ class IkeSa {
   std::vector<uint8_t> last_response_;
   bool have_response_ = false;
 
+  std::unique_ptr<IkeSa> successor_;
   std::vector<std::vector<uint8_t>> outbox_;
 };
 
