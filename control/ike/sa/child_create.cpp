@@ -96,13 +96,14 @@ class ChildCreate final : public Task {
     }
     uint32_t replaces = 0;
     ChildSa* old = rekey_spi_ ? sa.find_child(rekey_spi_, false) : nullptr;
-    if (rekey_spi_ && !old) return TaskStatus::kFailed;  // deleted meanwhile (2.25): nothing to replace
+    // Deleted by the peer meanwhile (2.25): the new Child SA stands on its own.
     if (old) replaces = old->spi_out;
     install_child(sa, *sel, spi_in_, spi_value(sel->proposal.spi), tsi->selectors, tsr->selectors,
                   find_notify(in, NotifyType::kUseTransportMode) != nullptr,
                   find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, g_ir.span(), ni_, nr->nonce,
                   replaces);
     if (!rekey_spi_) return TaskStatus::kSuccess;
+    if (!old) return TaskStatus::kSuccess;
     old = sa.find_child(rekey_spi_, false);
     if (old && old->peer_rekey_spi != 0) {
       // Simultaneous rekey (2.8.1): the exchange with the lowest of the four nonces made the
@@ -129,7 +130,9 @@ class ChildCreate final : public Task {
     uint32_t old_spi_out = 0;
     if (const auto* rk = find_notify(in, NotifyType::kRekeySa)) {
       old_spi_out = spi_value(rk->spi);
-      if (!sa.find_child(old_spi_out, true)) return refuse(sa, NotifyType::kChildSaNotFound);
+      const ChildSa* old = sa.find_child(old_spi_out, true);
+      if (!old) return refuse(sa, NotifyType::kChildSaNotFound);
+      if (old->deleting) return refuse(sa, NotifyType::kTemporaryFailure);  // 2.25
     }
     uint16_t ours = first_group(cs.esp_proposals);
     auto sel = select_proposal(sap->proposals, cs.esp_proposals, ProtocolId::kEsp, ke ? ke->dh_group : 0, ours != 0);

@@ -113,7 +113,8 @@ void count_notify(IkeSa& sa, NotifyType t) {
     case NotifyType::kAuthenticationFailed: sa.count(IkeSaEvent::kAuthFailed); break;
     case NotifyType::kTsUnacceptable: sa.count(IkeSaEvent::kTsUnacceptable); break;
     case NotifyType::kCookie: sa.count(IkeSaEvent::kCookie); break;
-    default: sa.count(IkeSaEvent::kInvalidSyntax); break;
+    case NotifyType::kInvalidSyntax: sa.count(IkeSaEvent::kInvalidSyntax); break;
+    default: sa.count(IkeSaEvent::kOtherError); break;
   }
 }
 

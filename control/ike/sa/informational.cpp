@@ -39,8 +39,9 @@ class ChildDelete final : public Task {
   ExchangeType exchange() const noexcept override { return ExchangeType::kInformational; }
   std::string_view name() const noexcept override { return "child_delete"; }
   TaskStatus build_i(IkeSa& sa, std::vector<Payload>& out) override {
-    for (const auto& c : sa.child_sas())
+    for (auto& c : sa.children())
       if (c.spi_in == spi_in_) {
+        c.deleting = true;
         out.push_back(DeletePayload::child_sas(ProtocolId::kEsp, {spi_in_}));
         return TaskStatus::kSuccess;
       }

@@ -580,6 +580,22 @@ TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
   EXPECT_EQ(p.i->counters()[IkeSaEvent::kChildDeleted] + p.r->counters()[IkeSaEvent::kChildDeleted], 4u);
 }
 
+TEST(IkeSa, RekeyCollidingWithDeleteLeavesNoChildSa) {
+  // RFC 7296 2.25: the side deleting answers the rekey with TEMPORARY_FAILURE.
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.r->delete_child(old.spi_out);
+  p.pump();
+  EXPECT_TRUE(p.i->child_sas().empty());
+  EXPECT_TRUE(p.r->child_sas().empty());
+  EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.sink_i.events.back().kind, SinkEvent::kRemove);
+}
+
 TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
   for (bool from_initiator : {true, false}) {
     SCOPED_TRACE(from_initiator ? "from initiator" : "from responder");

@@ -57,6 +57,7 @@ class SteadyClock final : public Clock {
   X(kAuthFailed, "authentication_failed", "AUTHENTICATION_FAILED sent or received")               \
   X(kTsUnacceptable, "ts_unacceptable", "TS_UNACCEPTABLE sent or received")                       \
   X(kInvalidSyntax, "invalid_syntax", "INVALID_SYNTAX sent or received")                          \
+  X(kOtherError, "other_error_notify", "another error notify (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND, ...)") \
   X(kDeleted, "ike_sa_deleted", "IKE SA deleted (INFORMATIONAL with D, either side)")             \
   X(kDpd, "dpd_sent", "liveness check (empty INFORMATIONAL) sent")
 
@@ -113,7 +114,8 @@ struct ChildSa {
   bool tfc_padding_ok = true;  ///< false: the peer sent ESP_TFC_PADDING_NOT_SUPPORTED
   ChildSelectors ts;
   bool rekeyed = false;          ///< a rekey of it completed or is under way
-  bool outbound_active = false;  ///< its outbound SA is the one the selectors use
+  bool outbound_active = false;
+  bool deleting = false;         ///< our Delete of it is under way (RFC 7296 2.25)  ///< its outbound SA is the one the selectors use
   /// A peer's rekey of this Child SA answered while ours was outstanding (RFC 7296 2.8.1): the
   /// Child SA it made (our inbound SPI) and the lowest nonce of that exchange.
   uint32_t peer_rekey_spi = 0;
