@@ -173,19 +173,18 @@ void IkeSa::tick() {
   run_next();
 }
 
-bool IkeSa::open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
-  if (!sk_in_) return false;
+IkeSa::Opened IkeSa::open(std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
+  if (!sk_in_) return Opened::kRejected;
   auto r = Message::sk_region(datagram);
-  if (!r || r->type != PayloadType::kEncrypted) return false;  // SKF reassembly: not done
+  if (!r || r->type != PayloadType::kEncrypted) return Opened::kRejected;  // SKF reassembly: not done
   std::vector<uint8_t> plain;
   if (sk_in_->open(datagram.first(r->aad_length), datagram.subspan(r->body_offset, r->body_length), plain) !=
       SkStatus::kOk)
-    return false;
+    return Opened::kRejected;
   auto chain = parse_inner(r->inner_first, plain);
-  if (!chain) return false;
+  if (!chain) return Opened::kMalformed;
   inner = std::move(*chain);
-  (void)m;
-  return true;
+  return Opened::kOk;
 }
 
 void IkeSa::receive(std::span<const uint8_t> datagram) {
@@ -235,6 +234,20 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
   }
   std::vector<Payload> in;
   std::unique_ptr<Task> task;
+  if (h.exchange != ExchangeType::kIkeSaInit && state_ != IkeState::kCreated && state_ != IkeState::kConnecting) {
+    Opened o = open(datagram, in);
+    if (o == Opened::kRejected) {
+      count(IkeSaEvent::kDropped);
+      return;
+    }
+    if (o == Opened::kMalformed) {
+      // Authenticated but malformed: INVALID_SYNTAX to a request (RFC 7296 2.21.2, docs/ike.md).
+      count(IkeSaEvent::kInvalidSyntax);
+      send_response(h, {notify(NotifyType::kInvalidSyntax)});
+      ++expected_peer_mid_;
+      return;
+    }
+  }
   switch (h.exchange) {
     case ExchangeType::kIkeSaInit:
       if (state_ != IkeState::kCreated) break;
@@ -244,11 +257,11 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
       task = make_ike_init();
       break;
     case ExchangeType::kIkeAuth:
-      if (state_ != IkeState::kAuthenticating || !open(m, datagram, in)) break;
+      if (state_ != IkeState::kAuthenticating) break;
       task = make_ike_auth();
       break;
     case ExchangeType::kCreateChildSa: {
-      if (state_ != IkeState::kEstablished || !open(m, datagram, in)) break;
+      if (state_ != IkeState::kEstablished) break;
       const auto* sap = find<SaPayload>(in);
       bool ike = sap && !sap->proposals.empty() && sap->proposals[0].protocol == ProtocolId::kIke;
       task = ike ? make_ike_rekey() : make_child_create(0);
@@ -256,7 +269,6 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
     }
     case ExchangeType::kInformational:
       if (state_ != IkeState::kEstablished && state_ != IkeState::kDeleting) break;
-      if (!open(m, datagram, in)) break;
       task = make_informational_responder();
       break;
     default:
@@ -288,7 +300,7 @@ void IkeSa::handle_response(const Message& m, std::span<const uint8_t> datagram)
     in = m.payloads;
     ex_.init_response.assign(datagram.begin(), datagram.end());
     if (h.spi_r != 0) spi_r_ = h.spi_r;
-  } else if (h.spi_r != spi_r_ || !open(m, datagram, in)) {
+  } else if (h.spi_r != spi_r_ || open(datagram, in) != Opened::kOk) {
     count(IkeSaEvent::kDropped);
     return;
   }

@@ -415,6 +415,35 @@ TEST(IkeSa, TamperedMessageIsDropped) {
   EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 2u);
 }
 
+TEST(IkeSa, AuthenticatedMalformedRequestGetsInvalidSyntax) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  // An INFORMATIONAL request sealed with the initiator's keys whose inner Nonce is 8 bytes (RFC 7296
+  // 3.9 wants 16..256).
+  test::DeterministicRandom rng(9);
+  auto sk = SkCipher::create(EncrAlg::kAesCbc256, IntegAlg::kHmacSha256_128, p.i->keys().sk_ei,
+                             p.i->keys().sk_ai, rng);
+  ASSERT_TRUE(sk);
+  std::vector<uint8_t> inner{0, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8};
+  Message m;
+  m.header = Header{p.i->spi_i(), p.i->spi_r(), PayloadType::kNone, 2, 0, ExchangeType::kInformational,
+                    kFlagInitiator, p.i->next_request_id(), 0};
+  m.payloads.push_back(EncryptedPayload{PayloadType::kNonce, std::vector<uint8_t>(sk->body_size(inner.size()))});
+  auto wire = m.encode();
+  auto r = Message::sk_region(wire);
+  ASSERT_TRUE(r);
+  std::span<uint8_t> w(wire);
+  ASSERT_EQ(sk->seal(w.first(r->aad_length), inner, w.subspan(r->body_offset, r->body_length)), SkStatus::kOk);
+  p.r->receive(wire);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kInvalidSyntax], 1u);
+  ASSERT_EQ(p.r->outbox().size(), 1u);
+  auto resp = Message::parse(p.r->outbox()[0]);
+  ASSERT_TRUE(resp);
+  EXPECT_TRUE(resp->header.response());
+  EXPECT_EQ(p.r->state(), IkeState::kEstablished);
+}
+
 TEST(IkeSa, ChildDeleteFromEitherSide) {
   Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
          settings(false, "aes256-sha256-modp2048", "aes256-sha256"));

@@ -226,7 +226,9 @@ class IkeSa {
   std::vector<uint8_t> encode(Header h, const std::vector<Payload>& payloads);
   void handle_request(const Message& m, std::span<const uint8_t> datagram);
   void handle_response(const Message& m, std::span<const uint8_t> datagram);
-  bool open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner);
+  enum class Opened : uint8_t { kOk, kRejected, kMalformed };
+  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad.
+  Opened open(std::span<const uint8_t> datagram, std::vector<Payload>& inner);
   void finish_task(TaskStatus st);
   void destroy();
 
