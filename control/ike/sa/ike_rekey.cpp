@@ -73,6 +73,9 @@ class IkeRekey final : public Task {
     const auto* ni = find<NoncePayload>(in);
     const auto* ke = find<KePayload>(in);
     if (!sap || !ni || !ke) return refuse(sa, NotifyType::kInvalidSyntax);
+    // Simultaneous IKE SA rekeys (2.8.2) are not resolved here: both answer TEMPORARY_FAILURE and
+    // the owner retries later (with jitter), as RFC 7296 2.25 allows.
+    if (sa.ike_rekey_under_way()) return refuse(sa, NotifyType::kTemporaryFailure);
     auto sel = select_proposal(sap->proposals, sa.settings().ike_proposals, ProtocolId::kIke, ke->dh_group, true);
     if (!sel) return refuse(sa, NotifyType::kNoProposalChosen);
     if (sel->dh != ke->dh_group) {

@@ -240,6 +240,49 @@ TEST(IkeSa, CookieDemandedUnderLoadThenAccepted) {
   EXPECT_EQ(p.ctx.half_open, 0u);  // established: no longer half-open
 }
 
+TEST(IkeSa, CookieOnlyAboveTheHalfOpenThreshold) {
+  test::DeterministicRandom r1(21), r2(22), r3(23), r4(24), rc(25);
+  FakeClock clock;
+  RecordingSink sink;
+  ResponderContext ctx(rc);
+  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  sr.cookie_threshold = 1;
+  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  IkeSa i1(IkeRole::kInitiator, si, IkeSaEnv{&r1, &clock, &sink, nullptr});
+  IkeSa i2(IkeRole::kInitiator, si, IkeSaEnv{&r2, &clock, &sink, nullptr});
+  IkeSa a(IkeRole::kResponder, sr, IkeSaEnv{&r3, &clock, &sink, &ctx});
+  IkeSa b(IkeRole::kResponder, sr, IkeSaEnv{&r4, &clock, &sink, &ctx});
+  i1.initiate();
+  a.receive(i1.outbox()[0]);
+  ASSERT_EQ(a.outbox().size(), 1u);
+  EXPECT_EQ(a.state(), IkeState::kAuthenticating);
+  EXPECT_EQ(ctx.half_open, 1u);
+  // A retransmitted IKE_SA_INIT is answered from the cache.
+  a.receive(i1.outbox()[0]);
+  ASSERT_EQ(a.outbox().size(), 2u);
+  EXPECT_EQ(a.outbox()[0], a.outbox()[1]);
+  EXPECT_EQ(a.counters()[IkeSaEvent::kDuplicateRequest], 1u);
+  // The second initiator finds the threshold reached: COOKIE only, nothing kept.
+  i2.initiate();
+  b.receive(i2.outbox()[0]);
+  ASSERT_EQ(b.outbox().size(), 1u);
+  auto m = Message::parse(b.outbox()[0]);
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->payloads.size(), 1u);
+  EXPECT_EQ(std::get<NotifyPayload>(m->payloads[0]).notify_type, NotifyType::kCookie);
+  EXPECT_EQ(m->header.spi_r, 0u);
+  EXPECT_EQ(b.state(), IkeState::kDestroyed);
+  EXPECT_EQ(ctx.half_open, 1u);
+  // The first SA leaves half-open when it is established.
+  i1.outbox().clear();
+  i1.receive(a.outbox()[0]);
+  a.outbox().clear();
+  a.receive(i1.outbox()[0]);
+  i1.receive(a.outbox()[0]);
+  EXPECT_EQ(i1.state(), IkeState::kEstablished);
+  EXPECT_EQ(ctx.half_open, 0u);
+}
+
 TEST(IkeSa, WrongPskIsAuthenticationFailed) {
   auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
   sr.psk = SecretBytes{1, 2, 3, 4, 5, 6, 7, 8};
@@ -663,6 +706,28 @@ TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
     p.pump();
     EXPECT_EQ(p.r->state(), IkeState::kEstablished);
   }
+}
+
+TEST(IkeSa, SimultaneousIkeRekeysBothRefusedThenRetried) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  p.i->rekey_ike_sa();
+  p.r->rekey_ike_sa();
+  p.pump();
+  EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_EQ(p.r->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_FALSE(p.i->take_successor());
+  EXPECT_FALSE(p.r->take_successor());
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->child_sas().size(), 1u);
+  p.r->rekey_ike_sa();
+  p.pump();
+  auto ni = p.i->take_successor();
+  auto nr = p.r->take_successor();
+  ASSERT_TRUE(ni && nr);
+  expect_same_keys(*ni, *nr);
+  EXPECT_EQ(ni->child_sas().size(), 1u);
 }
 
 TEST(Proposal, ParseErrors) {

@@ -208,6 +208,10 @@ class IkeSa {
     state_ = IkeState::kEstablished;
   }
   void set_successor(std::unique_ptr<IkeSa> s) noexcept { successor_ = std::move(s); }
+  /// Our IKE SA rekey is outstanding or done (a successor exists).
+  [[nodiscard]] bool ike_rekey_under_way() const noexcept {
+    return successor_ != nullptr || (current_ && current_->name() == "ike_rekey");
+  }
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
   [[nodiscard]] ChildSa* find_child(uint32_t spi, bool peer_spi) noexcept;
