@@ -135,6 +135,9 @@ class ChildCreate final : public Task {
       if (old->deleting) return refuse(sa, NotifyType::kTemporaryFailure);  // 2.25
     }
     uint16_t ours = first_group(cs.esp_proposals);
+    // PFS offered but not configured here: refuse rather than answer without KE, which the
+    // initiator would reject after we installed the SA (offers of DH with NONE are not handled).
+    if (ke && ours == 0) return refuse(sa, NotifyType::kNoProposalChosen);
     auto sel = select_proposal(sap->proposals, cs.esp_proposals, ProtocolId::kEsp, ke ? ke->dh_group : 0, ours != 0);
     if (!sel) return refuse(sa, NotifyType::kNoProposalChosen);
     for (const auto& p : sap->proposals)

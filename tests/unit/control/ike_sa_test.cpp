@@ -590,6 +590,24 @@ TEST(IkeSa, ChildSaPfsGroupMismatchIsInvalidKeThenRetried) {
   expect_children_mirror(*p.i, *p.r);
 }
 
+TEST(IkeSa, PfsMismatchOnCreateChildSaIsNoProposalChosen) {
+  for (bool initiator_pfs : {true, false}) {
+    SCOPED_TRACE(initiator_pfs ? "initiator wants PFS" : "responder wants PFS");
+    const char* with = "aes256-sha256-modp2048";
+    const char* without = "aes256-sha256";
+    Pair p(settings(true, "aes256-sha256-modp2048", initiator_pfs ? with : without),
+           settings(false, "aes256-sha256-modp2048", initiator_pfs ? without : with));
+    p.establish();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    p.i->create_child();
+    p.pump();
+    EXPECT_EQ(p.i->child_sas().size(), 1u);
+    EXPECT_EQ(p.r->child_sas().size(), 1u);
+    EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
+    EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  }
+}
+
 TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
   for (const char* esp : {"aes128gcm16", "aes128gcm16-curve25519"}) {
     for (bool from_initiator : {true, false}) {
