@@ -189,7 +189,9 @@ class GatewayWorker {
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  void encap_and_forward(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// PROTECT packets of one burst, pkts[i] for SAD slot slots[i]: per-SA path options (MSS clamp,
+  /// pre-fragmentation) per run of one slot, then one encap_burst_multi() for all of them.
+  void encap_and_forward(const uint32_t* slots, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
   /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
   /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.
