@@ -498,9 +498,9 @@ void GatewayStats::print_summary(std::FILE* out, uint32_t max_sa_lines) const {
   for (const WorkerSnapshot& w : s.workers) {
     const GatewayCounters& c = w.counters;
     std::fprintf(out, "worker %u: rx %lu tx %lu punted %lu encap %lu decap %lu bypass %lu fragmented %lu "
-                 "fragments %lu reassembled %lu mss_clamped %lu icmp_sent %lu icmp_suppressed %lu",
+                 "fragments %lu reassembled %lu mss_clamped %lu icmp_sent %lu icmp_suppressed %lu handed_off %lu",
                  w.id, c.rx, c.tx, c.punted, c.encapsulated, c.decapsulated, c.bypassed, c.fragmented, c.fragments,
-                 c.reassembled, c.mss_clamped, c.icmp_sent, c.icmp_suppressed);
+                 c.reassembled, c.mss_clamped, c.icmp_sent, c.icmp_suppressed, c.handed_off);
     for (const auto& info : kGatewayDrops) {
       const uint64_t n = c.drops[static_cast<std::size_t>(info.drop)];
       if (n) std::fprintf(out, " %s %lu", info.name.data(), n);

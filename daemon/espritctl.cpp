@@ -203,9 +203,10 @@ void show_counters(const json& r) {
               str(e, "bytes").c_str(), str(e, "dropped").c_str());
   const json& t = r["total"];
   std::printf("Fragmentation and ICMP (workers): fragmented %s into %s fragments, reassembled %s, MSS clamped %s, "
-              "ICMP errors sent %s, suppressed %s\n",
+              "ICMP errors sent %s, suppressed %s; ESP handed to the SA's owner %s\n",
               str(t, "fragmented").c_str(), str(t, "fragments").c_str(), str(t, "reassembled").c_str(),
-              str(t, "mss_clamped").c_str(), str(t, "icmp_sent").c_str(), str(t, "icmp_suppressed").c_str());
+              str(t, "mss_clamped").c_str(), str(t, "icmp_sent").c_str(), str(t, "icmp_suppressed").c_str(),
+              str(t, "handed_off").c_str());
   std::printf("Neighbour resolution (workers): %s\n", nonzero(r["total"]["neighbor"]).c_str());
   std::printf("Neighbour table (control core): %s\n", nonzero(r["neighbor"]).c_str());
   std::printf("Control core: %s\n", nonzero(r["control"]).c_str());

@@ -263,6 +263,17 @@ void build(Daemon& d) {
     if (!d.tables.control_tx[p->id()]) die("control TX ring: " + std::string(rte_strerror(rte_errno)));
   }
 
+  // Inbound SA steering: with several workers, ESP for an SA that RSS gave to another worker is
+  // handed to the SA's owner (one decapsulating worker per SA).
+  if (nworkers > 1) {
+    for (uint32_t w = 0; w < nworkers; ++w) {
+      const std::string name = "esprit_handoff" + std::to_string(w);
+      rte_ring* r = rte_ring_create(name.c_str(), kHandoffRing, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+      if (!r) die("handoff ring: " + std::string(rte_strerror(rte_errno)));
+      d.tables.handoff.push_back(r);
+    }
+  }
+
   // Workers: worker i polls RX queue i of every port and sends on TX queue i.
   for (uint32_t w = 0; w < nworkers; ++w) {
     std::vector<RxQueue> rx;
@@ -463,6 +474,7 @@ int main(int argc, char** argv) {
   d.sad.reset();
   d.ports.clear();
   for (rte_ring* r : d.tables.control_tx) rte_ring_free(r);
+  for (rte_ring* r : d.tables.handoff) rte_ring_free(r);  // drained by the workers' destructors
   rte_ring_free(d.tables.punt);
   d.rcu.reset();
   rte_mempool_free(d.indirect_pool);

@@ -91,11 +91,11 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
     if constexpr (!kV6) {
       const uint16_t id = w.ip_id++;
       const bool set_df = sa.df == DfMode::kSet || (sa.df == DfMode::kCopy && df);
-      const uint16_t frag = set_df ? 0x4000 : 0;
+      const uint32_t frag = set_df ? 0x4000u : 0u;
       head[1] = otos;
       store_be16(head + 2, static_cast<uint16_t>(total));
       store_be16(head + 4, id);
-      head[6] = static_cast<uint8_t>(frag >> 8);
+      store_be16(head + 6, static_cast<uint16_t>(frag));  // flags and offset: the outer packet is never a fragment
       store_be16(head + 10, fold_csum(sa.v4_csum_base + otos + total + id + frag));
     } else {
       store_be32(head, 0x60000000u | uint32_t{otos} << 20);

@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <cstring>
 
 #include "esprit/fastpath/gateway.hpp"
@@ -39,6 +40,14 @@ inline bool decrement_ttl(uint8_t* l3) noexcept {
   if (l3[7] <= 1) return false;
   --l3[7];
   return true;
+}
+
+/// rte_pktmbuf_adj(m, 14) for a single-segment frame already checked to hold 14 bytes.
+inline rte_mbuf* strip_l2(rte_mbuf* m) noexcept {
+  m->data_off = static_cast<uint16_t>(m->data_off + 14);
+  m->data_len = static_cast<uint16_t>(m->data_len - 14);
+  m->pkt_len -= 14;
+  return m;
 }
 
 }  // namespace
@@ -80,11 +89,27 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
       tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
-      frag_(make_frag_state(worker_id)) {}
+      frag_(make_frag_state(worker_id)) {
+  for (const LocalAddress& a : t_.local) {
+    if (a.address.is_v4()) {
+      uint32_t d;
+      std::memcpy(&d, a.address.bytes(), 4);
+      local4_.push_back(d);
+    } else {
+      std::array<uint8_t, 16> d;
+      std::memcpy(d.data(), a.address.bytes(), 16);
+      local6_.push_back(d);
+    }
+  }
+}
 
 GatewayWorker::~GatewayWorker() {
   for (std::size_t p = 0; p < t_.ports.size(); ++p)
     for (uint16_t i = 0; i < tx_[p].n; ++i) rte_pktmbuf_free(tx_[p].pkts[i]);
+  if (id_ < t_.handoff.size() && t_.handoff[id_]) {  // the other workers have stopped too
+    void* m;
+    while (rte_ring_dequeue(t_.handoff[id_], &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  }
 }
 
 void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
@@ -107,6 +132,11 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
     counter_add(counters_.rx, n);
     total += n;
     process(q.port, pkts, n, now);
+  }
+  if (!t_.handoff.empty()) {  // inbound ESP for our SAs that arrived at other workers
+    void* objs[kBurst];
+    const unsigned k = rte_ring_dequeue_burst(t_.handoff[id_], objs, kBurst, nullptr);
+    if (k) inbound_esp(reinterpret_cast<rte_mbuf**>(objs), static_cast<uint16_t>(k), now);
   }
   if (tx_queue_ == 0) {  // frames the control core could not send on a queue of its own
     for (std::size_t p = 0; p < t_.control_tx.size(); ++p) {
@@ -188,14 +218,14 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       proto = ip[6];  // extension headers in front of ESP/UDP to us are not walked (rare)
     }
     if (ip_len < frame_ip) rte_pktmbuf_trim(m, static_cast<uint16_t>(frame_ip - ip_len));  // Ethernet padding
-    // Ours?
+    // Ours? (a few addresses: a linear scan of fixed-size compares beats a hash)
     bool local = false;
-    for (const LocalAddress& a : t_.local) {
-      if (a.address.is_v4() != !v6) continue;
-      if (std::memcmp(a.address.bytes(), ip + (v6 ? 24 : 16), v6 ? 16 : 4) == 0) {
-        local = true;
-        break;
-      }
+    if (!v6) {
+      uint32_t d;
+      std::memcpy(&d, ip + 16, 4);
+      for (const uint32_t a : local4_) local |= a == d;
+    } else {
+      for (const auto& a : local6_) local |= std::memcmp(a.data(), ip + 24, 16) == 0;
     }
     if (!local && v6 && ip[24] == 0xff) {  // multicast: neighbour discovery and friends
       if (proto == kProtoIcmp6) punt[npunt++] = m;
@@ -218,7 +248,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
     if (local) {
       if (proto == kProtoEsp) {
         if (ip_len < l4 + 8) drop(m, GatewayDrop::kBadIpHeader);  // no room for the ESP header
-        else esp[nesp++] = m;
+        else esp[nesp++] = strip_l2(m);
       } else if (proto == kProtoUdp && ip_len >= l4 + 8) {
         const uint16_t dport = be16(ip + l4 + 2);
         const uint32_t payload = ip_len - l4 - 8;
@@ -226,7 +256,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
         if (dport == kPortNatt && payload == 1 && u[0] == 0xff) {
           drop(m, GatewayDrop::kNattKeepalive);
         } else if (dport == kPortNatt && payload >= 4 && (u[0] | u[1] | u[2] | u[3]) != 0) {
-          esp[nesp++] = m;  // ESP in UDP (RFC 3948): no non-ESP marker
+          esp[nesp++] = strip_l2(m);  // ESP in UDP (RFC 3948): no non-ESP marker
         } else if (dport == kPortNatt || dport == kPortIke) {
           punt[npunt++] = m;
         } else {
@@ -239,8 +269,8 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       }
       continue;
     }
-    if (from_protected) out[nout++] = m;
-    else clear[nclear++] = m;
+    if (from_protected) out[nout++] = strip_l2(m);
+    else clear[nclear++] = strip_l2(m);
   }
 
   if (npunt) {
@@ -248,10 +278,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
     counter_add(counters_.punted, sent);
     for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
   }
-  // From here on packets start at their IP header.
-  for (uint16_t i = 0; i < nout; ++i) rte_pktmbuf_adj(out[i], 14);
-  for (uint16_t i = 0; i < nclear; ++i) rte_pktmbuf_adj(clear[i], 14);
-  for (uint16_t i = 0; i < nesp; ++i) rte_pktmbuf_adj(esp[i], 14);
+  // From here on packets start at their IP header (strip_l2 above, while the mbuf is in cache).
   if (nesp) inbound_esp(esp, nesp, now);
   if (nout) outbound(out, nout, now);
   if (nclear) clear_inbound(clear, nclear, now);
@@ -273,9 +300,9 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
   rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
-  rte_mbuf* protect[kBurst];
-  uint32_t protect_slot[kBurst];
-  uint16_t nbypass = 0, nunmatched = 0, nprotect = 0;
+  rte_mbuf* sealed[kBurst];     // to encapsulate, then to route
+  uint32_t sealed_slot[kBurst];
+  uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
       if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
@@ -288,11 +315,13 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
       ++i;
       continue;
     }
-    // PROTECT: every protected packet of the burst goes to ESP in one multi-SA call.
-    protect_slot[nprotect] = match[i].sa_index;
-    protect[nprotect++] = live[i++];
+    // PROTECT: every protected packet of the burst goes to ESP in one multi-SA call, whatever its
+    // SA; what it encapsulated is routed together (one FIB and neighbour pass for the burst).
+    sealed_slot[nsealed] = match[i].sa_index;
+    sealed[nsealed++] = live[i++];
   }
-  if (nprotect) encap_and_forward(protect_slot, protect, nprotect, now);
+  if (nsealed) nsealed = encap(sealed_slot, sealed, nsealed, now);
+  if (nsealed) forward(sealed, nsealed, now, false);
   counter_add(counters_.bypassed, nbypass);
   if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
@@ -319,9 +348,8 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
   if (npass) forward(pass, npass, now, false);
 }
 
-void GatewayWorker::encap_and_forward(const uint32_t* slots, rte_mbuf** pkts, uint16_t n,
-                                      std::chrono::nanoseconds now) noexcept {
-  rte_mbuf* ready[kBurst];
+uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n,
+                             std::chrono::nanoseconds now) noexcept {
   EspSa* sas[kBurst];
   SaCounters* ctr[kBurst];
   uint16_t nready = 0;
@@ -338,18 +366,18 @@ void GatewayWorker::encap_and_forward(const uint32_t* slots, rte_mbuf** pkts, ui
     const uint16_t k = tunnel_ingress(slot, *sa, pkts + i, static_cast<uint16_t>(j - i), now);
     SaCounters& c = t_.sad->counters(id_, slot);
     for (uint16_t m = 0; m < k; ++m) {
-      ready[nready] = pkts[i + m];
+      pkts[nready] = pkts[i + m];  // nready <= i + m: compacting in place
       sas[nready] = sa;
       ctr[nready++] = &c;
     }
     i = j;
   }
-  if (!nready) return;
-  const uint16_t k = encap_burst_multi(*esp_, std::span<rte_mbuf*>(ready, nready), std::span<EspSa*>(sas, nready),
+  if (!nready) return 0;
+  const uint16_t k = encap_burst_multi(*esp_, std::span<rte_mbuf*>(pkts, nready), std::span<EspSa*>(sas, nready),
                                        std::span<SaCounters*>(ctr, nready));
-  for (uint16_t i = k; i < nready; ++i) rte_pktmbuf_free(ready[i]);  // counted per SA by the engine
+  for (uint16_t i = k; i < nready; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
   counter_add(counters_.encapsulated, k);
-  if (k) forward(ready, k, now, false);
+  return k;
 }
 
 void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -364,8 +392,28 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     keys[i] = SadKey::from_packet(ip, ip + off);
   }
   t_.sad->lookup_inbound(keys, n, sas, slots);
+  if (!t_.handoff.empty()) {
+    // Several workers: decapsulate only the SAs we own; the rest go to their owners.
+    rte_mbuf* foreign[kBurst];
+    uint32_t owner[kBurst];
+    uint16_t nforeign = 0, nown = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t o = sas[i] ? t_.sad->owner(slots[i]) : id_;
+      if (o != id_) [[unlikely]] {
+        foreign[nforeign] = pkts[i];
+        owner[nforeign++] = o;
+      } else {
+        pkts[nown] = pkts[i];
+        sas[nown] = sas[i];
+        slots[nown++] = slots[i];
+      }
+    }
+    if (nforeign) hand_off(foreign, owner, nforeign);
+    n = nown;
+  }
   // Every packet with an SA goes to ESP in one multi-SA call.
   rte_mbuf* esp[kBurst];
+  rte_mbuf* esp_in[kBurst];  // the same, before the call: gives each good packet its slot back
   EspSa* esp_sa[kBurst];
   SaCounters* ctr[kBurst];
   uint32_t esp_slot[kBurst];
@@ -375,13 +423,11 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       drop(pkts[i], GatewayDrop::kNoSa);
       continue;
     }
-    esp[nesp] = pkts[i];
+    esp[nesp] = esp_in[nesp] = pkts[i];
     esp_sa[nesp] = sas[i];
     esp_slot[nesp] = slots[i];
     ctr[nesp++] = &t_.sad->counters(id_, slots[i]);
   }
-  rte_mbuf* esp_in[kBurst];  // the burst before the call: gives each good packet its slot back
-  std::memcpy(esp_in, esp, nesp * sizeof(rte_mbuf*));
   const uint16_t ndec = decap_burst_multi(*esp_, std::span<rte_mbuf*>(esp, nesp), std::span<EspSa*>(esp_sa, nesp),
                                           std::span<SaCounters*>(ctr, nesp));
   // Good packets keep their order, so one walk over the burst finds their slots.
@@ -390,6 +436,8 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
   }
   for (uint16_t j = ndec; j < nesp; ++j) rte_pktmbuf_free(esp[j]);  // counted per SA by the engine
   counter_add(counters_.decapsulated, ndec);
+  rte_mbuf* inner[kBurst];
+  uint16_t ninner = 0;
   for (uint16_t i = 0; i < ndec;) {
     const uint32_t slot = slots[i];
     EspSa* sa = esp_sa[i];
@@ -424,7 +472,30 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       }
     }
     tunnel_egress(slot, *sa, pass, nfwd);  // MSS clamp
-    if (nfwd) forward(pass, nfwd, now, false, false, true);
+    for (uint16_t j = 0; j < nfwd; ++j) inner[ninner++] = pass[j];
+  }
+  // Every SA's inner packets are routed together: one FIB and neighbour pass for the burst.
+  if (ninner) forward(inner, ninner, now, false, false, true);
+}
+
+void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept {
+  rte_mbuf* group[kBurst];
+  bool done[kBurst] = {};
+  for (uint16_t i = 0; i < n; ++i) {
+    if (done[i]) continue;
+    const uint32_t o = owner[i];
+    uint16_t ngroup = 0;
+    for (uint16_t j = i; j < n; ++j) {
+      if (!done[j] && owner[j] == o) {
+        group[ngroup++] = pkts[j];
+        done[j] = true;
+      }
+    }
+    rte_ring* ring = o < t_.handoff.size() ? t_.handoff[o] : nullptr;
+    const unsigned sent =
+        ring ? rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(group), ngroup, nullptr) : 0;
+    counter_add(counters_.handed_off, sent);
+    for (unsigned j = sent; j < ngroup; ++j) drop(group[j], GatewayDrop::kHandoffFull);
   }
 }
 
@@ -455,6 +526,14 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];
   uint16_t ntunneled = 0;
+  struct {
+    uint32_t nh = UINT32_MAX;  ///< gateway route of the cached entry; kNoRoute: keyed by `key`
+    NeighborKey key;
+    NeighborInfo ni;
+    bool usable = false;
+    rte_ether_hdr eth;  ///< destination and source MAC for the cached next hop
+  } cache;
+  cache.key.port = UINT16_MAX;  // matches no real key
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -488,36 +567,58 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    // Consecutive packets to the same next hop (a gateway route, or one connected host) share
+    // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
+    bool miss;
     NeighborKey key;
     if (hop.kind == NextHopKind::kGateway) {
-      key = NeighborKey::of(hop.port, hop.gateway);
-    } else if (ip[0] >> 4 == 4) {
-      uint32_t d;
-      std::memcpy(&d, ip + 16, 4);
-      key = NeighborKey::v4(hop.port, rte_be_to_cpu_32(d));
+      miss = nh[i] != cache.nh;
+      if (miss) key = NeighborKey::of(hop.port, hop.gateway);
     } else {
-      key = NeighborKey::v6(hop.port, ip + 24);
+      // Connected: the destination itself, compared in place before a key is built.
+      const bool v4 = ip[0] >> 4 == 4;
+      const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
+      const unsigned alen = v4 ? 4 : 16;
+      const uint8_t* dst = ip + (v4 ? 16 : 24);
+      miss = cache.nh != kNoRoute || cache.key.port != hop.port || cache.key.family != family ||
+             (v4 ? std::memcmp(cache.key.addr.data(), dst, 4) != 0 : std::memcmp(cache.key.addr.data(), dst, 16) != 0);
+      if (miss) {
+        key.port = hop.port;
+        key.family = family;
+        std::memcpy(key.addr.data(), dst, alen);
+      }
     }
-    const NeighborInfo ni = t_.neighbors->lookup(key);
-    if (!ni.usable()) {
-      if (neighbor_->hold(key, m, now) != NeighborWorker::HoldResult::kHandedOver)
+    if (miss) {
+      cache.nh = hop.kind == NextHopKind::kGateway ? nh[i] : kNoRoute;
+      cache.key = key;
+      cache.ni = t_.neighbors->lookup(key);
+      cache.usable = cache.ni.usable();
+      if (cache.usable) {
+        if (cache.ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+        cache.eth.dst_addr = cache.ni.mac();
+        cache.eth.src_addr = out.mac();
+      }
+    }
+    if (!cache.usable) {
+      if (neighbor_->hold(cache.key, m, now) != NeighborWorker::HoldResult::kHandedOver)
         drop(m, GatewayDrop::kNeighborDrop);
       continue;
     }
-    if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+    const uint16_t ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
     auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
     if (!eth) {
       drop(m, GatewayDrop::kTooBig);
       continue;
     }
-    eth->dst_addr = ni.mac();
-    eth->src_addr = out.mac();
-    eth->ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
+    std::memcpy(eth, &cache.eth, 12);
+    eth->ether_type = ether_type;
     send(hop.port, m);
   }
   forward_fragments(now, decrypted);
-  // Packets routed into tunnels go to ESP in one multi-SA call, like policy-protected ones.
-  if (ntunneled) encap_and_forward(tunnel_slot, tunneled, ntunneled, now);
+  // Packets routed into tunnels go to ESP in one multi-SA call, like policy-protected ones, and
+  // are routed together afterwards.
+  if (ntunneled) ntunneled = encap(tunnel_slot, tunneled, ntunneled, now);
+  if (ntunneled) forward(tunneled, ntunneled, now, false);
 }
 
 void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {

@@ -134,6 +134,7 @@ std::unique_ptr<Sad> Sad::create(const SadConfig& c, std::string* error) {
   }
   s->slots_ = static_cast<std::atomic<EspSa*>*>(slots);
   for (uint32_t i = 0; i < c.capacity; ++i) new (&s->slots_[i]) std::atomic<EspSa*>(nullptr);
+  s->owners_ = std::make_unique<std::atomic<uint16_t>[]>(c.capacity);
   s->counters_ = static_cast<SaCounters*>(ctrs);
   for (std::size_t i = 0; i < std::size_t{c.capacity} * c.workers; ++i) new (&s->counters_[i]) SaCounters();
 
@@ -195,8 +196,14 @@ std::optional<uint32_t> Sad::add(const SaDescriptor& d, std::string* error) {
   free_.pop_back();
   Slot& m = meta_[slot];
   m.state = Slot::State::kUsed;
-  m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie};
+  uint32_t owner = 0;
+  if (inbound) {
+    owner = next_owner_;
+    next_owner_ = (next_owner_ + 1) % workers_;
+  }
+  m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie, owner};
   m.key = inbound ? key : SadKey{};
+  owners_[slot].store(static_cast<uint16_t>(owner), std::memory_order_relaxed);
   slots_[slot].store(sa.release(), std::memory_order_release);
   ++size_;
   return slot;
@@ -226,7 +233,7 @@ bool Sad::replace(uint32_t slot, const SaDescriptor& d, std::string* error) {
     return false;
   }
   EspSa* old = slots_[slot].exchange(sa.release(), std::memory_order_acq_rel);
-  m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie};
+  m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie, m.info.owner};  // same key, same owner
   retire(old, kNoSaSlot, -1);
   return true;
 }

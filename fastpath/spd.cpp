@@ -8,6 +8,7 @@
 #include "esprit/fastpath/spd.hpp"
 
 #include <rte_acl.h>
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
@@ -215,6 +216,26 @@ inline void bump(uint64_t& c) noexcept {
   a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+/// First rule of `rules` (in order) matching the key, as its slot; 0 = none. The same decision as
+/// rte_acl on the rules' fields (protocol, masked addresses, port ranges unless opaque).
+template <typename Rules>
+inline uint32_t match_linear4(const Rules& rules, const Key4& k) noexcept {
+  uint32_t src, dst;
+  std::memcpy(&src, k.src, 4);
+  std::memcpy(&dst, k.dst, 4);
+  const uint16_t sport = load_be16(k.sport);
+  const uint16_t dport = load_be16(k.dport);
+  const bool opaque = k.meta[3] & kMetaPortsOpaque;
+  for (const auto& r : rules) {
+    if (r.proto != 0 && r.proto != k.proto) continue;
+    if (((src & r.src_mask) != r.src) | ((dst & r.dst_mask) != r.dst)) continue;
+    if (r.ports && (opaque || sport < r.sport_lo || sport > r.sport_hi || dport < r.dport_lo || dport > r.dport_hi))
+      continue;
+    return r.slot;
+  }
+  return 0;
+}
+
 std::string check_rule(const PolicyRule& r) {
   const TrafficSelector& s = r.selector;
   if (s.src.family() != s.dst.family()) return "source and destination prefixes are of different families";
@@ -345,6 +366,27 @@ std::unique_ptr<SpdTable> SpdTable::build(std::span<const PolicyRule> rules, con
       r6.push_back(a);
     }
   }
+  for (uint32_t i = 0; i < count; ++i) {
+    const TrafficSelector& s = t->rules_[i].selector;
+    if (s.family() != IpFamily::kV4) continue;
+    auto mask = [](unsigned len) { return rte_cpu_to_be_32(len == 0 ? 0u : ~0u << (32 - len)); };
+    Linear4 l{};
+    std::memcpy(&l.src, s.src.address().bytes(), 4);
+    std::memcpy(&l.dst, s.dst.address().bytes(), 4);
+    l.src_mask = mask(s.src.length());
+    l.dst_mask = mask(s.dst.length());
+    l.src &= l.src_mask;
+    l.dst &= l.dst_mask;
+    l.sport_lo = s.sport.lo;
+    l.sport_hi = s.sport.hi;
+    l.dport_lo = s.dport.lo;
+    l.dport_hi = s.dport.hi;
+    l.proto = s.proto;
+    l.ports = !(s.sport.any() && s.dport.any());
+    l.slot = i + 1;
+    t->linear4_.push_back(l);
+  }
+  t->use_linear4_ = !t->linear4_.empty() && t->linear4_.size() <= opt.linear_max;
   std::string why;
   if (!r4.empty()) {
     t->acl4_ = make_acl(r4.data(), static_cast<uint32_t>(r4.size()), RTE_ACL_RULE_SZ(kF4Count),
@@ -404,7 +446,9 @@ void SpdTable::classify_chunk(const SpdPacket* pkts, uint32_t n, SpdMatch* out, 
   }
   // No context for a family without rules: its packets all take the default (slot 0).
   if (n4 != 0) {
-    if (acl4_)
+    if (use_linear4_) {
+      for (uint32_t j = 0; j < n4; ++j) r4[j] = match_linear4(linear4_, k4[j]);
+    } else if (acl4_)
       rte_acl_classify(acl4_, d4, r4, n4, 1);
     else
       std::fill_n(r4, n4, 0u);

@@ -54,7 +54,7 @@ def run(mode, suite, size, extra=()):
         # The counters printed at exit: the last worker line and the SA lines after it.
         final = text[text.rfind("worker 0:"):] if "worker 0:" in text else ""
         name = "%s %s %s%s" % (mode, suite if mode != "bypass" else "", size, " replay" if extra else "")
-        w = re.match(r"worker 0: rx (\d+) tx (\d+) punted \d+ encap (\d+) decap (\d+) bypass (\d+)(.*)$", final, re.M)
+        w = re.match(r"worker 0: rx (\d+) tx (\d+) punted \d+ encap (\d+) decap (\d+) bypass (\d+) fragmented \d+ fragments \d+ reassembled \d+ mss_clamped \d+ icmp_sent \d+ icmp_suppressed \d+ handed_off \d+(.*)$", final, re.M)
         check(p.returncode == 0 and w is not None, name + ": espritd ran and printed its counters")
         if not w:
             print(text[-2000:])

@@ -503,9 +503,54 @@ def case_inbound_reassembly():
     check(not [p for p in wan if IP in p and p[IP].proto == 1], "no ICMP about decrypted traffic in clear")
 
 
-case_post_fragment()
-case_pre_fragment()
-case_inbound_reassembly()
+
+def case_two_workers():
+    """Two workers, the WAN port with two RX queues: ESP of an SA arriving on both queues is
+    decapsulated once, by the SA's owner (SAs get owners round-robin: "in" worker 0, "vti-in"
+    worker 1); every copy on the other queue is handed over and caught as a replay."""
+    d = tempfile.mkdtemp(prefix="esprit-pcap-")
+    sa, vti = sa_in(), SecurityAssociation(ESP, spi=0x4001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_IN),
+                                           tunnel_header=IP(src="192.0.2.2", dst="192.0.2.1"))
+    site = [IP(src="10.2.0.7", dst="10.1.0.5", ttl=30) / UDP(sport=7, dport=8) / Raw(b"s%d" % i) for i in range(12)]
+    tun = [IP(src="10.5.0.9", dst="10.1.0.5", ttl=30) / UDP(sport=9, dport=8) / Raw(b"t%d" % i) for i in range(8)]
+    esp = [peer(sa.encrypt(p, seq_num=i + 1)) for i, p in enumerate(site)] + \
+          [peer(vti.encrypt(p, seq_num=i + 1)) for i, p in enumerate(tun)]
+    wrpcap(f"{d}/wan_in0.pcap", esp)
+    wrpcap(f"{d}/wan_in1.pcap", esp[::-1])
+    wrpcap(f"{d}/lan_in.pcap", [])
+    config = CONFIG.format(d=d, prefix=f"esprit-{os.getpid()}-two", default="discard", peer=PEER_MAC,
+                           host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt="")
+    config = config.replace('"-l 0,1"', '"--lcores=0@0,1@1,2@1"')  # two workers, whatever the core count
+    config = config.replace(f"rx_pcap={d}/lan_in.pcap,tx_pcap={d}/lan_out.pcap",
+                            f"rx_pcap={d}/lan_in.pcap,rx_pcap={d}/lan_in.pcap,"
+                            f"tx_pcap={d}/lan_out0.pcap,tx_pcap={d}/lan_out1.pcap")
+    config = config.replace(f"rx_pcap={d}/wan_in.pcap,tx_pcap={d}/wan_out.pcap",
+                            f"rx_pcap={d}/wan_in0.pcap,rx_pcap={d}/wan_in1.pcap,"
+                            f"tx_pcap={d}/wan_out0.pcap,tx_pcap={d}/wan_out1.pcap")
+    with open(f"{d}/gw.toml", "w") as f:
+        f.write(config)
+    proc = subprocess.Popen([ESPRITD, "--config", f"{d}/gw.toml"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(3)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    check(proc.returncode in (0, -15) and "2 worker(s)" in out, f"two workers: espritd ran ({proc.returncode})")
+    read = lambda p: rdpcap(p) if os.path.exists(p) and os.path.getsize(p) > 24 else []
+    lan = [read(f"{d}/lan_out{w}.pcap") for w in (0, 1)]
+    payloads = [[bytes(p[Raw].load) for p in lan[w] if Raw in p] for w in (0, 1)]
+    check(sorted(payloads[0]) == sorted(bytes(p[Raw].load) for p in site),
+          f"two workers: worker 0 (owner of 'in') sent each of its {len(site)} packets once ({len(payloads[0])})")
+    check(sorted(payloads[1]) == sorted(bytes(p[Raw].load) for p in tun),
+          f"two workers: worker 1 (owner of 'vti-in') sent each of its {len(tun)} packets once ({len(payloads[1])})")
+    check(counter(out, "worker 0", "handed_off") == len(tun) and counter(out, "worker 1", "handed_off") == len(site),
+          "two workers: each handed the other's SA over")
+    check(counter(out, "sa slot 1", "packets") == len(site) and counter(out, "sa slot 1", "replay") == len(site),
+          "two workers: 'in' decapsulated once per packet, the other copy a replay")
+    check(counter(out, "sa slot 3", "packets") == len(tun) and counter(out, "sa slot 3", "replay") == len(tun),
+          "two workers: 'vti-in' decapsulated once per packet, the other copy a replay")
+    if failures:
+        print(out)
+
 case_tunnel()
 case_encap(False)
 case_encap(True)
@@ -513,5 +558,9 @@ case_decap(False)
 case_decap(True)
 case_policies()
 case_local()
+case_post_fragment()
+case_pre_fragment()
+case_inbound_reassembly()
+case_two_workers()
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -663,6 +663,28 @@ TEST_F(SadTest, ChurnWhileAWorkerDecapsulates) {
   EXPECT_EQ(sad->size(), installed);
 }
 
+TEST_F(SadTest, InboundSasGetOwnersRoundRobinKeptAcrossReplace) {
+  auto sad = make(16, 3);
+  ASSERT_TRUE(sad);
+  std::string err;
+  std::vector<uint32_t> slots;
+  for (uint32_t i = 0; i < 7; ++i) {
+    // Outbound SAs in between take no turn: they are used by every worker.
+    if (i == 2) ASSERT_TRUE(sad->add(sa(0x6100, SaDirection::kOutbound), &err)) << err;
+    auto slot = sad->add(sa(0x6000 + i, SaDirection::kInbound), &err);
+    ASSERT_TRUE(slot) << err;
+    slots.push_back(*slot);
+  }
+  for (uint32_t i = 0; i < slots.size(); ++i) {
+    EXPECT_EQ(sad->owner(slots[i]), i % 3) << "SA " << i;
+    EXPECT_EQ(sad->info(slots[i])->owner, i % 3);
+  }
+  // A replacement keeps the key, so it keeps the owner (one decapsulating worker across rekeys).
+  ASSERT_TRUE(sad->replace(slots[4], sa(0x6004, SaDirection::kInbound, false, 0x22), &err)) << err;
+  EXPECT_EQ(sad->owner(slots[4]), 1u);
+  EXPECT_EQ(sad->info(slots[4])->owner, 1u);
+}
+
 TEST_F(SadTest, CountersAreSummedAcrossWorkers) {
   auto sad = make(8, 2);
   ASSERT_TRUE(sad);

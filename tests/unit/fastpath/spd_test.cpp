@@ -167,12 +167,14 @@ const SpdMatch kInvalidMatch{SpdMatch::kInvalid, 0, PolicyAction::kDiscard};
 
 std::unique_ptr<SpdTable> build(const std::vector<PolicyRule>& rules,
                                 PolicyAction def = PolicyAction::kDiscard,
-                                PolicyDirection dir = PolicyDirection::kOutbound, uint32_t workers = 1) {
+                                PolicyDirection dir = PolicyDirection::kOutbound, uint32_t workers = 1,
+                                uint32_t linear_max = SpdTable::Options{}.linear_max) {
   std::string err;
   SpdTable::Options o;
   o.direction = dir;
   o.default_action = def;
   o.workers = workers;
+  o.linear_max = linear_max;
   auto t = SpdTable::build(rules, o, &err);
   EXPECT_TRUE(t) << err;
   return t;
@@ -669,12 +671,16 @@ RandomSpd random_spd(uint32_t seed, std::size_t nrules, std::size_t npkts, PortM
 
 class SpdRandomTest : public SpdTest, public ::testing::WithParamInterface<PortMode> {};
 
+// Both classifiers: rte_acl (linear_max 0) and the in-order IPv4 comparison (every table small
+// enough), against the reference.
 TEST_P(SpdRandomTest, MatchesLinearReference) {
   for (uint32_t seed : {1u, 2u, 3u, 4u}) {
     for (std::size_t nrules : {5u, 50u, 400u}) {
+     for (uint32_t linear_max : {0u, 1000u}) {
+      SCOPED_TRACE("linear_max " + std::to_string(linear_max));
       const auto r = random_spd(seed * 1000 + static_cast<uint32_t>(nrules), nrules, 3000, GetParam());
       const PolicyAction def = seed % 2 ? PolicyAction::kBypass : PolicyAction::kDiscard;
-      auto t = build(r.rules, def);
+      auto t = build(r.rules, def, PolicyDirection::kOutbound, 1, linear_max);
       ASSERT_TRUE(t);
       const auto got = classify(*t, r.pkts);
       std::size_t wrong = 0;
@@ -691,6 +697,7 @@ TEST_P(SpdRandomTest, MatchesLinearReference) {
       }
       EXPECT_EQ(wrong, 0u);
       EXPECT_GT(matched, got.size() / 3) << "the random packets should mostly hit rules";
+     }
     }
   }
 }

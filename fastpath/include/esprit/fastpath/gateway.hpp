@@ -13,11 +13,14 @@
 //                                                      unmatched traffic routed into a tunnel
 //                                                      interface is encapsulated before the default)
 //   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
-// Inbound ESP: SAD lookup by (SPI, destination), decap, then the inner packet must match one of the
+// Inbound ESP: SAD lookup by (SPI, destination); an SA owned by another worker (several workers,
+// RSS) is handed to its owner's ring (GatewayTables::handoff) and decapsulated there, so one SA has
+// one decapsulating worker; then decap, then the inner packet must match one of the
 // traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
 // interface carries 0.0.0.0/0 and ::/0.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -66,7 +69,8 @@ class Port;
   X(kFragInvalid, "frag_invalid", "inbound fragment refused: overlap, too many, table full")    \
   X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
-  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")
+  X(kTxFull, "tx_full", "the port's TX queue did not take the packet")                         \
+  X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")
 
 enum class GatewayDrop : uint8_t {
 #define ESPRIT_X(e, n, d) e,
@@ -99,7 +103,8 @@ inline constexpr GatewayDropInfo kGatewayDrops[] = {
   X(reassembled, "inbound packets put together from fragments")                         \
   X(mss_clamped, "TCP SYNs whose MSS option was lowered")                               \
   X(icmp_sent, "ICMP errors generated (too big, time exceeded)")                        \
-  X(icmp_suppressed, "ICMP errors not sent: rate limit, no source address, no mbuf")
+  X(icmp_suppressed, "ICMP errors not sent: rate limit, no source address, no mbuf")     \
+  X(handed_off, "inbound ESP passed to the worker owning its SA")
 
 /// Per-worker counters: written by their worker only (counter_add), read by the control core
 /// while the worker runs (snapshot()).
@@ -153,7 +158,15 @@ struct GatewayTables {
   /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
   rte_mempool* pool = nullptr;
   rte_mempool* indirect_pool = nullptr;
+  /// Per worker id: a ring (multi-producer, single-consumer, capacity kHandoffRing) of inbound ESP
+  /// mbufs (starting at the outer IP header) for the SAs that worker owns (Sad::owner), filled by
+  /// the other workers and drained by the owner on every poll. Empty with one worker: nothing is
+  /// handed off and the check costs one branch per burst.
+  std::vector<rte_ring*> handoff;
 };
+
+/// Entries of each handoff ring: a few RX bursts of every other worker.
+inline constexpr unsigned kHandoffRing = 1024;
 
 /// Whether the IP packet at `l3` (`len` bytes) matches `ts` (addresses, protocol, ports).
 [[nodiscard]] bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len) noexcept;
@@ -189,9 +202,12 @@ class GatewayWorker {
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  /// PROTECT packets of one burst, pkts[i] for SAD slot slots[i]: per-SA path options (MSS clamp,
-  /// pre-fragmentation) per run of one slot, then one encap_burst_multi() for all of them.
-  void encap_and_forward(const uint32_t* slots, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
+  void hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept;
+  /// Encapsulates pkts[0,n), pkts[i] with the SA in slots[i], in one multi-SA engine call (per-SA
+  /// path options, MSS clamp and pre-fragmentation, first, per run of one slot): pkts[0,k) are
+  /// ready to route, failures freed.
+  uint16_t encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
   /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
   /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.
@@ -240,6 +256,11 @@ class GatewayWorker {
  public:
   /// False when the reassembly table could not be created (the daemon refuses to start).
   [[nodiscard]] bool fragmentation_ready() const noexcept;
+
+ private:
+  /// The gateway's addresses (GatewayTables::local, fixed once workers run), network order.
+  std::vector<uint32_t> local4_;
+  std::vector<std::array<uint8_t, 16>> local6_;
 };
 
 }  // namespace esprit

@@ -18,10 +18,16 @@
 // next burst uses the new SPI. Inbound: add() the new SA (new SPI) and remove() the old one once the
 // peer has switched; both are looked up and decapsulated during the overlap.
 //
+// Owner. Each inbound SA has one owner worker, the only one that decapsulates it (its replay
+// window and counters have a single writer): add() assigns owners round-robin over the SAD's
+// workers and owner(slot) tells a worker whether to decapsulate or hand the packet to the owner
+// (GatewayWorker's handoff rings). Outbound SAs report owner 0 and may be used by any worker.
+//
 // Counters. counters(worker, slot) is a block per worker and slot that only that worker writes
 // (counter_add: relaxed, no locked instruction); totals(slot) sums the blocks for the control core
-// while workers run (a value may be one burst old). A slot's counters survive replace() (they count the slot: a tunnel's SA across
-// rekeys; each EspSa keeps its own lifetime counters) and are zeroed when the slot is reused.
+// while workers run (a value may be one burst old). A slot's counters survive replace() (they
+// count the slot: a tunnel's SA across rekeys; each EspSa keeps its own lifetime counters) and are
+// zeroed when the slot is reused.
 #pragma once
 
 #include <rte_memory.h>
@@ -89,6 +95,7 @@ struct SadSlotInfo {
   IpAddress local;
   IpAddress remote;
   uint64_t cookie = 0;
+  uint32_t owner = 0;  ///< inbound: the worker that decapsulates it
 };
 
 class Sad {
@@ -140,6 +147,12 @@ class Sad {
   /// For each of keys[0,n): sas[i] and slots[i] of the inbound SA, or nullptr and kNoSaSlot.
   /// Returns the number of hits.
   uint32_t lookup_inbound(const SadKey* keys, uint32_t n, EspSa** sas, uint32_t* slots) const noexcept;
+  /// The worker that owns the SA in `slot` (slot < capacity()); meaningful while the slot holds an
+  /// inbound SA, which a worker checks by reading get() / lookup_inbound() first.
+  [[nodiscard]] uint32_t owner(uint32_t slot) const noexcept {
+    assert(slot < capacity_);
+    return owners_[slot].load(std::memory_order_relaxed);
+  }
   /// One key; kNoSaSlot if absent.
   [[nodiscard]] uint32_t find_inbound(const SadKey& key) const noexcept;
   /// The calling worker's counter block for the slot (worker < workers(), slot < capacity()).
@@ -171,6 +184,8 @@ class Sad {
   rte_hash* keys_ = nullptr;
   std::atomic<EspSa*>* slots_ = nullptr;  ///< capacity_ entries (rte_zmalloc)
   SaCounters* counters_ = nullptr;        ///< workers_ x capacity_ blocks (rte_zmalloc)
+  /// Per slot: the owner worker, written before the slot's SA is published (release).
+  std::unique_ptr<std::atomic<uint16_t>[]> owners_;
   uint32_t capacity_ = 0;
   uint32_t workers_ = 0;
   Rcu* rcu_ = nullptr;
@@ -180,6 +195,7 @@ class Sad {
   std::vector<uint32_t> free_;  ///< free slots, next one at the back
   std::deque<Pending> pending_;  ///< in token order
   uint32_t size_ = 0;
+  uint32_t next_owner_ = 0;  ///< round-robin over workers_ for inbound SAs
 };
 
 }  // namespace esprit

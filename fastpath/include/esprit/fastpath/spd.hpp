@@ -79,6 +79,10 @@ class SpdTable {
     /// rte_acl's max_size: 0 = no limit (rte_acl then builds its smallest tries); with a limit it
     /// starts from larger, faster tries and shrinks them until they fit.
     std::size_t max_acl_bytes = 0;
+    /// Up to this many IPv4 rules, classify() compares a packet with the rules in order instead of
+    /// walking the rte_acl trie (a handful of site-to-site policies: a few compares beat the
+    /// trie's memory walk). Same decisions either way; 0 = always rte_acl.
+    uint32_t linear_max = 8;
   };
 
   /// Keeps the rules of `opt.direction` from `rules` (in order) and builds the tries. nullptr and a
@@ -119,6 +123,17 @@ class SpdTable {
   void classify_chunk(const SpdPacket* pkts, uint32_t n, SpdMatch* out, uint64_t* counters) const noexcept;
   [[nodiscard]] uint64_t sum_slot(uint32_t slot) const noexcept;
 
+  /// An IPv4 rule for the in-order comparison (Options::linear_max): addresses and masks as they
+  /// lie in memory (network order), ports in host order, the result slot (rule index + 1).
+  struct Linear4 {
+    uint32_t src, src_mask, dst, dst_mask;
+    uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+    uint8_t proto;  ///< 0: any
+    bool ports;     ///< has a port range: opaque ports never match
+    uint32_t slot;
+  };
+  std::vector<Linear4> linear4_;
+  bool use_linear4_ = false;
   rte_acl_ctx* acl4_ = nullptr;  ///< nullptr when no IPv4 rule: every IPv4 packet gets the default
   rte_acl_ctx* acl6_ = nullptr;
   /// matches_[0] = the default decision, matches_[i + 1] = rule i's. rte_acl userdata = i + 1, so a
