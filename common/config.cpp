@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "esprit/common/secret.hpp"
+#include "ike_config_loader.hpp"
 
 namespace esprit {
 
@@ -549,18 +550,14 @@ std::optional<Section> Section::sub(std::string_view key, std::vector<std::strin
 
 // ----- sections -----------------------------------------------------------------------------
 
-const std::vector<std::string_view> kSections = {"daemon",   "eal",    "spd", "port",  "route",
-                                                 "neighbor", "policy", "sa",  "tunnel"};
-const std::vector<std::string_view> kReserved = {"ike", "peer"};
+const std::vector<std::string_view> kSections = {"daemon", "eal", "spd", "port",   "route", "neighbor",
+                                                 "policy", "sa",  "tunnel", "ike", "peer"};
 
 void Loader::check_sections(const toml::table& root) {
   for (auto&& [k, v] : root) {
     (void)v;
     const std::string_view name = k.str();
     if (std::find(kSections.begin(), kSections.end(), name) != kSections.end()) continue;
-    if (std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
-      fail(where(k.source()), std::string(name),
-           "IKE configuration is not supported yet; this version takes manually keyed SAs ([[sa]]) only");
     const std::string hint = did_you_mean(name, kSections);
     fail(where(k.source()), std::string(name),
          "unknown section" + (hint.empty() ? "; expected one of " + join_quoted(kSections) : hint));
@@ -1159,9 +1156,13 @@ void Loader::check_sas() {
 TunnelConfig Loader::parse_tunnel(const Section& t) {
   TunnelConfig tu;
   tu.name = t.name();
-  tu.sa_out = t.required_string("sa_out", "the outbound SA's name");
-  for (const auto& [s, node] : t.string_list("sa_in")) tu.sa_in.push_back(s);
-  if (tu.sa_in.empty()) t.missing("sa_in", "the inbound SA's name (or a list of names during a rekey overlap)");
+  if (auto e = load_ike_binding(t.table(), file_, t.path(), c_.ike, {"sa_out", "sa_in"}, true, true, tu.peer, tu.ike))
+    throw LoadFailure{std::move(*e)};
+  if (tu.peer.empty()) {  // static SAs
+    tu.sa_out = t.required_string("sa_out", "the outbound SA's name (or peer = \"...\" to negotiate SAs with IKE)");
+    for (const auto& [s, node] : t.string_list("sa_in")) tu.sa_in.push_back(s);
+    if (tu.sa_in.empty()) t.missing("sa_in", "the inbound SA's name (or a list of names during a rekey overlap)");
+  }
   if (auto a = t.address("local")) tu.local = *a;
   if (auto a = t.address("remote")) tu.remote = *a;
   if (auto m = t.integer("mtu", 68, 65535)) tu.mtu = static_cast<uint16_t>(*m);
@@ -1204,6 +1205,15 @@ void Loader::check_tunnels() {
         t.fail("name", quoted(tu.name) + " is already the name of tunnel[" + std::to_string(j) + "]");
     if (c_.find_port(tu.name))
       t.fail("name", quoted(tu.name) + " is already the name of a port (ports and tunnels are interfaces)");
+    if (!tu.peer.empty()) {  // IKE negotiates its SAs: outer addresses are the peer's
+      const IkePeer& peer = *c_.ike.find_peer(tu.peer);
+      if (!t.has("remote")) tu.remote = *peer.address;
+      if (!(tu.remote == *peer.address))
+        t.fail("remote", tu.remote.to_string() + " differs from peer " + quoted(tu.peer) + "'s address " +
+                             peer.address->to_string());
+      if (!t.has("local") && peer.local) tu.local = *peer.local;
+      continue;
+    }
 
     std::size_t out = 0;
     sa_ref(t, "sa_out", t.get("sa_out"), t.path("sa_out"), tu.sa_out, SaDirection::kOutbound, out);
@@ -1350,6 +1360,9 @@ PolicyConfig Loader::parse_policy(const Section& t) {
   p.action = *action;
   if (auto s = t.string("sa")) p.sa = *s;
   for (const auto& [s, node] : t.string_list("sa_in")) p.sa_in.push_back(s);
+  if (auto e = load_ike_binding(t.table(), file_, t.path(), c_.ike, {"sa", "sa_in"}, p.action == PolicyAction::kProtect,
+                                false, p.peer, p.ike))
+    throw LoadFailure{std::move(*e)};
   return p;
 }
 
@@ -1369,6 +1382,7 @@ void Loader::check_policies() {
         if (t.has(k)) t.fail(k, "only protect policies name SAs (action = " + quoted(to_string(p.action)) + ")");
       continue;
     }
+    if (!p.peer.empty()) continue;  // IKE negotiates its SAs
     if (out && p.sa.empty())
       t.missing("sa", "a protect policy with direction = " + quoted(to_string(p.direction)) +
                           " names the outbound SA that encapsulates its traffic");
@@ -1490,7 +1504,8 @@ void Loader::check_routes() {
     if (r.kind == RouteKind::kTunnel) {
       const TunnelConfig* tu = c_.find_tunnel(r.tunnel);
       if (!tu) t.fail("tunnel", "unknown tunnel " + quoted(r.tunnel) + did_you_mean(r.tunnel, tunnels));
-      const InnerFamily fam = c_.find_sa(tu->sa_out)->descriptor.inner_family;
+      const SaConfig* tsa = c_.find_sa(tu->sa_out);  // none for a tunnel negotiated with IKE
+      const InnerFamily fam = tsa ? tsa->descriptor.inner_family : InnerFamily::kAny;
       if ((fam == InnerFamily::kV4 && !r.prefix.address().is_v4()) ||
           (fam == InnerFamily::kV6 && r.prefix.address().is_v4()))
         t.fail("prefix", r.prefix.to_string() + " is " + std::string(family_name(r.prefix.family())) + " but tunnel " +
@@ -1592,14 +1607,18 @@ Config Loader::load(const toml::table& root) {
            {"name", "device", "role", "mtu", "ipv4", "ipv6", "mac", "rx_queues", "tx_queues", "rx_desc", "tx_desc"},
            port_t_);
   elements("sa", kSaKeys, sa_t_);
-  elements("tunnel", {"name", "sa_out", "sa_in", "local", "remote", "mtu", "tcp_mss", "fragmentation"}, tunnel_t_);
-  elements("policy", {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in"},
+  elements("tunnel",
+           {"name", "sa_out", "sa_in", "local", "remote", "mtu", "tcp_mss", "fragmentation", "peer", "overrides"},
+           tunnel_t_);
+  elements("policy",
+           {"name", "direction", "src", "dst", "proto", "sport", "dport", "action", "sa", "sa_in", "peer", "overrides"},
            policy_t_);
   elements("route", {"prefix", "via", "port", "tunnel", "blackhole"}, route_t_);
   elements("neighbor", {"ip", "mac", "port"}, neighbor_t_);
 
   for (const Section& t : port_t_) c_.ports.push_back(parse_port(t));
   check_ports();
+  if (auto e = load_ike_sections(root, file_, c_.ports, c_.ike)) throw LoadFailure{std::move(*e)};
   check_eal(eal ? &*eal : nullptr);
   for (const Section& t : sa_t_) c_.sas.push_back(parse_sa(t));
   sa_users_.assign(c_.sas.size(), {});

@@ -353,6 +353,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "espritd: %s\n", loaded.error().to_string().c_str());
     return 2;
   }
+  // IKE (issue 4): the configuration is loaded and checked, the protocol is not there yet. Say so;
+  // a policy or tunnel that waits for IKE-negotiated SAs could never carry traffic, so don't run it.
+  if (const IkeConfig& ike = loaded->ike; !ike.peers.empty()) {
+    for (const std::string& w : ike.warnings) std::fprintf(stderr, "espritd: warning: %s\n", w.c_str());
+    std::size_t bound = 0;
+    for (const PolicyConfig& p : loaded->policies) bound += p.peer.empty() ? 0 : 1;
+    for (const TunnelConfig& t : loaded->tunnels) bound += t.peer.empty() ? 0 : 1;
+    std::fprintf(stderr,
+                 "espritd: warning: %zu IKE peer(s) configured (%zu policies/tunnels bound to them), but IKE is not "
+                 "implemented yet: no SA will be negotiated\n",
+                 ike.peers.size(), bound);
+    if (bound != 0 && !vm.count("check-config")) {
+      std::fprintf(stderr,
+                   "espritd: %s: refusing to run policies/tunnels bound to IKE peers without IKE; use static [[sa]] "
+                   "for now (--check-config validates the IKE sections)\n",
+                   config_path.c_str());
+      return 2;
+    }
+  }
   if (vm.count("check-config")) {
     std::printf("espritd: %s: configuration OK\n", config_path.c_str());
     return 0;

@@ -677,7 +677,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "port[1].speed", "unknown key; expected one of \"name\", \"device\""},
         ErrorCase{"unknown section", kBase + "[[neighbour]]\nip = \"192.0.2.9\"\n", "[[neighbour]]", "neighbour",
                   "unknown section; did you mean \"neighbor\"?"},
-        ErrorCase{"reserved section", kBase + "[ike]\n", "[ike]", "ike", "IKE configuration is not supported yet"},
+        ErrorCase{"ike written as an array", kBase + "[[ike]]\n", "[[ike]]", "ike", "write [ike], not [[ike]]"},
         ErrorCase{"table instead of array", "[port]\nname = \"x\"\n", "[port]", "port", "write [[port]]"},
         // Types and ranges.
         ErrorCase{"wrong type", edit(kBase, {{"name = \"lan\"", "name = \"lan\"\nmtu = \"1500\""}}), "mtu = \"1500\"",

@@ -119,8 +119,10 @@ struct Lab {
     ASSERT_TRUE(out && in) << err;
     spd = std::make_unique<Spd>(*rcu, std::move(out), std::move(in));
 
-    PortSpec ws{"wan", "net_ring_gwtw", "", PortRole::kUnprotected, 1500, 2, 2, 1024, 1024, false};
-    PortSpec ls{"lan", "net_ring_gwtl", "", PortRole::kProtected, 1500, 1, 2, 1024, 1024, false};
+    PortSpec ws{.name = "wan", .device = "net_ring_gwtw", .role = PortRole::kUnprotected, .rx_queues = 2,
+                .tx_queues = 2};
+    PortSpec ls{.name = "lan", .device = "net_ring_gwtl", .role = PortRole::kProtected, .rx_queues = 1,
+                .tx_queues = 2};
     wan = Port::open(ws, pool, &err);
     ASSERT_TRUE(wan) << err;
     lan = Port::open(ls, pool, &err);

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "esprit/common/ike_config.hpp"
 #include "esprit/common/ip_address.hpp"
 #include "esprit/common/ip_prefix.hpp"
 #include "esprit/common/policy.hpp"
@@ -157,6 +158,10 @@ struct PolicyConfig {
   PolicyAction action = PolicyAction::kDiscard;
   std::string sa;                  ///< kProtect with out/both: the outbound SA's name
   std::vector<std::string> sa_in;  ///< kProtect with in/both: inbound SAs this traffic may arrive on
+  /// IKE: the [[peer]] negotiating its SAs; then sa/sa_in are empty and expand_policies() gives rules
+  /// without SA names (espritd refuses to run them until IKE exists).
+  std::string peer;
+  IkeSettings ike;                 ///< IKE: `overrides` of the peer's settings for this policy
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -198,6 +203,8 @@ struct TunnelConfig {
   std::optional<uint16_t> mtu;  ///< inner MTU; nullopt = egress port MTU minus ESP overhead
   TcpMssClamp tcp_mss;
   FragmentMode fragmentation = FragmentMode::kPost;
+  std::string peer;  ///< IKE: the [[peer]] negotiating its SAs (then sa_out/sa_in are empty)
+  IkeSettings ike;   ///< IKE: `overrides` of the peer's settings for this tunnel
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +221,7 @@ struct Config {
   std::vector<PolicyConfig> policies;  ///< in file order: first match wins
   std::vector<SaConfig> sas;
   std::vector<TunnelConfig> tunnels;
+  IkeConfig ike;  ///< [ike], [[ike.profile]], [[peer]] (ike_config.hpp)
 
   [[nodiscard]] const PortConfig* find_port(std::string_view name) const noexcept;
   [[nodiscard]] const SaConfig* find_sa(std::string_view name) const noexcept;
