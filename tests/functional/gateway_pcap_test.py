@@ -519,7 +519,7 @@ def case_two_workers():
     wrpcap(f"{d}/wan_in1.pcap", esp[::-1])
     wrpcap(f"{d}/lan_in.pcap", [])
     config = CONFIG.format(d=d, prefix=f"esprit-{os.getpid()}-two", default="discard", peer=PEER_MAC,
-                           host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt="")
+                           host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt="", extra_out="", extra_in="")
     config = config.replace('"-l 0,1"', '"--lcores=0@0,1@1,2@1"')  # two workers, whatever the core count
     config = config.replace(f"rx_pcap={d}/lan_in.pcap,tx_pcap={d}/lan_out.pcap",
                             f"rx_pcap={d}/lan_in.pcap,rx_pcap={d}/lan_in.pcap,"
