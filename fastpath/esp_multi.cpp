@@ -29,6 +29,14 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   const SaDirection want = kEncap ? SaDirection::kOutbound : SaDirection::kInbound;
 
   t.clear();
+  // With many SAs their states are cache misses: start them all before the first is used (the
+  // EspSa holder, then the state's hot line and its sequence/lifetime line).
+  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(sas[i]);
+  for (uint16_t i = 0; i < n; ++i) {
+    const EspSa::State* st = &sas[i]->state();
+    rte_prefetch0(st);
+    rte_prefetch0(&st->next_seq);
+  }
   for (uint16_t i = 0; i < n; ++i) {
     EspSa::State* sa = &sas[i]->state();
     // Runs of one SA skip the table.
@@ -36,9 +44,16 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
     grp[i] = g;
     ++t.group[g].count;
   }
+  if (t.ngroups == 1 && t.group[0].sa->direction == want) {
+    // One SA in the whole batch: its own burst function, the template instance with everything
+    // inlined (sas and counters are the same for every packet, nothing to permute).
+    return t.group[0].sa->burst(w, *t.group[0].sa, pkts, n, *t.group[0].counters);
+  }
   for (uint16_t g = 0; g < t.ngroups; ++g) {
     SaGroup& sg = t.group[g];
     EspSa::State& sa = *sg.sa;
+    rte_prefetch0(sa.enc_keys);       // the job's key schedule
+    rte_prefetch0(sa.hdr_template);   // encap: outer header template
     if (sa.direction != want) [[unlikely]] {
       sg.all = DropReason::kBadSpi;
     } else if (sa.life_state.load(std::memory_order_relaxed) == kLifeHard) [[unlikely]] {

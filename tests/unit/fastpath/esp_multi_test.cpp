@@ -270,6 +270,30 @@ TEST_F(EspMulti, IcvFailureAndReplayDropOnlyTheirPacketAndCountOnTheirSa) {
   }
 }
 
+TEST_F(EspMulti, BurstsOfOneSaTakeTheSingleSaPathAndStayContiguous) {
+  // A batch whose packets all belong to one SA runs that SA's own burst function.
+  for (std::size_t k : {std::size_t{4}, std::size_t{9}}) {
+    std::vector<rte_mbuf*> p;
+    std::vector<std::vector<uint8_t>> o;
+    std::vector<EspSa*> sas(kN, out[k].get());
+    std::vector<SaCounters*> ctr(kN, &out_ctr[k]);
+    const bool v6 = shape_of(k).v6;
+    for (std::size_t i = 0; i < kN; ++i) {
+      o.push_back(v6 ? ipv6_udp(i % 50, static_cast<uint8_t>(i)) : ipv4_udp(i % 50, static_cast<uint8_t>(i)));
+      p.push_back(make_mbuf(o.back()));
+    }
+    ASSERT_EQ(encap_burst_multi(*worker, p, sas, ctr), kN);
+    EXPECT_EQ(out[k]->sequence(), kN);
+    EXPECT_EQ(out_ctr[k].packets, kN);
+    std::vector<EspSa*> in_sas(kN, in[k].get());
+    std::vector<SaCounters*> in_c(kN, &in_ctr[k]);
+    ASSERT_EQ(decap_burst_multi(*worker, p, in_sas, in_c), kN);
+    for (std::size_t i = 0; i < kN; ++i) ASSERT_EQ(mbuf_bytes(p[i]), o[i]) << i;
+    for (std::size_t i = 0; i < kN; ++i) rte_pktmbuf_free(p[i]);
+  }
+  EXPECT_EQ(in_ctr[4].total_drops() + in_ctr[9].total_drops(), 0u);
+}
+
 TEST_F(EspMulti, WrongDirectionSaDropsAsBadSpi) {
   std::vector<rte_mbuf*> p{make_mbuf(ipv4_udp(10, 0)), make_mbuf(ipv4_udp(10, 1))};
   std::vector<EspSa*> sas{in[1].get(), out[1].get()};
