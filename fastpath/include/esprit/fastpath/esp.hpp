@@ -1,4 +1,4 @@
-// The ESP engine: encapsulation and decapsulation of rte_mbuf bursts for one SA
+// The ESP engine: encapsulation and decapsulation of rte_mbuf bursts of one SA or of many SAs
 // (RFC 4303, RFC 3948 UDP encapsulation, RFC 4106 GCM, RFC 7634 ChaCha20-Poly1305,
 // RFC 3602/2451/2404/4868 CBC + HMAC), with crypto done by Intel IPsec-MB in one batch per burst.
 //
