@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "esprit/common/log.hpp"
 #include "esprit/fastpath/fragment.hpp"  // kMaxFragments
@@ -179,7 +180,15 @@ void IkeTransport::receive(rte_mbuf* m) noexcept {
     count(IkeIoDrop::kNoHandler);
   } else {
     ++(r.datagram.local.port == kPortIke ? c_.rx_500 : c_.rx_4500);
-    handler_(r.datagram);  // the IKE SA manager: may throw inside, never out (control plane rule)
+    try {
+      handler_(r.datagram);
+    } catch (const std::exception& e) {  // a handler bug must not take the control core down
+      ++c_.handler_errors;
+      ESPRIT_LOG_ERROR("IKE handler failed on a message from %s: %s", r.datagram.remote.address.to_string().c_str(),
+                       e.what());
+    } catch (...) {
+      ++c_.handler_errors;
+    }
   }
   rte_pktmbuf_free(m);
 }

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,7 @@ uint16_t inet_sum(const std::vector<uint8_t>& b, uint32_t s = 0) {
 
 /// Ethernet + the IP packet.
 std::vector<uint8_t> frame_of(const std::vector<uint8_t>& pkt) {
-  std::vector<uint8_t> f(14, 0);
+  std::vector<uint8_t> f(14 + pkt.size(), 0);
   f[0] = 0x02;
   f[6] = 0x02;
   f[5] = 1;
@@ -51,7 +52,7 @@ std::vector<uint8_t> frame_of(const std::vector<uint8_t>& pkt) {
   const bool v6 = pkt[0] >> 4 == 6;
   f[12] = v6 ? 0x86 : 0x08;
   f[13] = v6 ? 0xdd : 0x00;
-  f.insert(f.end(), pkt.begin(), pkt.end());
+  if (!pkt.empty()) std::memcpy(f.data() + 14, pkt.data(), pkt.size());
   return f;
 }
 
@@ -327,8 +328,10 @@ struct Lab {
     auto in = SpdTable::build({}, {PolicyDirection::kInbound, PolicyAction::kDiscard, 2, -1, 0}, &err);
     ASSERT_TRUE(out && in) << err;
     spd = std::make_unique<Spd>(*rcu, std::move(out), std::move(in));
-    PortSpec ws{.name = "wan", .device = "net_ring_ikeio", .role = PortRole::kUnprotected, .rx_queues = 1,
-                .tx_queues = 1};
+    PortSpec ws;
+    ws.name = "wan";
+    ws.device = "net_ring_ikeio";
+    ws.role = PortRole::kUnprotected;
     wan = Port::open(ws, pool, &err);
     ASSERT_TRUE(wan) << err;
     ASSERT_NE(wan->control_tx_queue(), Port::kNoControlQueue);
@@ -368,7 +371,11 @@ struct Lab {
     services = std::make_unique<LocalServices>(tables, pool);
     ike = std::make_unique<IkeTransport>(tables, pool);
     services->set_ike(ike.get());
-    // The test's echo handler: every message goes back where it came from, from where it arrived.
+    set_echo();
+  }
+
+  /// The test's echo handler: every message goes back where it came from, from where it arrived.
+  void set_echo() {
     ike->set_handler([this](const IkeDatagram& d) {
       seen.push_back(d);
       seen_bytes.emplace_back(d.message.begin(), d.message.end());
@@ -533,6 +540,16 @@ TEST(IkeTransportPath, UnresolvedNextHopHoldsThenSendsAndKeepalive) {
   EXPECT_FALSE(lab.ike->send(us, {ip("203.0.113.1"), 500}, ike_message(40), 2s));
   EXPECT_EQ(lab.ike->counters().drop(IkeIoDrop::kNoSource), before.drop(IkeIoDrop::kNoSource) + 1);
   EXPECT_EQ(lab.ike->counters().drop(IkeIoDrop::kNoRoute), before.drop(IkeIoDrop::kNoRoute) + 1);
+}
+
+TEST(IkeTransportPath, ThrowingHandlerIsCountedNotFatal) {
+  Lab& lab = Lab::get();
+  const auto before = lab.ike->counters();
+  lab.ike->set_handler([](const IkeDatagram&) { throw std::runtime_error("handler bug"); });
+  lab.inject(frame_of(packet({ip("192.0.2.1"), 500}, {ip("198.51.100.2"), 500}, ike_message(40))));
+  EXPECT_TRUE(lab.run().empty());
+  EXPECT_EQ(lab.ike->counters().handler_errors, before.handler_errors + 1);
+  lab.set_echo();
 }
 
 }  // namespace

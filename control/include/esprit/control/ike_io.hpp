@@ -93,6 +93,7 @@ struct IkeIoCounters {
   uint64_t tx_fragments = 0;  ///< IPv4 fragments those needed (0 when they fit)
   uint64_t held = 0;        ///< messages handed to the neighbour table to wait for resolution
   uint64_t keepalives = 0;  ///< NAT-T keepalives sent (RFC 3948 4)
+  uint64_t handler_errors = 0;  ///< the handler threw (logged; the message is dropped)
   uint64_t drops[static_cast<std::size_t>(IkeIoDrop::kCount)] = {};
   [[nodiscard]] uint64_t drop(IkeIoDrop d) const noexcept { return drops[static_cast<std::size_t>(d)]; }
 };
