@@ -437,6 +437,13 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
     return;
   }
   count_datagram(*target, bytes, false);
+  // Our own port: a message after IKE_SA_INIT arriving on the NAT-T port means the peer floated
+  // (RFC 7296 2.23); answer and send from there.
+  if (lport != target->lport && target->sa->state() != IkeState::kCreated) {
+    target->lport = lport;
+    target->floated = true;
+    target->sa->set_endpoints(target->lport, target->remote, target->rport);
+  }
   uint32_t peer_mid = target->sa->peer_request_id();
   uint64_t dropped = target->sa->counters()[IkeSaEvent::kDropped];
   IkeState before = target->sa->state();
@@ -448,6 +455,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
     if (target->sa->state() == IkeState::kEstablished) follow_mapping(*target, remote, rport);
   }
   after_activity(*target);
+  reap();
 }
 
 void IkeManager::reap() {
