@@ -151,7 +151,7 @@ IkeManager::Entry& IkeManager::start_initiator(std::size_t peer) {
   auto e = std::make_unique<Entry>();
   const ManagedPeer& cfg = peers_[peer].cfg;
   IkeSettings s = cfg.sa;
-  e->sa = std::make_unique<IkeSa>(IkeRole::kInitiator, s, IkeSaEnv{env_.rng, env_.clock, env_.sink, nullptr});
+  e->sa = std::make_unique<IkeSa>(IkeRole::kInitiator, s, IkeSaEnv{env_.rng, env_.clock, sink_of(peer), nullptr});
   e->peer = peer;
   e->serial = next_serial_++;
   e->local = s.local_addr;
@@ -281,7 +281,7 @@ void IkeManager::follow_mapping(Entry& e, const IpAddress& remote, uint16_t rpor
     c.outbound.remote = remote;
     if (c.inbound.natt) c.inbound.natt->remote_port = rport;
     c.inbound.remote = remote;
-    if (c.outbound_active && env_.sink) env_.sink->install_outbound(c.outbound, c.ts, c.spi_out);
+    if (c.outbound_active && sink_of(e.peer)) sink_of(e.peer)->install_outbound(c.outbound, c.ts, c.spi_out);
   }
 }
 
@@ -409,7 +409,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       s.remote_addr = remote;
       s.remote_port = rport;
       auto e = std::make_unique<Entry>();
-      e->sa = std::make_unique<IkeSa>(IkeRole::kResponder, s, IkeSaEnv{env_.rng, env_.clock, env_.sink, responder_.get()});
+      e->sa = std::make_unique<IkeSa>(IkeRole::kResponder, s, IkeSaEnv{env_.rng, env_.clock, sink_of(*p), responder_.get()});
       e->peer = *p;
       e->serial = next_serial_++;
       e->local = local;
@@ -476,10 +476,10 @@ void IkeManager::reap() {
     }
     // A destroyed SA's Child SAs leave the fast path (the SA removes them on a delete it ran; a
     // timeout or a lost SA leaves them to us).
-    if (env_.sink)
+    if (ChildSaSink* sink = sink_of(e.peer))
       for (const ChildSa& c : e.sa->child_sas()) {
-        env_.sink->remove(c.spi_in, SaDirection::kInbound);
-        if (c.outbound_active) env_.sink->remove(c.spi_out, SaDirection::kOutbound);
+        sink->remove(c.spi_in, SaDirection::kInbound);
+        sink->remove(c.spi_out, SaDirection::kOutbound);
       }
     std::size_t peer = e.peer;
     bool rekeyed_away = false;

@@ -46,6 +46,8 @@ struct ManagedPeer {
   uint64_t child_packets = 0;  ///< hard packet limit; 0 = none
   Duration dpd_interval{};     ///< 0 = off
   uint16_t natt_port = kDefaultIkeNattPort;
+  /// Where this peer's Child SAs go (FastpathInstaller::sink(name)); nullptr: IkeManagerEnv::sink.
+  ChildSaSink* sink = nullptr;
 };
 
 /// Converts the configuration model's effective settings of `peer` (resolve_ike_settings) into
@@ -218,6 +220,9 @@ class IkeManager {
   void reap();
   void count_failure(std::size_t peer, std::string name);
   [[nodiscard]] bool has_sa(std::size_t peer) const noexcept;
+  [[nodiscard]] ChildSaSink* sink_of(std::size_t peer) const noexcept {
+    return peers_[peer].cfg.sink ? peers_[peer].cfg.sink : env_.sink;
+  }
   [[nodiscard]] uint64_t our_spi(const IkeSa& sa) const noexcept {
     return sa.role() == IkeRole::kInitiator ? sa.spi_i() : sa.spi_r();
   }
