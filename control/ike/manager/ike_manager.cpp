@@ -218,7 +218,7 @@ std::size_t IkeManager::clear(std::string_view peer) {
       e->sa->outbox().clear();
       ++n;
       e->hard_deleting = true;
-      e->ike_hard = now();  // destroyed on the next tick
+      e->destroy_at = now();  // destroyed on the next tick
     }
   }
   return n;
@@ -499,7 +499,7 @@ void IkeManager::tick() {
     IkeSa& sa = *e.sa;
     if (sa.state() == IkeState::kDestroyed) continue;
     const ManagedPeer& cfg = peers_[e.peer].cfg;
-    if (e.hard_deleting && e.ike_hard != Duration::zero() && t >= e.ike_hard && sa.state() != IkeState::kEstablished) {
+    if (e.destroy_at != Duration::zero() && t >= e.destroy_at) {
       sa.set_state(IkeState::kDestroyed);
       continue;
     }

@@ -289,21 +289,25 @@ TEST(IkeManager, HardPacketLimitDeletesChild) {
 }
 
 TEST(IkeManager, IkeHardLifetimeDeletes) {
-  // soft never comes first: the rekey is refused by a responder that is gone silent... instead use a
-  // margin that puts soft at the hard limit's half and keep the peer quiet so the rekey fails.
+  // No margin and no jitter: the soft time is the hard time, and the hard limit wins (Delete).
   Net n([](esprit::IkeSettings& s) {
-    s.connect_type = ConnectType::kTrigger;
     s.ike_lifetime = 200;
     s.rekey_margin = 0;
+    s.rekey_jitter = 0;
   });
   ASSERT_EQ(n.a->initiate("right"), InitiateResult::kStarted);
   n.pump();
   ASSERT_NE(n.a->established("right"), nullptr);
-  n.silent_b = true;  // rekey requests go unanswered
-  n.silent_a = true;
-  n.run(260s, 2s);
-  EXPECT_EQ(n.a->sa_count(), 0u);
+  n.run(199s);
+  EXPECT_EQ(n.a->sa_count(), 1u);
+  n.run(2s);
+  EXPECT_EQ(n.a->sa_count(), 0u);  // trigger: not re-established
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_EQ(n.a->statistics().rekeys_ike, 0u);
   EXPECT_EQ(n.a->statistics().deleted, 1u);
+  EXPECT_EQ(n.b->statistics().deleted, 1u);
+  EXPECT_EQ(n.a->statistics().informational.send_request, 1u);
+  EXPECT_EQ(n.sink_a.removed.size(), 2u);  // both SAs of the Child SA left the fast path
 }
 
 TEST(IkeManager, DpdDetectsSilentPeerAndAutoReestablishes) {

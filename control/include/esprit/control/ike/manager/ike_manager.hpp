@@ -193,6 +193,7 @@ class IkeManager {
     bool floated = false;
     bool rekey_started = false;
     bool hard_deleting = false;
+    Duration destroy_at{};  ///< clear() of an SA not yet established: dropped at the next tick
     // responder half-open demux
     uint64_t init_spi_i = 0;
     std::vector<uint8_t> init_nonce;
