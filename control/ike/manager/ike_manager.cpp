@@ -119,6 +119,20 @@ Duration IkeManager::jitter(Duration max) noexcept {
   return Duration(static_cast<Duration::rep>(r % static_cast<uint64_t>(max.count() + 1)));
 }
 
+std::string IkeManager::init_key(const IpAddress& remote, uint16_t rport, uint64_t spi_i,
+                                 std::span<const uint8_t> nonce) {
+  std::string k(reinterpret_cast<const char*>(remote.bytes()), remote.size());
+  k.append(reinterpret_cast<const char*>(&rport), sizeof rport);
+  k.append(reinterpret_cast<const char*>(&spi_i), sizeof spi_i);
+  k.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  return k;
+}
+
+void IkeManager::index(Entry& e) {
+  uint64_t spi = our_spi(*e.sa);
+  if (spi != 0 && e.sa->state() != IkeState::kDestroyed) by_spi_[spi] = &e;
+}
+
 bool IkeManager::has_sa(std::size_t peer) const noexcept {
   return std::any_of(sas_.begin(), sas_.end(), [&](const auto& e) {
     return e->peer == peer && e->sa->state() != IkeState::kDestroyed && e->sa->state() != IkeState::kDeleting;
@@ -308,6 +322,7 @@ void IkeManager::update_children(Entry& e) {
 }
 
 void IkeManager::after_activity(Entry& e) {
+  index(e);
   maybe_float(e);
   const ManagedPeer& cfg = peers_[e.peer].cfg;
   if (!e.was_established && e.sa->state() == IkeState::kEstablished) {
@@ -391,12 +406,9 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       ++global_.dropped;
       return;
     }
-    for (auto& e : sas_)
-      if (e->sa->role() == IkeRole::kResponder && e->init_spi_i == h->spi_i && e->remote == remote &&
-          e->rport == rport && e->init_nonce == ni->nonce) {
-        target = e.get();
-        break;
-      }
+    std::string key = init_key(remote, rport, h->spi_i, ni->nonce);
+    if (auto it = by_init_.find(key); it != by_init_.end() && it->second->sa->state() != IkeState::kDestroyed)
+      target = it->second;
     if (!target) {
       auto p = match_peer(remote);
       if (!p || peers_[*p].cfg.direction == NegotiationDirection::kInitiator) {
@@ -417,20 +429,18 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       e->remote = remote;
       e->rport = rport;
       e->created = now();
-      e->init_spi_i = h->spi_i;
-      e->init_nonce = ni->nonce;
+      e->init_index = key;
       e->floated = lport != kDefaultIkePort;
       target = e.get();
+      by_init_[key] = target;
       sas_.push_back(std::move(e));
     }
   } else {
     // Our SPI: SPIr when the sender is the original initiator, SPIi otherwise.
     uint64_t spi = h->initiator() ? h->spi_r : h->spi_i;
-    for (auto& e : sas_)
-      if (e->sa->state() != IkeState::kDestroyed && our_spi(*e->sa) == spi) {
-        target = e.get();
-        break;
-      }
+    if (auto it = by_spi_.find(spi); it != by_spi_.end() && it->second->sa->state() != IkeState::kDestroyed &&
+                                     our_spi(*it->second->sa) == spi)
+      target = it->second;
   }
   if (!target) {
     ++global_.dropped;
@@ -485,6 +495,11 @@ void IkeManager::reap() {
     bool rekeyed_away = false;
     for (auto& o : sas_)
       if (o.get() != &e && o->peer == peer && o->sa->state() != IkeState::kDestroyed) rekeyed_away = true;
+    for (auto i = by_spi_.begin(); i != by_spi_.end();) i = i->second == &e ? by_spi_.erase(i) : std::next(i);
+    if (!e.init_index.empty()) {
+      auto i = by_init_.find(e.init_index);
+      if (i != by_init_.end() && i->second == &e) by_init_.erase(i);
+    }
     it = sas_.erase(it);
     if (!rekeyed_away && p.cfg.connect == ConnectType::kAuto && p.cfg.direction != NegotiationDirection::kResponder &&
         p.cfg.address)

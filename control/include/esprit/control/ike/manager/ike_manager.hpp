@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "esprit/common/ike_config.hpp"
@@ -195,8 +196,7 @@ class IkeManager {
     bool hard_deleting = false;
     Duration destroy_at{};  ///< clear() of an SA not yet established: dropped at the next tick
     // responder half-open demux
-    uint64_t init_spi_i = 0;
-    std::vector<uint8_t> init_nonce;
+    std::string init_index;  ///< its key in by_init_ (empty: none)
     std::map<uint32_t, ChildTimers> children;  ///< by our inbound SPI
     IkeSaCounters last_counters{};
   };
@@ -231,7 +231,12 @@ class IkeManager {
   std::vector<PeerState> peers_;
   IkeManagerEnv env_;
   std::unique_ptr<ResponderContext> responder_;
-  std::vector<std::unique_ptr<Entry>> sas_;  ///< few hundred at most per peer; lookups are linear by SPI
+  std::vector<std::unique_ptr<Entry>> sas_;
+  std::unordered_map<uint64_t, Entry*> by_spi_;  ///< our SPI -> SA (every SA whose SPI is known)
+  /// Responder half-open demux: (peer address, port, SPIi, Ni) -> the SA its IKE_SA_INIT made.
+  std::unordered_map<std::string, Entry*> by_init_;
+  static std::string init_key(const IpAddress& remote, uint16_t rport, uint64_t spi_i, std::span<const uint8_t> nonce);
+  void index(Entry& e);
   uint64_t next_serial_ = 1;
   IkeStats global_;
 };
