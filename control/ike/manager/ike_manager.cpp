@@ -96,6 +96,7 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
   m.child_packets = eff.child_lifetime_packets.value;
   m.dpd_interval = seconds(eff.dpd_interval.value);
   m.natt_port = ike.natt_port;
+  m.nat_keepalive = seconds(eff.nat_keepalive.value);
   return m;
 }
 
@@ -253,6 +254,7 @@ void IkeManager::count_datagram(Entry& e, std::span<const uint8_t> bytes, bool s
 
 void IkeManager::flush(Entry& e) {
   auto& box = e.sa->outbox();
+  if (!box.empty()) e.last_tx = now();
   for (auto& d : box) {
     count_datagram(e, d, true);
     if (env_.send) env_.send(e.local, e.lport, e.remote, e.rport, d);
@@ -557,6 +559,14 @@ void IkeManager::tick() {
           ++peers_[e.peer].stats.rekeys_child;
           ct.soft = Duration::zero();
         }
+      }
+      // RFC 3948 4: behind a NAT, keep the mapping alive when we have sent nothing for a while.
+      if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local &&
+          t - e.last_tx >= cfg.nat_keepalive && env_.send_keepalive) {
+        env_.send_keepalive(e.local, e.lport, e.remote, e.rport);
+        e.last_tx = t;
+        ++global_.nat_keepalives;
+        ++peers_[e.peer].stats.nat_keepalives;
       }
       if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding() && t - e.last_rx >= cfg.dpd_interval) {
         sa.dpd();

@@ -221,6 +221,7 @@ std::string format_statistics(const IkeStats& s) {
   o << "Rekey : " << s.rekeys_ike << " IKE SA, " << s.rekeys_child << " Child SA\n";
   o << "Acquire : " << s.acquire << " received, " << s.acquire_limited << " rate limited\n";
   o << "DPD : " << s.dpd_sent << " sent\n";
+  o << "NAT keepalive : " << s.nat_keepalives << " sent\n";
   o << "Exchange\n";
   auto ex = [&](const char* name, const ExchangeStats& x) {
     o << name << " : " << x.send_request << " send request, " << x.recv_response << " recv response\n"
@@ -299,6 +300,7 @@ std::string statistics_json(const IkeStats& s) {
                       {"rekeys_ike", s.rekeys_ike},   {"rekeys_child", s.rekeys_child},
                       {"acquire", s.acquire},         {"acquire_limited", s.acquire_limited},
                       {"dpd_sent", s.dpd_sent},       {"dropped", s.dropped},
+                      {"nat_keepalives", s.nat_keepalives},
                       {"ike_sa_init", ex_json(s.init)}, {"ike_auth", ex_json(s.auth)},
                       {"create_child_sa", ex_json(s.create_child)}, {"informational", ex_json(s.informational)},
                       {"failures", s.failures}};

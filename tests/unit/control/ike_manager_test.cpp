@@ -88,6 +88,9 @@ struct Net {
       wire.push_back({l, lp, r, rp, std::vector<uint8_t>(b.begin(), b.end())});
     };
     e.counters = [this](uint32_t spi, SaDirection) { return counters[spi]; };
+    e.send_keepalive = [this](const IpAddress&, uint16_t lp, const IpAddress&, uint16_t rp) {
+      keepalives.push_back({lp, rp});
+    };
     return e;
   }
   void pump(int rounds = 50) {
@@ -135,6 +138,7 @@ struct Net {
   std::map<uint32_t, ChildCounters> counters;
   std::vector<Datagram> wire;
   std::size_t delivered = 0;
+  std::vector<std::pair<uint16_t, uint16_t>> keepalives;
   std::unique_ptr<IkeManager> a, b;
 };
 
@@ -153,6 +157,7 @@ TEST(IkeManagerConfig, ConvertsResolvedSettings) {
   EXPECT_EQ(m.sa.retransmit.resend_at[2], 14s);
   EXPECT_EQ(m.sa.retransmit.give_up_at, 30s);
   EXPECT_EQ(m.dpd_interval, 30s);
+  EXPECT_EQ(m.nat_keepalive, 20s);  // RFC 3948 / strongSwan default
   EXPECT_EQ(m.ike_lifetime, 86400s);   // NEC default
   EXPECT_EQ(m.child_lifetime, 28800s);  // NEC default
   EXPECT_EQ(m.sa.child.lifetime, 28800s);
@@ -412,6 +417,13 @@ TEST(IkeManager, NatFloatAndMappingChange) {
   EXPECT_EQ(sb.remote_port, 40099);
   EXPECT_EQ(n.sink_b.out.back().natt->remote_port, 40099);
   EXPECT_EQ(n.sink_b.replaced.back(), n.sink_b.out.back().spi);
+  // RFC 3948 4: a, behind the NAT, sends keepalives from 4500 after 20 s of silence (default); b does not.
+  EXPECT_TRUE(n.keepalives.empty());
+  n.run(21s);
+  ASSERT_EQ(n.keepalives.size(), 1u);
+  EXPECT_EQ(n.keepalives[0], (std::pair<uint16_t, uint16_t>{4500, 4500}));
+  EXPECT_EQ(n.a->statistics().nat_keepalives, 1u);
+  EXPECT_EQ(n.b->statistics().nat_keepalives, 0u);
 }
 
 TEST(IkeManager, ClearDeletesAndAutoComesBack) {

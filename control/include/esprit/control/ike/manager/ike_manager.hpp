@@ -47,6 +47,7 @@ struct ManagedPeer {
   uint64_t child_packets = 0;  ///< hard packet limit; 0 = none
   Duration dpd_interval{};     ///< 0 = off
   uint16_t natt_port = kDefaultIkeNattPort;
+  Duration nat_keepalive{};    ///< RFC 3948 4 when we are behind a NAT; 0 = off
   /// Where this peer's Child SAs go (FastpathInstaller::sink(name)); nullptr: IkeManagerEnv::sink.
   ChildSaSink* sink = nullptr;
 };
@@ -75,6 +76,7 @@ struct IkeStats {
   ExchangeStats init, auth, create_child, informational;
   uint64_t established = 0, failed = 0, deleted = 0, dpd_sent = 0, rekeys_ike = 0, rekeys_child = 0;
   uint64_t acquire = 0, acquire_limited = 0;
+  uint64_t nat_keepalives = 0;
   uint64_t dropped = 0;  ///< datagrams that matched no SA or did not parse
   std::map<std::string, uint64_t> failures;  ///< by notify name ("AUTHENTICATION_FAILED", "TIMEOUT")
   [[nodiscard]] ExchangeStats& of(ExchangeType t) noexcept;
@@ -133,6 +135,8 @@ struct IkeManagerEnv {
   std::function<void(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
                      std::span<const uint8_t> bytes)>
       send;
+  /// A NAT-keepalive (RFC 3948 2.3: the single byte 0xFF, no non-ESP marker) to send; empty: none.
+  std::function<void(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport)> send_keepalive;
   /// The fast path's counters of one SA; empty: packet/byte limits and the snapshot counters are off.
   std::function<ChildCounters(uint32_t spi, SaDirection dir)> counters;
   /// Minimum time between two acquires of one peer that start an exchange.
@@ -188,7 +192,7 @@ class IkeManager {
     uint16_t lport = 0;
     IpAddress remote;
     uint16_t rport = 0;
-    Duration created{}, established_at{}, last_rx{};
+    Duration created{}, established_at{}, last_rx{}, last_tx{};
     Duration ike_soft{}, ike_hard{};
     bool was_established = false;
     bool floated = false;
