@@ -242,9 +242,20 @@ std::size_t IkeManager::clear(std::string_view peer) {
 void IkeManager::count_datagram(Entry& e, std::span<const uint8_t> bytes, bool sent) {
   auto h = Message::parse_header(bytes);
   if (!h) return;
+  // A request we send again with the message ID and exchange of the last one is a resend (the
+  // SA's retransmission, or IKE_SA_INIT again after COOKIE / INVALID_KE_PAYLOAD).
+  bool resend = false;
+  if (sent && h->request()) {
+    resend = e.have_last_request && e.last_request_mid == h->message_id && e.last_request_exchange == h->exchange;
+    e.have_last_request = true;
+    e.last_request_mid = h->message_id;
+    e.last_request_exchange = h->exchange;
+  }
   for (IkeStats* s : {&global_, &peers_[e.peer].stats}) {
     ExchangeStats& x = s->of(h->exchange);
-    if (sent) {
+    if (resend) {
+      x.resend++;
+    } else if (sent) {
       (h->response() ? x.send_response : x.send_request)++;
     } else {
       (h->response() ? x.recv_response : x.recv_request)++;
@@ -340,21 +351,12 @@ void IkeManager::after_activity(Entry& e) {
     }
   }
   update_children(e);
-  // Retransmit / timeout counters from the SA's own event counters.
+  // Timeouts: charged to the exchange of the last request sent.
   const IkeSaCounters& c = e.sa->counters();
   auto delta = [&](IkeSaEvent ev) { return c[ev] - e.last_counters[ev]; };
-  if (uint64_t d = delta(IkeSaEvent::kRetransmit)) {
-    // attributed to the exchange of the last request (counted as informational when unknown)
-    global_.informational.resend += 0;
-    for (IkeStats* s : {&global_, &peers_[e.peer].stats}) {
-      ExchangeType t = e.sa->state() == IkeState::kConnecting       ? ExchangeType::kIkeSaInit
-                       : e.sa->state() == IkeState::kAuthenticating ? ExchangeType::kIkeAuth
-                                                                     : ExchangeType::kInformational;
-      s->of(t).resend += d;
-    }
-  }
   if (delta(IkeSaEvent::kGiveUp)) {
-    for (IkeStats* s : {&global_, &peers_[e.peer].stats}) s->informational.timeout++;
+    for (IkeStats* s : {&global_, &peers_[e.peer].stats})
+      s->of(e.have_last_request ? e.last_request_exchange : ExchangeType::kInformational).timeout++;
     count_failure(e.peer, "TIMEOUT");
   }
   if (uint64_t d = delta(IkeSaEvent::kDpd)) {

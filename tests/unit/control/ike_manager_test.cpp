@@ -330,6 +330,7 @@ TEST(IkeManager, DpdDetectsSilentPeerAndAutoReestablishes) {
   n.run(45s);  // DPD at +10 s, retransmissions, give-up at +30 s, reconnect 1 s later
   EXPECT_GE(n.a->statistics().failures.at("TIMEOUT"), 1u);
   EXPECT_GE(n.a->statistics().informational.resend, 3u);
+  EXPECT_EQ(n.a->statistics().informational.timeout, 1u);
   EXPECT_GE(n.a->statistics().init.send_request, 2u);  // re-establishing
   n.silent_b = false;
   n.run(40s);
@@ -341,13 +342,18 @@ TEST(IkeManager, RetransmissionGiveUp) {
   n.silent_a = true;  // nothing reaches b
   n.a->start();
   n.run(29s);
-  EXPECT_EQ(n.a->statistics().init.resend, 3u);
+  EXPECT_EQ(n.a->statistics().init.send_request, 1u);
+  EXPECT_EQ(n.a->statistics().init.resend, 3u);  // at 2, 6 and 14 s
   EXPECT_EQ(n.a->statistics().failed, 0u);
-  n.run(2s);
+  n.run(2s);  // gives up at 30 s
   EXPECT_EQ(n.a->statistics().failed, 1u);
   EXPECT_EQ(n.a->statistics().failures.at("TIMEOUT"), 1u);
-  EXPECT_EQ(n.a->statistics().init.timeout, 0u);
-  EXPECT_EQ(n.a->statistics().informational.timeout, 1u);
+  EXPECT_EQ(n.a->statistics().init.timeout, 1u);
+  EXPECT_EQ(n.a->statistics().informational.timeout, 0u);
+  // (auto: a new IKE_SA_INIT goes out 1 s after the give-up)
+  EXPECT_NE(format_statistics(n.a->statistics()).find("IKE_SA_INIT : 2 send request, 0 recv response\n0 recv request, 0 send response\n3 resend, 1 timeout"),
+            std::string::npos)
+      << format_statistics(n.a->statistics());
 }
 
 TEST(IkeManager, ResponderOnlyRefusesToInitiate) {

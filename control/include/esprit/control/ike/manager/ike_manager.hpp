@@ -203,6 +203,9 @@ class IkeManager {
     std::string init_index;  ///< its key in by_init_ (empty: none)
     std::map<uint32_t, ChildTimers> children;  ///< by our inbound SPI
     IkeSaCounters last_counters{};
+    bool have_last_request = false;
+    uint32_t last_request_mid = 0;
+    ExchangeType last_request_exchange = ExchangeType::kInformational;
   };
   struct PeerState {
     ManagedPeer cfg;
