@@ -199,7 +199,8 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
   auto& list = outbound_[peer];
   auto old = std::find_if(list.begin(), list.end(), [&](const Outbound& o) { return replaces && o.spi == replaces; });
   uint32_t slot = kNoSaSlot;
-  if (old != list.end()) {
+  const bool replacing = old != list.end();
+  if (replacing) {
     // Rekey (or a NAT mapping change: same SPI, new port): the slot keeps its policies and tunnel.
     if (!sad.replace(old->slot, sa, &err)) {
       fail("peer " + peer + ": outbound SA replace: " + err);
@@ -222,8 +223,8 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
   outbound_slot_[sa.spi] = slot;
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer) cfg_.tables->tunnel_sa[t].store(slot, std::memory_order_release);
-  std::string perr;
-  (void)publish(&perr);
+  // A replaced SA keeps its slot: the SPD already points there (no rebuild, no grace period).
+  if (!replacing) (void)publish(nullptr);
 }
 
 void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirection d) {

@@ -196,6 +196,37 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_EQ(test::mbuf_bytes(mb), pkt);
   rte_pktmbuf_free(mb);
 
+  // Child SA rekey: the new outbound SA replaces the old one in its slot (the SPD and tunnel keep
+  // pointing there), the new inbound SA is added, the old inbound goes with the old Child SA.
+  uint32_t old_out_spi = c.spi_out;
+  const_cast<IkeSa*>(ml.established("right"))->rekey_child(c.spi_in);
+  ml.tick();  // sends what the SA queued
+  for (int i = 0; i < 20 && !wire.empty(); ++i) {
+    auto batch = std::move(wire);
+    wire.clear();
+    for (auto& [from_left, bytes] : batch) {
+      if (from_left)
+        mr.receive(b, 500, a, 500, bytes);
+      else
+        ml.receive(a, 500, b, 500, bytes);
+    }
+  }
+  ASSERT_EQ(ml.established("right")->child_sas().size(), 1u);
+  const ChildSa& c2 = ml.established("right")->child_sas().at(0);
+  EXPECT_NE(c2.spi_out, old_out_spi);
+  EXPECT_EQ(left.installer->slot_of(c2.spi_out, SaDirection::kOutbound), out_slot);
+  EXPECT_EQ(left.classify("10.0.0.5", "10.1.0.7").sa_index, out_slot);
+  EXPECT_EQ(left.sad->size(), 2u);
+  EXPECT_EQ(right.sad->size(), 2u);
+  EXPECT_EQ(right.installer->slot_of(old_out_spi, SaDirection::kInbound), kNoSaSlot);
+  uint32_t in_slot2 = right.installer->slot_of(c2.spi_out, SaDirection::kInbound);
+  ASSERT_NE(in_slot2, kNoSaSlot);
+  mb = test::make_mbuf(pkt);
+  ASSERT_EQ(encap_burst(*worker, *left.sad->get(out_slot), std::span<rte_mbuf*>(&mb, 1), left.sad->counters(0, out_slot)), 1);
+  ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot2), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot2)), 1);
+  EXPECT_EQ(test::mbuf_bytes(mb), pkt);
+  rte_pktmbuf_free(mb);
+
   // Deleting the IKE SA takes the SAs out; the policy is back to "no SA" (dropped, not clear).
   EXPECT_EQ(ml.clear("right"), 1u);
   for (int i = 0; i < 20 && !wire.empty(); ++i) {
