@@ -125,6 +125,12 @@ class Sad {
   /// Waits for a grace period, then reclaims everything unpublished so far. Blocks while an
   /// online worker does not report quiescent states: for shutdown and tests.
   void synchronize() noexcept;
+  /// The slot the next add() will use (after reclaim()), or kNoSaSlot when none is free: lets the
+  /// control core fill a slot's side tables (GatewayTables::sa_selectors) before the SA appears.
+  [[nodiscard]] uint32_t next_free_slot() noexcept {
+    reclaim();
+    return free_.empty() ? kNoSaSlot : free_.back();
+  }
   /// Changes waiting for a grace period.
   [[nodiscard]] uint32_t pending() const noexcept { return static_cast<uint32_t>(pending_.size()); }
 

@@ -177,6 +177,15 @@ class IkeSa {
   /// The error notify that ended the SA or the last failed exchange (0 if none).
   [[nodiscard]] NotifyType last_error() const noexcept { return last_error_; }
   [[nodiscard]] uint32_t next_request_id() const noexcept { return next_mid_; }
+  /// The message ID the next request from the peer must carry.
+  [[nodiscard]] uint32_t peer_request_id() const noexcept { return expected_peer_mid_; }
+  /// The owner moved the SA (NAT-T float to 4500, or the peer's NAT mapping changed): later
+  /// messages and Child SA descriptors use these ports and this peer address.
+  void set_endpoints(uint16_t local_port, const IpAddress& remote, uint16_t remote_port) noexcept {
+    settings_.local_port = local_port;
+    settings_.remote_addr = remote;
+    settings_.remote_port = remote_port;
+  }
   [[nodiscard]] bool request_outstanding() const noexcept { return current_ != nullptr; }
 
   // ---- for tasks ----

@@ -1,0 +1,591 @@
+#include "esprit/control/ike/manager/ike_manager.hpp"
+
+#include <algorithm>
+
+#include "esprit/control/ike/message.hpp"
+
+namespace esprit::ike {
+
+using std::chrono::seconds;
+
+std::string_view to_string(InitiateResult r) noexcept {
+  switch (r) {
+    case InitiateResult::kStarted: return "started";
+    case InitiateResult::kAlreadyUp: return "already up";
+    case InitiateResult::kUnknownPeer: return "unknown peer";
+    case InitiateResult::kResponderOnly: return "negotiation_direction responder: not initiating";
+    case InitiateResult::kRateLimited: return "rate limited";
+  }
+  return "?";
+}
+
+ExchangeStats& IkeStats::of(ExchangeType t) noexcept {
+  switch (t) {
+    case ExchangeType::kIkeSaInit: return init;
+    case ExchangeType::kIkeAuth: return auth;
+    case ExchangeType::kCreateChildSa: return create_child;
+    default: return informational;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration conversion
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+Identity to_identity(const IkeIdentity& id) { return Identity{static_cast<IdType>(id.type), id.data}; }
+
+}  // namespace
+
+std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer& peer,
+                                             const EffectiveIkeSettings& eff, const IpAddress& local_addr,
+                                             std::vector<TrafficSelector> local_ts,
+                                             std::vector<TrafficSelector> remote_ts, std::string* error) {
+  ManagedPeer m;
+  m.name = peer.name;
+  m.address = peer.address;
+  IkeSettings& s = m.sa;
+  for (const IkeProposal& p : eff.ike_proposals.value) {
+    std::string err;
+    auto spec = parse_proposal(p.to_string(), ProtocolId::kIke, &err);
+    if (!spec) {
+      if (error) *error = "peer " + peer.name + ": ike proposal '" + p.to_string() + "': " + err;
+      return std::nullopt;
+    }
+    s.ike_proposals.push_back(std::move(*spec));
+  }
+  for (const IkeProposal& p : eff.child_proposals()) {
+    std::string err;
+    auto spec = parse_proposal(p.to_string(), ProtocolId::kEsp, &err);
+    if (!spec) {
+      if (error) *error = "peer " + peer.name + ": esp proposal '" + p.to_string() + "': " + err;
+      return std::nullopt;
+    }
+    s.child.esp_proposals.push_back(std::move(*spec));
+  }
+  s.psk = peer.psk;
+  s.local_id = eff.local_id.value ? to_identity(*eff.local_id.value) : to_identity(IkeIdentity::from_address(local_addr));
+  if (peer.address || peer.remote_id) s.remote_id = to_identity(peer.effective_remote_id());
+  s.local_addr = local_addr;
+  s.local_port = ike.port;
+  if (peer.address) s.remote_addr = *peer.address;
+  s.remote_port = ike.port;
+  s.child.local_ts = std::move(local_ts);
+  s.child.remote_ts = std::move(remote_ts);
+  s.child.lifetime = seconds(eff.child_lifetime.value);
+  s.ike_lifetime = seconds(eff.ike_lifetime.value);
+  s.cookie_threshold = ike.cookie_threshold;
+  // retransmit_waits(): the wait after each transmission, the last one before giving up.
+  auto waits = eff.retransmit_waits();
+  s.retransmit.resend_at.clear();
+  Duration t{};
+  for (std::size_t i = 0; i < waits.size(); ++i) {
+    t += seconds(waits[i]);
+    if (i + 1 < waits.size()) s.retransmit.resend_at.push_back(t);
+  }
+  s.retransmit.give_up_at = t;
+  m.direction = eff.negotiation_direction.value;
+  m.connect = eff.connect_type.value;
+  m.natt = eff.natt.value;
+  m.child_lifetime = seconds(eff.child_lifetime.value);
+  m.ike_lifetime = seconds(eff.ike_lifetime.value);
+  m.rekey_margin = seconds(eff.rekey_margin.value);
+  m.rekey_jitter = seconds(eff.rekey_jitter.value);
+  m.child_bytes = eff.child_lifetime_bytes.value;
+  m.child_packets = eff.child_lifetime_packets.value;
+  m.dpd_interval = seconds(eff.dpd_interval.value);
+  m.natt_port = ike.natt_port;
+  m.nat_keepalive = seconds(eff.nat_keepalive.value);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The manager
+// ---------------------------------------------------------------------------------------------
+
+IkeManager::IkeManager(std::vector<ManagedPeer> peers, IkeManagerEnv env) : env_(std::move(env)) {
+  for (auto& p : peers) peers_.push_back(PeerState{std::move(p), {}, {}, false, {}});
+  responder_ = std::make_unique<ResponderContext>(*env_.rng);
+}
+
+IkeManager::~IkeManager() = default;
+
+Duration IkeManager::jitter(Duration max) noexcept {
+  if (max <= Duration::zero()) return {};
+  uint64_t r = 0;
+  std::array<uint8_t, 8> b{};
+  if (!env_.rng->fill(b)) return {};
+  for (uint8_t x : b) r = (r << 8) | x;
+  return Duration(static_cast<Duration::rep>(r % static_cast<uint64_t>(max.count() + 1)));
+}
+
+std::string IkeManager::init_key(const IpAddress& remote, uint16_t rport, uint64_t spi_i,
+                                 std::span<const uint8_t> nonce) {
+  std::string k(reinterpret_cast<const char*>(remote.bytes()), remote.size());
+  k.append(reinterpret_cast<const char*>(&rport), sizeof rport);
+  k.append(reinterpret_cast<const char*>(&spi_i), sizeof spi_i);
+  k.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  return k;
+}
+
+void IkeManager::index(Entry& e) {
+  uint64_t spi = our_spi(*e.sa);
+  if (spi != 0 && e.sa->state() != IkeState::kDestroyed) by_spi_[spi] = &e;
+}
+
+bool IkeManager::has_sa(std::size_t peer) const noexcept {
+  return std::any_of(sas_.begin(), sas_.end(), [&](const auto& e) {
+    return e->peer == peer && e->sa->state() != IkeState::kDestroyed && e->sa->state() != IkeState::kDeleting;
+  });
+}
+
+const IkeSa* IkeManager::established(std::string_view peer) const noexcept {
+  const IkeSa* best = nullptr;
+  for (const auto& e : sas_)
+    if (peers_[e->peer].cfg.name == peer && e->sa->state() == IkeState::kEstablished) best = e->sa.get();
+  return best;
+}
+
+const IkeStats* IkeManager::statistics(std::string_view peer) const noexcept {
+  for (const auto& p : peers_)
+    if (p.cfg.name == peer) return &p.stats;
+  return nullptr;
+}
+
+std::optional<std::size_t> IkeManager::match_peer(const IpAddress& remote) const noexcept {
+  std::optional<std::size_t> any;
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].cfg.address && *peers_[i].cfg.address == remote) return i;
+    if (!peers_[i].cfg.address && !any) any = i;
+  }
+  return any;
+}
+
+IkeManager::Entry& IkeManager::start_initiator(std::size_t peer) {
+  auto e = std::make_unique<Entry>();
+  const ManagedPeer& cfg = peers_[peer].cfg;
+  IkeSettings s = cfg.sa;
+  e->sa = std::make_unique<IkeSa>(IkeRole::kInitiator, s, IkeSaEnv{env_.rng, env_.clock, sink_of(peer), nullptr});
+  e->peer = peer;
+  e->serial = next_serial_++;
+  e->local = s.local_addr;
+  e->lport = s.local_port;
+  e->remote = s.remote_addr;
+  e->rport = s.remote_port;
+  e->created = e->last_rx = now();
+  e->sa->initiate();
+  Entry& ref = *e;
+  sas_.push_back(std::move(e));
+  after_activity(ref);
+  return ref;
+}
+
+void IkeManager::start() {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    const ManagedPeer& p = peers_[i].cfg;
+    if (p.connect == ConnectType::kAuto && p.direction != NegotiationDirection::kResponder && p.address &&
+        !has_sa(i))
+      start_initiator(i);
+  }
+}
+
+InitiateResult IkeManager::initiate(std::string_view name) {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].cfg.name != name) continue;
+    if (peers_[i].cfg.direction == NegotiationDirection::kResponder || !peers_[i].cfg.address)
+      return InitiateResult::kResponderOnly;
+    if (has_sa(i)) return InitiateResult::kAlreadyUp;
+    start_initiator(i);
+    return InitiateResult::kStarted;
+  }
+  return InitiateResult::kUnknownPeer;
+}
+
+InitiateResult IkeManager::acquire(std::string_view name) {
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    PeerState& p = peers_[i];
+    if (p.cfg.name != name) continue;
+    ++global_.acquire;
+    ++p.stats.acquire;
+    if (p.acquired_once && now() - p.last_acquire < env_.acquire_holdoff) {
+      ++global_.acquire_limited;
+      ++p.stats.acquire_limited;
+      return InitiateResult::kRateLimited;
+    }
+    p.acquired_once = true;
+    p.last_acquire = now();
+    return initiate(name);
+  }
+  return InitiateResult::kUnknownPeer;
+}
+
+std::size_t IkeManager::clear(std::string_view peer) {
+  std::size_t n = 0;
+  for (auto& e : sas_) {
+    if (!peer.empty() && peers_[e->peer].cfg.name != peer) continue;
+    if (e->sa->state() == IkeState::kEstablished) {
+      e->sa->delete_ike_sa();
+      e->hard_deleting = true;
+      after_activity(*e);
+      ++n;
+    } else if (e->sa->state() != IkeState::kDestroyed) {
+      e->sa->outbox().clear();
+      ++n;
+      e->hard_deleting = true;
+      e->destroy_at = now();  // destroyed on the next tick
+    }
+  }
+  return n;
+}
+
+void IkeManager::count_datagram(Entry& e, std::span<const uint8_t> bytes, bool sent) {
+  auto h = Message::parse_header(bytes);
+  if (!h) return;
+  // A request we send again with the message ID and exchange of the last one is a resend (the
+  // SA's retransmission, or IKE_SA_INIT again after COOKIE / INVALID_KE_PAYLOAD).
+  bool resend = false;
+  if (sent && h->request()) {
+    resend = e.have_last_request && e.last_request_mid == h->message_id && e.last_request_exchange == h->exchange;
+    e.have_last_request = true;
+    e.last_request_mid = h->message_id;
+    e.last_request_exchange = h->exchange;
+  }
+  for (IkeStats* s : {&global_, &peers_[e.peer].stats}) {
+    ExchangeStats& x = s->of(h->exchange);
+    if (resend) {
+      x.resend++;
+    } else if (sent) {
+      (h->response() ? x.send_response : x.send_request)++;
+    } else {
+      (h->response() ? x.recv_response : x.recv_request)++;
+    }
+  }
+}
+
+void IkeManager::flush(Entry& e) {
+  auto& box = e.sa->outbox();
+  if (!box.empty()) e.last_tx = now();
+  for (auto& d : box) {
+    count_datagram(e, d, true);
+    if (env_.send) env_.send(e.local, e.lport, e.remote, e.rport, d);
+  }
+  box.clear();
+}
+
+void IkeManager::count_failure(std::size_t peer, std::string name) {
+  ++global_.failures[name];
+  ++peers_[peer].stats.failures[name];
+}
+
+void IkeManager::maybe_float(Entry& e) {
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  if (e.floated || cfg.natt == NattMode::kOff) return;
+  const IkeSaInitResult& r = e.sa->init_result();
+  bool nat = r.nat_local || r.nat_remote || cfg.natt == NattMode::kForce;
+  if (!nat || e.sa->state() == IkeState::kCreated || e.sa->state() == IkeState::kConnecting) return;
+  e.floated = true;
+  // RFC 7296 2.23: the initiator moves to 4500 after IKE_SA_INIT; the responder answers where the
+  // request came from (it has seen it arrive on 4500 already).
+  if (e.sa->role() == IkeRole::kInitiator && e.lport != cfg.natt_port) {
+    e.lport = cfg.natt_port;
+    e.rport = cfg.natt_port;
+  }
+  e.sa->set_endpoints(e.lport, e.remote, e.rport);
+}
+
+void IkeManager::follow_mapping(Entry& e, const IpAddress& remote, uint16_t rport) {
+  if (remote == e.remote && rport == e.rport) return;
+  // RFC 7296 2.23: only behind a NAT, and only on an authenticated message (the caller checks the
+  // SA accepted it: its peer message ID or its state moved).
+  const IkeSaInitResult& r = e.sa->init_result();
+  if (!(r.nat_remote || r.nat_local || peers_[e.peer].cfg.natt == NattMode::kForce)) return;
+  e.remote = remote;
+  e.rport = rport;
+  e.sa->set_endpoints(e.lport, e.remote, e.rport);
+  for (ChildSa& c : e.sa->children()) {
+    if (c.outbound.natt) c.outbound.natt->remote_port = rport;
+    c.outbound.remote = remote;
+    if (c.inbound.natt) c.inbound.natt->remote_port = rport;
+    c.inbound.remote = remote;
+    if (c.outbound_active && sink_of(e.peer)) sink_of(e.peer)->install_outbound(c.outbound, c.ts, c.spi_out);
+  }
+}
+
+void IkeManager::update_children(Entry& e) {
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  std::map<uint32_t, ChildTimers> next;
+  for (const ChildSa& c : e.sa->child_sas()) {
+    auto it = e.children.find(c.spi_in);
+    if (it != e.children.end()) {
+      next.emplace(c.spi_in, it->second);
+      continue;
+    }
+    ChildTimers t;
+    t.installed = now();
+    if (cfg.child_lifetime > Duration::zero()) {
+      t.hard = t.installed + cfg.child_lifetime;
+      Duration soft = cfg.child_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
+      if (soft < cfg.child_lifetime / 2) soft = cfg.child_lifetime / 2;
+      t.soft = t.installed + soft;
+    }
+    next.emplace(c.spi_in, t);
+  }
+  e.children = std::move(next);
+}
+
+void IkeManager::after_activity(Entry& e) {
+  index(e);
+  maybe_float(e);
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  if (!e.was_established && e.sa->state() == IkeState::kEstablished) {
+    e.was_established = true;
+    e.established_at = now();
+    ++global_.established;
+    ++peers_[e.peer].stats.established;
+    if (cfg.ike_lifetime > Duration::zero()) {
+      e.ike_hard = now() + cfg.ike_lifetime;
+      Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
+      if (soft < cfg.ike_lifetime / 2) soft = cfg.ike_lifetime / 2;
+      e.ike_soft = now() + soft;
+    }
+  }
+  update_children(e);
+  // Timeouts: charged to the exchange of the last request sent.
+  const IkeSaCounters& c = e.sa->counters();
+  auto delta = [&](IkeSaEvent ev) { return c[ev] - e.last_counters[ev]; };
+  if (delta(IkeSaEvent::kGiveUp)) {
+    for (IkeStats* s : {&global_, &peers_[e.peer].stats})
+      s->of(e.have_last_request ? e.last_request_exchange : ExchangeType::kInformational).timeout++;
+    count_failure(e.peer, "TIMEOUT");
+  }
+  if (uint64_t d = delta(IkeSaEvent::kDpd)) {
+    global_.dpd_sent += d;
+    peers_[e.peer].stats.dpd_sent += d;
+  }
+  for (auto [ev, name] : {std::pair{IkeSaEvent::kNoProposalChosen, "NO_PROPOSAL_CHOSEN"},
+                          std::pair{IkeSaEvent::kAuthFailed, "AUTHENTICATION_FAILED"},
+                          std::pair{IkeSaEvent::kInvalidKe, "INVALID_KE_PAYLOAD"},
+                          std::pair{IkeSaEvent::kTsUnacceptable, "TS_UNACCEPTABLE"},
+                          std::pair{IkeSaEvent::kInvalidSyntax, "INVALID_SYNTAX"},
+                          std::pair{IkeSaEvent::kOtherError, "OTHER"}})
+    for (uint64_t i = 0; i < delta(ev); ++i) count_failure(e.peer, name);
+  e.last_counters = c;
+  flush(e);
+  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints.
+  if (auto next = e.sa->take_successor()) {
+    auto n = std::make_unique<Entry>();
+    n->sa = std::move(next);
+    n->peer = e.peer;
+    n->serial = next_serial_++;
+    n->local = e.local;
+    n->lport = e.lport;
+    n->remote = e.remote;
+    n->rport = e.rport;
+    n->floated = e.floated;
+    n->created = n->last_rx = now();
+    n->sa->set_endpoints(e.lport, e.remote, e.rport);
+    ++global_.rekeys_ike;
+    ++peers_[e.peer].stats.rekeys_ike;
+    Entry& ref = *n;
+    sas_.push_back(std::move(n));
+    after_activity(ref);
+  }
+}
+
+void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                         std::span<const uint8_t> bytes) {
+  auto h = Message::parse_header(bytes);
+  if (!h) {
+    ++global_.dropped;
+    return;
+  }
+  Entry* target = nullptr;
+  if (h->exchange == ExchangeType::kIkeSaInit && h->request() && h->spi_r == 0) {
+    // Responder demux: a retransmitted IKE_SA_INIT (same address, port, SPIi and nonce) goes to
+    // the half-open SA it created.
+    auto m = Message::parse(bytes);
+    const NoncePayload* ni = m ? m->find<NoncePayload>() : nullptr;
+    if (!ni) {
+      ++global_.dropped;
+      return;
+    }
+    std::string key = init_key(remote, rport, h->spi_i, ni->nonce);
+    if (auto it = by_init_.find(key); it != by_init_.end() && it->second->sa->state() != IkeState::kDestroyed)
+      target = it->second;
+    if (!target) {
+      auto p = match_peer(remote);
+      if (!p || peers_[*p].cfg.direction == NegotiationDirection::kInitiator) {
+        ++global_.dropped;
+        return;
+      }
+      IkeSettings s = peers_[*p].cfg.sa;
+      s.local_addr = local;
+      s.local_port = lport;
+      s.remote_addr = remote;
+      s.remote_port = rport;
+      auto e = std::make_unique<Entry>();
+      e->sa = std::make_unique<IkeSa>(IkeRole::kResponder, s, IkeSaEnv{env_.rng, env_.clock, sink_of(*p), responder_.get()});
+      e->peer = *p;
+      e->serial = next_serial_++;
+      e->local = local;
+      e->lport = lport;
+      e->remote = remote;
+      e->rport = rport;
+      e->created = now();
+      e->init_index = key;
+      e->floated = lport != kDefaultIkePort;
+      target = e.get();
+      by_init_[key] = target;
+      sas_.push_back(std::move(e));
+    }
+  } else {
+    // Our SPI: SPIr when the sender is the original initiator, SPIi otherwise.
+    uint64_t spi = h->initiator() ? h->spi_r : h->spi_i;
+    if (auto it = by_spi_.find(spi); it != by_spi_.end() && it->second->sa->state() != IkeState::kDestroyed &&
+                                     our_spi(*it->second->sa) == spi)
+      target = it->second;
+  }
+  if (!target) {
+    ++global_.dropped;
+    return;
+  }
+  count_datagram(*target, bytes, false);
+  // Our own port: a message after IKE_SA_INIT arriving on the NAT-T port means the peer floated
+  // (RFC 7296 2.23); answer and send from there.
+  if (lport != target->lport && target->sa->state() != IkeState::kCreated) {
+    target->lport = lport;
+    target->floated = true;
+    target->sa->set_endpoints(target->lport, target->remote, target->rport);
+  }
+  uint32_t peer_mid = target->sa->peer_request_id();
+  uint64_t dropped = target->sa->counters()[IkeSaEvent::kDropped];
+  IkeState before = target->sa->state();
+  target->sa->receive(bytes);
+  bool accepted = target->sa->counters()[IkeSaEvent::kDropped] == dropped &&
+                  (target->sa->peer_request_id() != peer_mid || target->sa->state() != before || h->response());
+  if (accepted) {
+    target->last_rx = now();
+    if (target->sa->state() == IkeState::kEstablished) follow_mapping(*target, remote, rport);
+  }
+  after_activity(*target);
+  reap();
+}
+
+void IkeManager::reap() {
+  for (auto it = sas_.begin(); it != sas_.end();) {
+    Entry& e = **it;
+    if (e.sa->state() != IkeState::kDestroyed) {
+      ++it;
+      continue;
+    }
+    flush(e);
+    PeerState& p = peers_[e.peer];
+    if (e.was_established) {
+      ++global_.deleted;
+      ++p.stats.deleted;
+    } else {
+      ++global_.failed;
+      ++p.stats.failed;
+    }
+    // A destroyed SA's Child SAs leave the fast path (the SA removes them on a delete it ran; a
+    // timeout or a lost SA leaves them to us).
+    if (ChildSaSink* sink = sink_of(e.peer))
+      for (const ChildSa& c : e.sa->child_sas()) {
+        sink->remove(c.spi_in, SaDirection::kInbound);
+        sink->remove(c.spi_out, SaDirection::kOutbound);
+      }
+    std::size_t peer = e.peer;
+    bool rekeyed_away = false;
+    for (auto& o : sas_)
+      if (o.get() != &e && o->peer == peer && o->sa->state() != IkeState::kDestroyed) rekeyed_away = true;
+    for (auto i = by_spi_.begin(); i != by_spi_.end();) i = i->second == &e ? by_spi_.erase(i) : std::next(i);
+    if (!e.init_index.empty()) {
+      auto i = by_init_.find(e.init_index);
+      if (i != by_init_.end() && i->second == &e) by_init_.erase(i);
+    }
+    it = sas_.erase(it);
+    if (!rekeyed_away && p.cfg.connect == ConnectType::kAuto && p.cfg.direction != NegotiationDirection::kResponder &&
+        p.cfg.address)
+      p.reconnect_at = now() + env_.reconnect_delay;
+  }
+}
+
+void IkeManager::tick() {
+  Duration t = now();
+  for (std::size_t i = 0; i < sas_.size(); ++i) {
+    Entry& e = *sas_[i];
+    IkeSa& sa = *e.sa;
+    if (sa.state() == IkeState::kDestroyed) continue;
+    const ManagedPeer& cfg = peers_[e.peer].cfg;
+    if (e.destroy_at != Duration::zero() && t >= e.destroy_at) {
+      sa.set_state(IkeState::kDestroyed);
+      continue;
+    }
+    sa.tick();
+    // Half-open SAs that never complete (responders do not retransmit): dropped after the
+    // initiator's give-up time.
+    if (!e.was_established && sa.role() == IkeRole::kResponder && t - e.created > cfg.sa.retransmit.give_up_at * 2)
+      sa.set_state(IkeState::kDestroyed);
+    if (sa.state() == IkeState::kEstablished) {
+      if (e.ike_hard != Duration::zero() && t >= e.ike_hard && !e.hard_deleting) {
+        e.hard_deleting = true;
+        sa.delete_ike_sa();
+      } else if (e.ike_soft != Duration::zero() && t >= e.ike_soft && !e.rekey_started && !sa.ike_rekey_under_way()) {
+        e.rekey_started = true;
+        sa.rekey_ike_sa();
+      }
+      for (auto& [spi, ct] : e.children) {
+        const ChildSa* c = nullptr;
+        for (const ChildSa& x : sa.child_sas())
+          if (x.spi_in == spi) c = &x;
+        if (!c || c->deleting) continue;
+        bool hard = ct.hard != Duration::zero() && t >= ct.hard;
+        bool soft = ct.soft != Duration::zero() && t >= ct.soft;
+        if (env_.counters && (cfg.child_bytes || cfg.child_packets)) {
+          ChildCounters in = env_.counters(c->spi_in, SaDirection::kInbound);
+          ChildCounters out = env_.counters(c->spi_out, SaDirection::kOutbound);
+          uint64_t bytes = std::max(in.octets, out.octets), pkts = std::max(in.packets, out.packets);
+          if ((cfg.child_bytes && bytes >= cfg.child_bytes) || (cfg.child_packets && pkts >= cfg.child_packets))
+            hard = true;
+          else if ((cfg.child_bytes && bytes >= cfg.child_bytes / 10 * 9) ||
+                   (cfg.child_packets && pkts >= cfg.child_packets / 10 * 9))
+            soft = true;
+        }
+        if (hard) {
+          sa.delete_child(spi);
+          ct.soft = ct.hard = Duration::zero();
+        } else if (soft && !c->rekeyed) {
+          sa.rekey_child(spi);
+          ++global_.rekeys_child;
+          ++peers_[e.peer].stats.rekeys_child;
+          ct.soft = Duration::zero();
+        }
+      }
+      // RFC 3948 4: behind a NAT, keep the mapping alive when we have sent nothing for a while.
+      if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local &&
+          t - e.last_tx >= cfg.nat_keepalive && env_.send_keepalive) {
+        env_.send_keepalive(e.local, e.lport, e.remote, e.rport);
+        e.last_tx = t;
+        ++global_.nat_keepalives;
+        ++peers_[e.peer].stats.nat_keepalives;
+      }
+      if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding() && t - e.last_rx >= cfg.dpd_interval) {
+        sa.dpd();
+        e.last_rx = t;  // next probe one interval later; the retransmission schedule detects death
+      }
+      sa.tick();
+    }
+    after_activity(e);
+  }
+  reap();
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    PeerState& p = peers_[i];
+    if (p.reconnect_at != Duration::zero() && t >= p.reconnect_at) {
+      p.reconnect_at = Duration::zero();
+      if (!has_sa(i)) start_initiator(i);
+    }
+  }
+}
+
+}  // namespace esprit::ike

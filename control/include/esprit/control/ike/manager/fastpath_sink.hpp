@@ -1,0 +1,92 @@
+// Child SAs into the real fast path (docs/ike.md "The IKE SA manager"): a ChildSaSink per peer
+// over the SAD (Sad::add/replace/remove make the EspSa from the descriptor) and the SPD.
+//
+// FastpathInstaller holds what the daemon built at start (GatewayTables, the SPD rules with the
+// peer each IKE-bound rule belongs to, the tunnels bound to peers) and rebuilds the SPD when a
+// peer's outbound SA changes: the rules of that peer whose selector the Child SA's negotiated TS
+// cover get its slot, copy-then-swap (SpdTable::build off to the side, Spd::publish under RCU).
+// An IKE-bound PROTECT rule without SA points at kNoSaSlot: the worker drops with kNoSa, never
+// sends in clear. Make-before-break: install_inbound adds the new inbound SA (its sa_selectors,
+// the negotiated TS, written before the SA is published); install_outbound replaces the old
+// outbound SA in its slot (Sad::replace) so policies and tunnels follow at once; the old inbound
+// SA goes only at remove(). A tunnel bound to the peer gets tunnel_sa[tunnel] = slot (atomic).
+// Control core only; not for the workers.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "esprit/common/policy.hpp"
+#include "esprit/control/ike/sa/child_sa_sink.hpp"
+#include "esprit/fastpath/gateway.hpp"
+#include "esprit/fastpath/spd.hpp"
+
+namespace esprit::ike {
+
+/// One SPD rule as the daemon built it, and the peer whose Child SAs give its SA ("" = static: its
+/// sa_index is kept).
+struct InstallerRule {
+  PolicyRule rule;
+  std::string peer;
+};
+
+struct FastpathInstallerConfig {
+  GatewayTables* tables = nullptr;  ///< sad, spd, sa_selectors (sized to the SAD), tunnel_sa
+  std::vector<InstallerRule> rules;  ///< both directions, in SPD order
+  std::vector<std::string> tunnel_peer;  ///< per tunnel id: the peer negotiating its SAs ("" = static)
+  SpdTable::Options outbound{PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0};
+  SpdTable::Options inbound{PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0};
+};
+
+class FastpathInstaller {
+ public:
+  explicit FastpathInstaller(FastpathInstallerConfig config);
+  ~FastpathInstaller();
+  FastpathInstaller(const FastpathInstaller&) = delete;
+  FastpathInstaller& operator=(const FastpathInstaller&) = delete;
+
+  /// The sink for one peer's IKE SAs (owned by the installer; lives as long as it).
+  [[nodiscard]] ChildSaSink& sink(const std::string& peer);
+  /// Builds and publishes the SPD from the current state (the daemon calls it once at start so that
+  /// IKE-bound PROTECT rules point at kNoSaSlot). False with `error` if rte_acl refuses.
+  bool publish(std::string* error = nullptr);
+
+  /// Failures of SAD operations (descriptor refused, SAD full) since start, and the last message.
+  [[nodiscard]] uint64_t failures() const noexcept { return failures_; }
+  [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
+  /// The SAD slot of an SA by SPI and direction, kNoSaSlot if not installed (tests, show).
+  [[nodiscard]] uint32_t slot_of(uint32_t spi, SaDirection d) const noexcept;
+
+ private:
+  class PeerSink;
+  friend class PeerSink;
+  struct Outbound {
+    uint32_t spi;
+    uint32_t slot;
+    ChildSelectors ts;
+  };
+  void install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts);
+  void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
+  void remove(const std::string& peer, uint32_t spi, SaDirection d);
+  void fail(std::string msg);
+
+  FastpathInstallerConfig cfg_;
+  std::map<std::string, std::unique_ptr<PeerSink>> sinks_;
+  std::map<std::string, std::vector<Outbound>> outbound_;  ///< per peer, oldest first
+  std::map<uint32_t, uint32_t> inbound_slot_, outbound_slot_;  ///< SPI -> slot
+  uint64_t failures_ = 0;
+  std::string last_error_;
+};
+
+/// Whether the policy selector lies inside the IKE traffic selectors (src in `local`, dst in
+/// `remote`, protocol and ports included).
+[[nodiscard]] bool covered_by(const esprit::TrafficSelector& sel, const std::vector<ike::TrafficSelector>& local,
+                              const std::vector<ike::TrafficSelector>& remote) noexcept;
+/// An IKE traffic selector (address range) as policy selectors (the fewest prefixes that make up the
+/// range), `src` side; the other side any.
+[[nodiscard]] std::vector<esprit::TrafficSelector> to_policy_selectors(const std::vector<ike::TrafficSelector>& src,
+                                                                       const std::vector<ike::TrafficSelector>& dst);
+
+}  // namespace esprit::ike

@@ -1,0 +1,251 @@
+// The IKE SA manager (docs/ike.md "The IKE SA manager"): the piece between the IKE SAs
+// (control/ike/sa) and the daemon. It owns the IKE SA table (by our SPI, responder half-open SAs
+// also by (peer address, port, SPIi, nonce)), turns the configuration model's resolved settings
+// into the SA code's settings, routes datagrams in (receive) and out (a send callback), drives
+// every timer from tick(now): retransmissions, soft/hard lifetimes with jittered rekeys, DPD,
+// connect type auto (bring up, re-establish) and trigger (acquire, rate-limited), NAT-T float and
+// NAT mapping changes. Runs on the control core; may allocate. No DPDK.
+//
+//   IkeManager m(peers, {&rng, &clock, &sink, send_fn});
+//   m.start();                                   // connect_type auto peers initiate
+//   m.receive(local, 500, remote, 500, bytes);   // per datagram from the punt path
+//   m.tick();                                    // every ~100 ms
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "esprit/common/ike_config.hpp"
+#include "esprit/control/ike/sa/ike_sa.hpp"
+
+namespace esprit::ike {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: one peer as the manager runs it
+// ---------------------------------------------------------------------------------------------
+
+/// What the manager needs of one [[peer]] (with the policies or tunnel bound to it).
+struct ManagedPeer {
+  std::string name;
+  std::optional<IpAddress> address;  ///< nullopt: any (responder only)
+  IkeSettings sa;                    ///< settings of the IKE SA (local/remote address filled)
+  NegotiationDirection direction = NegotiationDirection::kBoth;
+  ConnectType connect = ConnectType::kTrigger;
+  NattMode natt = NattMode::kOn;
+  Duration child_lifetime{};   ///< hard; 0 = none
+  Duration ike_lifetime{};     ///< hard; 0 = none
+  Duration rekey_margin{};
+  Duration rekey_jitter{};
+  uint64_t child_bytes = 0;    ///< hard byte limit per Child SA direction; 0 = none
+  uint64_t child_packets = 0;  ///< hard packet limit; 0 = none
+  Duration dpd_interval{};     ///< 0 = off
+  uint16_t natt_port = kDefaultIkeNattPort;
+  Duration nat_keepalive{};    ///< RFC 3948 4 when we are behind a NAT; 0 = off
+  /// Where this peer's Child SAs go (FastpathInstaller::sink(name)); nullptr: IkeManagerEnv::sink.
+  ChildSaSink* sink = nullptr;
+};
+
+/// Converts the configuration model's effective settings of `peer` (resolve_ike_settings) into
+/// what the IKE SA code takes: proposals through their strongSwan text, identities, PSK, the
+/// retransmission schedule (waits after each transmission summed into times from the first one),
+/// lifetimes, selectors. nullopt with `error` when a proposal does not convert.
+[[nodiscard]] std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer& peer,
+                                                           const EffectiveIkeSettings& eff,
+                                                           const IpAddress& local_addr,
+                                                           std::vector<TrafficSelector> local_ts,
+                                                           std::vector<TrafficSelector> remote_ts,
+                                                           std::string* error = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and snapshots
+// ---------------------------------------------------------------------------------------------
+
+/// Exchange counters (`show ikev2 statistics`), per exchange type as the NEC output lists them.
+struct ExchangeStats {
+  uint64_t send_request = 0, recv_response = 0, recv_request = 0, send_response = 0;
+  uint64_t resend = 0, timeout = 0;
+};
+struct IkeStats {
+  ExchangeStats init, auth, create_child, informational;
+  uint64_t established = 0, failed = 0, deleted = 0, dpd_sent = 0, rekeys_ike = 0, rekeys_child = 0;
+  uint64_t acquire = 0, acquire_limited = 0;
+  uint64_t nat_keepalives = 0;
+  uint64_t dropped = 0;  ///< datagrams that matched no SA or did not parse
+  std::map<std::string, uint64_t> failures;  ///< by notify name ("AUTHENTICATION_FAILED", "TIMEOUT")
+  [[nodiscard]] ExchangeStats& of(ExchangeType t) noexcept;
+};
+
+struct ChildSnapshot {
+  uint32_t spi_in = 0, spi_out = 0;
+  std::string encr, integ;
+  bool esn = false, transport = false, natt = false;
+  int64_t remaining_s = -1;  ///< to the hard lifetime; -1 = none
+  bool rekeyed = false;
+  std::vector<TrafficSelector> local_ts, remote_ts;
+  uint64_t in_packets = 0, in_octets = 0, in_errors = 0, out_packets = 0, out_octets = 0, out_errors = 0;
+};
+
+struct IkeSaSnapshot {
+  std::string peer;
+  uint64_t spi_i = 0, spi_r = 0;
+  uint64_t serial = 0;
+  int64_t remaining_s = -1;
+  std::string direction;  ///< initiator / responder
+  IpAddress local_addr, remote_addr;
+  uint16_t local_port = 0, remote_port = 0;
+  std::string local_id, remote_id;
+  std::string status;  ///< connecting / authenticating / establish / deleting
+  uint32_t local_mid = 0, peer_mid = 0;
+  std::string encr, integ, prf, dh;
+  bool pfs = false;
+  uint32_t dpd_interval_s = 0;
+  bool nat_local = false, nat_remote = false;
+  std::vector<ChildSnapshot> children;
+};
+
+/// `show ikev2 sa` / `show ikev2 child-sa` / `show ikev2 statistics` in the NEC layout.
+[[nodiscard]] std::string format_ike_sas(const std::vector<IkeSaSnapshot>& sas);
+[[nodiscard]] std::string format_child_sas(const std::vector<IkeSaSnapshot>& sas);
+[[nodiscard]] std::string format_statistics(const IkeStats& s);
+[[nodiscard]] std::string ike_sas_json(const std::vector<IkeSaSnapshot>& sas);
+[[nodiscard]] std::string statistics_json(const IkeStats& s);
+
+// ---------------------------------------------------------------------------------------------
+// The manager
+// ---------------------------------------------------------------------------------------------
+
+/// Packets/octets/errors of one SA of the fast path (the counters callback).
+struct ChildCounters {
+  uint64_t packets = 0, octets = 0, errors = 0;
+};
+
+struct IkeManagerEnv {
+  RandomSource* rng = nullptr;
+  const Clock* clock = nullptr;
+  ChildSaSink* sink = nullptr;
+  /// A datagram to send: from (local, lport) to (remote, rport); `bytes` is the IKE message (the
+  /// transport adds the non-ESP marker on port 4500).
+  std::function<void(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                     std::span<const uint8_t> bytes)>
+      send;
+  /// A NAT-keepalive (RFC 3948 2.3: the single byte 0xFF, no non-ESP marker) to send; empty: none.
+  std::function<void(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport)> send_keepalive;
+  /// The fast path's counters of one SA; empty: packet/byte limits and the snapshot counters are off.
+  std::function<ChildCounters(uint32_t spi, SaDirection dir)> counters;
+  /// Minimum time between two acquires of one peer that start an exchange.
+  Duration acquire_holdoff = std::chrono::seconds(1);
+  /// Wait before re-establishing an auto peer whose IKE SA was lost.
+  Duration reconnect_delay = std::chrono::seconds(1);
+  std::size_t cookie_threshold = kDefaultCookieThreshold;
+};
+
+enum class InitiateResult : uint8_t { kStarted, kAlreadyUp, kUnknownPeer, kResponderOnly, kRateLimited };
+[[nodiscard]] std::string_view to_string(InitiateResult r) noexcept;
+
+class IkeManager {
+ public:
+  IkeManager(std::vector<ManagedPeer> peers, IkeManagerEnv env);
+  ~IkeManager();
+  IkeManager(const IkeManager&) = delete;
+  IkeManager& operator=(const IkeManager&) = delete;
+
+  /// Initiates every connect_type auto peer that may initiate.
+  void start();
+  /// A datagram from the peer (UDP payload, non-ESP marker removed).
+  void receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+               std::span<const uint8_t> bytes);
+  /// Timers of every SA: retransmissions, lifetimes, DPD, re-establishment.
+  void tick();
+  /// `espritctl initiate <peer>`.
+  InitiateResult initiate(std::string_view peer);
+  /// The fast path saw a packet for a PROTECT policy of `peer` without SA (connect type trigger).
+  InitiateResult acquire(std::string_view peer);
+  /// `espritctl clear ikev2 sa [peer]`: deletes the IKE SAs (of one peer, or all); returns how many.
+  std::size_t clear(std::string_view peer = {});
+
+  [[nodiscard]] std::vector<IkeSaSnapshot> snapshot() const;
+  [[nodiscard]] const IkeStats& statistics() const noexcept { return global_; }
+  /// Per peer; nullptr if unknown.
+  [[nodiscard]] const IkeStats* statistics(std::string_view peer) const noexcept;
+  [[nodiscard]] std::size_t sa_count() const noexcept { return sas_.size(); }
+  /// The established IKE SA of a peer (the newest), or nullptr.
+  [[nodiscard]] const IkeSa* established(std::string_view peer) const noexcept;
+
+ private:
+  struct ChildTimers {
+    Duration installed{};
+    Duration soft{};  ///< rekey at
+    Duration hard{};
+  };
+  struct Entry {
+    std::unique_ptr<IkeSa> sa;
+    std::size_t peer = 0;
+    uint64_t serial = 0;
+    IpAddress local;
+    uint16_t lport = 0;
+    IpAddress remote;
+    uint16_t rport = 0;
+    Duration created{}, established_at{}, last_rx{}, last_tx{};
+    Duration ike_soft{}, ike_hard{};
+    bool was_established = false;
+    bool floated = false;
+    bool rekey_started = false;
+    bool hard_deleting = false;
+    Duration destroy_at{};  ///< clear() of an SA not yet established: dropped at the next tick
+    // responder half-open demux
+    std::string init_index;  ///< its key in by_init_ (empty: none)
+    std::map<uint32_t, ChildTimers> children;  ///< by our inbound SPI
+    IkeSaCounters last_counters{};
+    bool have_last_request = false;
+    uint32_t last_request_mid = 0;
+    ExchangeType last_request_exchange = ExchangeType::kInformational;
+  };
+  struct PeerState {
+    ManagedPeer cfg;
+    IkeStats stats;
+    Duration last_acquire{};
+    bool acquired_once = false;
+    Duration reconnect_at{};  ///< 0: none pending
+  };
+
+  [[nodiscard]] Duration now() const noexcept { return env_.clock->now(); }
+  [[nodiscard]] Duration jitter(Duration max) noexcept;
+  Entry& start_initiator(std::size_t peer);
+  std::optional<std::size_t> match_peer(const IpAddress& remote) const noexcept;
+  void after_activity(Entry& e);
+  void flush(Entry& e);
+  void count_datagram(Entry& e, std::span<const uint8_t> bytes, bool sent);
+  void update_children(Entry& e);
+  void maybe_float(Entry& e);
+  void follow_mapping(Entry& e, const IpAddress& remote, uint16_t rport);
+  void reap();
+  void count_failure(std::size_t peer, std::string name);
+  [[nodiscard]] bool has_sa(std::size_t peer) const noexcept;
+  [[nodiscard]] ChildSaSink* sink_of(std::size_t peer) const noexcept {
+    return peers_[peer].cfg.sink ? peers_[peer].cfg.sink : env_.sink;
+  }
+  [[nodiscard]] uint64_t our_spi(const IkeSa& sa) const noexcept {
+    return sa.role() == IkeRole::kInitiator ? sa.spi_i() : sa.spi_r();
+  }
+
+  std::vector<PeerState> peers_;
+  IkeManagerEnv env_;
+  std::unique_ptr<ResponderContext> responder_;
+  std::vector<std::unique_ptr<Entry>> sas_;
+  std::unordered_map<uint64_t, Entry*> by_spi_;  ///< our SPI -> SA (every SA whose SPI is known)
+  /// Responder half-open demux: (peer address, port, SPIi, Ni) -> the SA its IKE_SA_INIT made.
+  std::unordered_map<std::string, Entry*> by_init_;
+  static std::string init_key(const IpAddress& remote, uint16_t rport, uint64_t spi_i, std::span<const uint8_t> nonce);
+  void index(Entry& e);
+  uint64_t next_serial_ = 1;
+  IkeStats global_;
+};
+
+}  // namespace esprit::ike

@@ -1,0 +1,253 @@
+// FastpathSink with the real fast path objects (RCU, SAD, SPD; --no-huge EAL): two IkeManagers
+// negotiate, each installs into its own SAD/SPD through a FastpathInstaller, then the ESP engine
+// encapsulates with one side's outbound SA and decapsulates with the other side's inbound SA.
+#include "esprit/control/ike/manager/fastpath_sink.hpp"
+
+#include <gtest/gtest.h>
+
+#include "deterministic_random.hpp"
+#include "dpdk_env.hpp"
+#include "esprit/control/ike/manager/ike_manager.hpp"
+#include "esprit/fastpath/esp.hpp"
+#include "esprit/fastpath/rcu.hpp"
+#include "esprit/fastpath/sad.hpp"
+
+namespace esprit::ike {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock final : public Clock {
+ public:
+  Duration now() const noexcept override { return t; }
+  Duration t = 1000s;
+};
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+
+/// One gateway's fast path tables (no ports, no workers).
+struct Gateway {
+  explicit Gateway(const char* name, const char* peer, bool left) {
+    test::init_dpdk();
+    std::string err;
+    rcu = Rcu::create(1, &err);
+    EXPECT_TRUE(rcu) << err;
+    SadConfig sc;
+    sc.capacity = 16;
+    sc.rcu = rcu.get();
+    sc.name = name;
+    sad = Sad::create(sc, &err);
+    EXPECT_TRUE(sad) << err;
+    auto out = SpdTable::build({}, {PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
+    auto in = SpdTable::build({}, {PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
+    spd = std::make_unique<Spd>(*rcu, std::move(out), std::move(in));
+    tables.rcu = rcu.get();
+    tables.sad = sad.get();
+    tables.spd = spd.get();
+    tables.sa_selectors.assign(sad->capacity(), {});
+    tables.tunnels = 1;
+    tables.tunnel_sa = std::make_unique<std::atomic<uint32_t>[]>(1);
+    tables.tunnel_sa[0].store(kNoTunnelSa);
+    FastpathInstallerConfig c;
+    c.tables = &tables;
+    esprit::TrafficSelector sel;
+    sel.src = *IpPrefix::parse(left ? "10.0.0.0/16" : "10.1.0.0/16");
+    sel.dst = *IpPrefix::parse(left ? "10.1.0.0/16" : "10.0.0.0/16");
+    PolicyRule out_rule{"to-peer", PolicyDirection::kOutbound, sel, PolicyAction::kProtect, 0};
+    esprit::TrafficSelector rev{sel.dst, sel.src, 0, {}, {}};
+    PolicyRule in_rule{"from-peer", PolicyDirection::kInbound, rev, PolicyAction::kProtect, 0};
+    c.rules = {{out_rule, peer}, {in_rule, peer}};
+    c.tunnel_peer = {peer};
+    installer = std::make_unique<FastpathInstaller>(std::move(c));
+    EXPECT_TRUE(installer->publish(&err)) << err;
+  }
+  /// The SPD's decision for an inner packet src -> dst.
+  SpdMatch classify(const char* src, const char* dst) {
+    std::vector<uint8_t> p(28, 0);
+    p[0] = 0x45;
+    p[3] = 28;
+    p[9] = 17;
+    auto s = ip(src), d = ip(dst);
+    std::memcpy(&p[12], s.bytes(), 4);
+    std::memcpy(&p[16], d.bytes(), 4);
+    SpdPacket pk{p.data(), static_cast<uint32_t>(p.size())};
+    SpdMatch m{};
+    spd->outbound()->classify(std::span<const SpdPacket>(&pk, 1), &m);
+    return m;
+  }
+  std::unique_ptr<Rcu> rcu;
+  std::unique_ptr<Sad> sad;
+  std::unique_ptr<Spd> spd;
+  GatewayTables tables;
+  std::unique_ptr<FastpathInstaller> installer;
+};
+
+ManagedPeer peer(const char* name, const IpAddress& local, const IpAddress& remote, bool left, ChildSaSink& sink) {
+  IkeConfig ike;
+  IkePeer p;
+  p.name = name;
+  p.address = remote;
+  const char* psk = "correct horse battery staple";
+  p.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(psk), 28));
+  p.settings.ike_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16-prfsha256-x25519", ProposalKind::kIke)};
+  p.settings.esp_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes256gcm16", ProposalKind::kEsp)};
+  auto l = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
+  auto r = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
+  auto m = make_managed_peer(ike, p, resolve_ike_settings(ike, p), local, {left ? l : r}, {left ? r : l});
+  EXPECT_TRUE(m);
+  m->sink = &sink;
+  return *m;
+}
+
+TEST(FastpathSink, RangesBecomePrefixes) {
+  auto sel = to_policy_selectors({ts_range(ip("10.0.0.1"), ip("10.0.0.6"))}, {ts_range(ip("0.0.0.0"), ip("255.255.255.255"))});
+  ASSERT_EQ(sel.size(), 4u);
+  EXPECT_EQ(sel[0].src.to_string(), "10.0.0.1/32");
+  EXPECT_EQ(sel[1].src.to_string(), "10.0.0.2/31");
+  EXPECT_EQ(sel[2].src.to_string(), "10.0.0.4/31");
+  EXPECT_EQ(sel[3].src.to_string(), "10.0.0.6/32");
+  EXPECT_EQ(sel[0].dst.to_string(), "0.0.0.0/0");
+  auto v6 = to_policy_selectors({ts_range(ip("::"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))},
+                                {ts_range(ip("2001:db8::"), ip("2001:db8::ffff"))});
+  ASSERT_EQ(v6.size(), 1u);
+  EXPECT_EQ(v6[0].src.to_string(), "::/0");
+  EXPECT_EQ(v6[0].dst.to_string(), "2001:db8::/112");
+  esprit::TrafficSelector in;
+  in.src = *IpPrefix::parse("10.0.0.0/24");
+  in.dst = *IpPrefix::parse("10.1.0.0/16");
+  EXPECT_TRUE(covered_by(in, {ts_range(ip("10.0.0.0"), ip("10.0.255.255"))}, {ts_range(ip("10.1.0.0"), ip("10.1.255.255"))}));
+  in.dst = *IpPrefix::parse("10.0.0.0/8");
+  EXPECT_FALSE(covered_by(in, {ts_range(ip("10.0.0.0"), ip("10.0.255.255"))}, {ts_range(ip("10.1.0.0"), ip("10.1.255.255"))}));
+}
+
+TEST(FastpathSink, InstallsSasTheEngineUses) {
+  Gateway left("fps_left", "right", true), right("fps_right", "left", false);
+  // Before IKE: the PROTECT policy has no SA; the packet is dropped (kNoSa), never sent in clear.
+  SpdMatch m0 = left.classify("10.0.0.5", "10.1.0.7");
+  EXPECT_EQ(m0.action, PolicyAction::kProtect);
+  EXPECT_EQ(left.sad->get(m0.sa_index), nullptr);
+
+  FakeClock clock;
+  test::DeterministicRandom rng_l{5}, rng_r{6};
+  std::vector<std::tuple<bool, std::vector<uint8_t>>> wire;
+  auto env = [&](test::DeterministicRandom& rng, bool from_left) {
+    IkeManagerEnv e;
+    e.rng = &rng;
+    e.clock = &clock;
+    e.send = [&wire, from_left](const IpAddress&, uint16_t, const IpAddress&, uint16_t, std::span<const uint8_t> b) {
+      wire.emplace_back(from_left, std::vector<uint8_t>(b.begin(), b.end()));
+    };
+    return e;
+  };
+  IpAddress a = ip("192.0.2.1"), b = ip("198.51.100.2");
+  IkeManager ml({peer("right", a, b, true, left.installer->sink("right"))}, env(rng_l, true));
+  IkeManager mr({peer("left", b, a, false, right.installer->sink("left"))}, env(rng_r, false));
+  ASSERT_EQ(ml.initiate("right"), InitiateResult::kStarted);
+  for (int i = 0; i < 20 && !wire.empty(); ++i) {
+    auto batch = std::move(wire);
+    wire.clear();
+    for (auto& [from_left, bytes] : batch) {
+      if (from_left)
+        mr.receive(b, 500, a, 500, bytes);
+      else
+        ml.receive(a, 500, b, 500, bytes);
+    }
+  }
+  ASSERT_NE(ml.established("right"), nullptr);
+  EXPECT_EQ(left.installer->failures(), 0u) << left.installer->last_error();
+  EXPECT_EQ(right.installer->failures(), 0u) << right.installer->last_error();
+  EXPECT_EQ(left.sad->size(), 2u);
+  EXPECT_EQ(right.sad->size(), 2u);
+
+  const ChildSa& c = ml.established("right")->child_sas().at(0);
+  uint32_t out_slot = left.installer->slot_of(c.spi_out, SaDirection::kOutbound);
+  ASSERT_NE(out_slot, kNoSaSlot);
+  SpdMatch m1 = left.classify("10.0.0.5", "10.1.0.7");
+  EXPECT_EQ(m1.sa_index, out_slot);
+  EXPECT_EQ(left.tables.tunnel_sa[0].load(), out_slot);
+  uint32_t in_slot = right.installer->slot_of(c.spi_out, SaDirection::kInbound);
+  ASSERT_NE(in_slot, kNoSaSlot);
+  ASSERT_EQ(right.tables.sa_selectors[in_slot].size(), 1u);
+  EXPECT_EQ(right.tables.sa_selectors[in_slot][0].src.to_string(), "10.0.0.0/16");
+  EXPECT_EQ(right.tables.sa_selectors[in_slot][0].dst.to_string(), "10.1.0.0/16");
+
+  // The engine: encapsulate on the left, decapsulate on the right.
+  std::string err;
+  auto worker = EspWorker::create(nullptr, &err);
+  ASSERT_TRUE(worker) << err;
+  std::vector<uint8_t> pkt(40, 0);
+  pkt[0] = 0x45;
+  pkt[3] = 40;
+  pkt[8] = 64;
+  pkt[9] = 17;
+  pkt[12] = 10, pkt[15] = 5;
+  pkt[16] = 10, pkt[17] = 1, pkt[19] = 7;
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += pkt[i] << 8 | pkt[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  pkt[10] = static_cast<uint8_t>(~sum >> 8);
+  pkt[11] = static_cast<uint8_t>(~sum);
+  pkt[28] = 0xab;
+  rte_mbuf* mb = test::make_mbuf(pkt);
+  ASSERT_EQ(encap_burst(*worker, *left.sad->get(out_slot), std::span<rte_mbuf*>(&mb, 1), left.sad->counters(0, out_slot)), 1);
+  auto wire_pkt = test::mbuf_bytes(mb);
+  EXPECT_EQ(wire_pkt[9], 50);  // ESP
+  ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot)), 1);
+  EXPECT_EQ(test::mbuf_bytes(mb), pkt);
+  rte_pktmbuf_free(mb);
+
+  // Child SA rekey: the new outbound SA replaces the old one in its slot (the SPD and tunnel keep
+  // pointing there), the new inbound SA is added, the old inbound goes with the old Child SA.
+  uint32_t old_out_spi = c.spi_out;
+  const_cast<IkeSa*>(ml.established("right"))->rekey_child(c.spi_in);
+  ml.tick();  // sends what the SA queued
+  for (int i = 0; i < 20 && !wire.empty(); ++i) {
+    auto batch = std::move(wire);
+    wire.clear();
+    for (auto& [from_left, bytes] : batch) {
+      if (from_left)
+        mr.receive(b, 500, a, 500, bytes);
+      else
+        ml.receive(a, 500, b, 500, bytes);
+    }
+  }
+  ASSERT_EQ(ml.established("right")->child_sas().size(), 1u);
+  const ChildSa& c2 = ml.established("right")->child_sas().at(0);
+  EXPECT_NE(c2.spi_out, old_out_spi);
+  EXPECT_EQ(left.installer->slot_of(c2.spi_out, SaDirection::kOutbound), out_slot);
+  EXPECT_EQ(left.classify("10.0.0.5", "10.1.0.7").sa_index, out_slot);
+  EXPECT_EQ(left.sad->size(), 2u);
+  EXPECT_EQ(right.sad->size(), 2u);
+  EXPECT_EQ(right.installer->slot_of(old_out_spi, SaDirection::kInbound), kNoSaSlot);
+  uint32_t in_slot2 = right.installer->slot_of(c2.spi_out, SaDirection::kInbound);
+  ASSERT_NE(in_slot2, kNoSaSlot);
+  mb = test::make_mbuf(pkt);
+  ASSERT_EQ(encap_burst(*worker, *left.sad->get(out_slot), std::span<rte_mbuf*>(&mb, 1), left.sad->counters(0, out_slot)), 1);
+  ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot2), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot2)), 1);
+  EXPECT_EQ(test::mbuf_bytes(mb), pkt);
+  rte_pktmbuf_free(mb);
+
+  // Deleting the IKE SA takes the SAs out; the policy is back to "no SA" (dropped, not clear).
+  EXPECT_EQ(ml.clear("right"), 1u);
+  for (int i = 0; i < 20 && !wire.empty(); ++i) {
+    auto batch = std::move(wire);
+    wire.clear();
+    for (auto& [from_left, bytes] : batch) {
+      if (from_left)
+        mr.receive(b, 500, a, 500, bytes);
+      else
+        ml.receive(a, 500, b, 500, bytes);
+    }
+  }
+  clock.t += 1s;
+  ml.tick();
+  EXPECT_EQ(left.sad->size(), 0u);
+  EXPECT_EQ(right.sad->size(), 0u);
+  SpdMatch m2 = left.classify("10.0.0.5", "10.1.0.7");
+  EXPECT_EQ(m2.action, PolicyAction::kProtect);
+  EXPECT_EQ(left.sad->get(m2.sa_index), nullptr);
+  EXPECT_EQ(left.tables.tunnel_sa[0].load(), kNoTunnelSa);
+}
+
+}  // namespace
+}  // namespace esprit::ike

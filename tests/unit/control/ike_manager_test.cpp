@@ -1,0 +1,449 @@
+// The IKE SA manager: two IkeManagers in one process joined by their send callbacks (a tiny
+// "network" that can drop datagrams or NAT one side), a fake clock and deterministic random.
+// Real IKE SAs, codec and crypto underneath.
+#include "esprit/control/ike/manager/ike_manager.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "deterministic_random.hpp"
+
+namespace esprit::ike {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock final : public Clock {
+ public:
+  Duration now() const noexcept override { return t; }
+  Duration t = 1000s;
+};
+
+// Test scaffolding: records the sink calls (the FastpathSink test uses the real SAD/SPD).
+class RecordingSink final : public ChildSaSink {
+ public:
+  void install_inbound(const SaDescriptor& sa, const ChildSelectors&) override { in.push_back(sa); }
+  void install_outbound(const SaDescriptor& sa, const ChildSelectors&, uint32_t replaces) override {
+    out.push_back(sa);
+    replaced.push_back(replaces);
+  }
+  void remove(uint32_t spi, SaDirection d) override { removed.push_back({spi, d}); }
+  std::vector<SaDescriptor> in, out;
+  std::vector<uint32_t> replaced;
+  std::vector<std::pair<uint32_t, SaDirection>> removed;
+};
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+
+struct Datagram {
+  IpAddress from;
+  uint16_t fport;
+  IpAddress to;
+  uint16_t tport;
+  std::vector<uint8_t> bytes;
+};
+
+// The configuration model's settings for one side, resolved and converted as the daemon will.
+ManagedPeer peer_config(const char* name, std::optional<IpAddress> addr, const IpAddress& local,
+                        const std::function<void(esprit::IkeSettings&)>& tweak = {}) {
+  IkeConfig ike;
+  IkePeer p;
+  p.name = name;
+  p.address = addr;
+  const char* psk = "correct horse battery staple";
+  p.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(psk), 28));
+  if (std::string_view(name) == "left") p.remote_id = IkeIdentity::parse("fqdn:left.example");
+  p.settings.ike_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16-prfsha256-x25519", ProposalKind::kIke)};
+  p.settings.esp_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16", ProposalKind::kEsp)};
+  if (tweak) tweak(p.settings);
+  auto eff = resolve_ike_settings(ike, p);
+  bool left = local == ip("192.0.2.1") || local == ip("10.9.0.1");
+  auto l = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
+  auto r = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
+  std::string err;
+  auto m = make_managed_peer(ike, p, eff, local, {left ? l : r}, {left ? r : l}, &err);
+  EXPECT_TRUE(m) << err;
+  if (left) m->sa.local_id = Identity::fqdn("left.example");
+  return *m;
+}
+
+struct Net {
+  explicit Net(std::function<void(esprit::IkeSettings&)> tweak_a = {}, std::function<void(esprit::IkeSettings&)> tweak_b = {},
+               bool nat = false)
+      : nat_(nat) {
+    IpAddress a_local = nat ? a_private : a_addr;
+    a = std::make_unique<IkeManager>(std::vector<ManagedPeer>{peer_config("right", b_addr, a_local, tweak_a)},
+                                     env(rng_a, sink_a, a_local));
+    b = std::make_unique<IkeManager>(
+        std::vector<ManagedPeer>{peer_config("left", nat ? std::nullopt : std::optional(a_addr), b_addr, tweak_b)},
+        env(rng_b, sink_b, b_addr));
+  }
+  IkeManagerEnv env(test::DeterministicRandom& rng, RecordingSink& sink, IpAddress) {
+    IkeManagerEnv e;
+    e.rng = &rng;
+    e.clock = &clock;
+    e.sink = &sink;
+    e.send = [this](const IpAddress& l, uint16_t lp, const IpAddress& r, uint16_t rp, std::span<const uint8_t> b) {
+      wire.push_back({l, lp, r, rp, std::vector<uint8_t>(b.begin(), b.end())});
+    };
+    e.counters = [this](uint32_t spi, SaDirection) { return counters[spi]; };
+    e.send_keepalive = [this](const IpAddress&, uint16_t lp, const IpAddress&, uint16_t rp) {
+      keepalives.push_back({lp, rp});
+    };
+    return e;
+  }
+  void pump(int rounds = 50) {
+    for (int n = 0; n < rounds && !wire.empty(); ++n) {
+      auto batch = std::move(wire);
+      wire.clear();
+      for (auto& d : batch) {
+        ++delivered;
+        if (d.to == b_addr) {
+          if (silent_a) continue;
+          if (d.from == a_private) {  // NAT: the private source becomes the public mapping
+            d.from = a_public;
+            d.fport = d.fport == 4500 ? nat_port_4500 : nat_port_500;
+          }
+          b->receive(d.to, d.tport, d.from, d.fport, d.bytes);
+        } else {
+          if (silent_b) continue;
+          if (d.to == a_public) {
+            d.to = a_private;
+            d.tport = d.tport == nat_port_500 ? 500 : 4500;
+          }
+          a->receive(d.to, d.tport, d.from, d.fport, d.bytes);
+        }
+      }
+    }
+  }
+  // Advances the clock in steps, ticking both and delivering.
+  void run(Duration total, Duration step = 1s) {
+    for (Duration t{}; t < total; t += step) {
+      clock.t += step;
+      a->tick();
+      b->tick();
+      pump();
+    }
+  }
+
+  IpAddress a_addr = ip("192.0.2.1"), b_addr = ip("198.51.100.2");
+  IpAddress a_private = ip("10.9.0.1"), a_public = ip("203.0.113.5");
+  uint16_t nat_port_500 = 40000, nat_port_4500 = 40001;
+  bool nat_;
+  bool silent_a = false, silent_b = false;
+  FakeClock clock;
+  test::DeterministicRandom rng_a{11}, rng_b{22};
+  RecordingSink sink_a, sink_b;
+  std::map<uint32_t, ChildCounters> counters;
+  std::vector<Datagram> wire;
+  std::size_t delivered = 0;
+  std::vector<std::pair<uint16_t, uint16_t>> keepalives;
+  std::unique_ptr<IkeManager> a, b;
+};
+
+void auto_connect(esprit::IkeSettings& s) { s.connect_type = ConnectType::kAuto; }
+
+TEST(IkeManagerConfig, ConvertsResolvedSettings) {
+  ManagedPeer m = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& s) {
+    s.dpd_interval = 30;
+    s.retransmit_count = 3;
+    s.retransmit_interval = 0;  // backoff
+  });
+  // NEC row 12 through retransmit_waits() {2, 4, 8, 16}: resend 2, 6, 14 s after the first send, give up at 30 s.
+  ASSERT_EQ(m.sa.retransmit.resend_at.size(), 3u);
+  EXPECT_EQ(m.sa.retransmit.resend_at[0], 2s);
+  EXPECT_EQ(m.sa.retransmit.resend_at[1], 6s);
+  EXPECT_EQ(m.sa.retransmit.resend_at[2], 14s);
+  EXPECT_EQ(m.sa.retransmit.give_up_at, 30s);
+  EXPECT_EQ(m.dpd_interval, 30s);
+  EXPECT_EQ(m.nat_keepalive, 20s);  // RFC 3948 / strongSwan default
+  EXPECT_EQ(m.ike_lifetime, 86400s);   // NEC default
+  EXPECT_EQ(m.child_lifetime, 28800s);  // NEC default
+  EXPECT_EQ(m.sa.child.lifetime, 28800s);
+  ASSERT_EQ(m.sa.ike_proposals.size(), 1u);
+  ASSERT_EQ(m.sa.child.esp_proposals.size(), 1u);
+  ASSERT_TRUE(m.sa.remote_id);
+  EXPECT_EQ(m.sa.remote_id->type, IdType::kIpv4Addr);  // the peer's address when remote_id is not written
+  EXPECT_EQ(m.sa.remote_addr, ip("198.51.100.2"));
+  EXPECT_EQ(m.sa.remote_port, 500);
+  EXPECT_EQ(m.connect, ConnectType::kTrigger);  // NEC default
+  EXPECT_EQ(m.direction, NegotiationDirection::kBoth);
+}
+
+TEST(IkeManager, AutoConnectEstablishesAndSnapshots) {
+  Net n(auto_connect);
+  n.a->start();
+  n.b->start();  // trigger: nothing
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  ASSERT_NE(n.b->established("left"), nullptr);
+  EXPECT_EQ(n.sink_a.in.size(), 1u);
+  EXPECT_EQ(n.sink_a.out.size(), 1u);
+  EXPECT_EQ(n.sink_b.out[0].spi, n.sink_a.in[0].spi);
+  EXPECT_EQ(n.a->statistics().init.send_request, 1u);
+  EXPECT_EQ(n.a->statistics().auth.recv_response, 1u);
+  EXPECT_EQ(n.b->statistics().init.recv_request, 1u);
+  EXPECT_EQ(n.b->statistics().established, 1u);
+
+  auto snap = n.a->snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_EQ(snap[0].direction, "initiator");
+  EXPECT_EQ(snap[0].status, "establish");
+  EXPECT_EQ(snap[0].remaining_s, 86400);
+  ASSERT_EQ(snap[0].children.size(), 1u);
+  EXPECT_EQ(snap[0].children[0].remaining_s, 28800);
+  std::string text = format_ike_sas(snap);
+  EXPECT_NE(text.find("IKEv2 SA - 1 created"), std::string::npos) << text;
+  EXPECT_NE(text.find("Direction : initiator"), std::string::npos);
+  EXPECT_NE(text.find("Local Addr : 192.0.2.1:500"), std::string::npos);
+  EXPECT_NE(text.find("Peer Addr : 198.51.100.2:500"), std::string::npos);
+  EXPECT_NE(text.find("Local ID : FQDN left.example"), std::string::npos);
+  EXPECT_NE(text.find("Status : establish"), std::string::npos);
+  EXPECT_NE(text.find("Local message ID : 2"), std::string::npos);
+  EXPECT_NE(text.find("DH group : curve25519"), std::string::npos) << text;
+  EXPECT_NE(text.find("DPD : off"), std::string::npos);
+  std::string child = format_child_sas(snap);
+  EXPECT_NE(child.find("Child SA - 1 connected"), std::string::npos) << child;
+  EXPECT_NE(child.find("Address Range 10.0.0.0 to 10.0.255.255"), std::string::npos) << child;
+  auto j = nlohmann::json::parse(ike_sas_json(snap));
+  EXPECT_EQ(j[0]["status"], "establish");
+  EXPECT_EQ(j[0]["children"].size(), 1u);
+  auto st = nlohmann::json::parse(statistics_json(n.a->statistics()));
+  EXPECT_EQ(st["ike_sa_init"]["send_request"], 1);
+  std::string stats = format_statistics(n.b->statistics());
+  EXPECT_NE(stats.find("IKE_SA_INIT : 0 send request, 0 recv response\n1 recv request, 1 send response"), std::string::npos)
+      << stats;
+}
+
+TEST(IkeManager, RetransmittedInitHitsTheSameHalfOpenSa) {
+  Net n(auto_connect);
+  n.a->start();
+  ASSERT_EQ(n.wire.size(), 1u);
+  Datagram init = n.wire[0];
+  n.b->receive(init.to, init.tport, init.from, init.fport, init.bytes);
+  n.b->receive(init.to, init.tport, init.from, init.fport, init.bytes);
+  EXPECT_EQ(n.b->sa_count(), 1u);
+  EXPECT_EQ(n.b->statistics().init.recv_request, 2u);
+}
+
+TEST(IkeManager, ChildRekeyAtSoftLifetimeWithinJitter) {
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.child_lifetime = 600;
+    s.rekey_margin = 60;
+    s.rekey_jitter = 30;
+  };
+  Net n(tweak, [](esprit::IkeSettings& s) { s.child_lifetime = 6000; });
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  Duration t0 = n.clock.t;
+  Duration rekeyed_at{};
+  for (int i = 0; i < 600 && !rekeyed_at.count(); ++i) {
+    n.run(1s);
+    if (n.a->statistics().rekeys_child) rekeyed_at = n.clock.t - t0;
+  }
+  EXPECT_GE(rekeyed_at, 510s);  // lifetime - margin - jitter
+  EXPECT_LE(rekeyed_at, 541s);  // lifetime - margin (+ one tick)
+  n.run(2s);
+  // make-before-break: the new inbound then the new outbound replacing the old one
+  ASSERT_EQ(n.sink_a.out.size(), 2u);
+  EXPECT_EQ(n.sink_a.replaced[1], n.sink_a.out[0].spi);
+  ASSERT_EQ(n.a->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(n.a->established("right")->child_sas()[0].spi_in, n.sink_a.in[1].spi);
+  EXPECT_EQ(n.b->established("left")->child_sas()[0].spi_out, n.sink_a.in[1].spi);
+}
+
+TEST(IkeManager, IkeRekeyAtSoftLifetime) {
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.ike_lifetime = 1000;
+    s.rekey_margin = 100;
+    s.rekey_jitter = 0;
+  };
+  Net n(tweak, [](esprit::IkeSettings& s) { s.ike_lifetime = 100000; });
+  n.a->start();
+  n.pump();
+  uint64_t old_spi = n.a->established("right")->spi_i();
+  n.run(905s, 5s);
+  EXPECT_EQ(n.a->statistics().rekeys_ike, 1u);
+  EXPECT_EQ(n.b->statistics().rekeys_ike, 1u);
+  ASSERT_NE(n.a->established("right"), nullptr);
+  EXPECT_NE(n.a->established("right")->spi_i(), old_spi);
+  EXPECT_EQ(n.a->sa_count(), 1u);
+  EXPECT_EQ(n.b->sa_count(), 1u);
+  EXPECT_EQ(n.a->established("right")->child_sas().size(), 1u);  // the Child SA moved over
+}
+
+TEST(IkeManager, HardPacketLimitDeletesChild) {
+  Net n([](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.child_lifetime_packets = 1000;
+  });
+  n.a->start();
+  n.pump();
+  uint32_t spi_in = n.sink_a.in[0].spi;
+  n.counters[spi_in] = ChildCounters{1000, 100000, 0};
+  n.run(1s);
+  EXPECT_TRUE(n.a->established("right")->child_sas().empty());
+  EXPECT_TRUE(n.b->established("left")->child_sas().empty());
+  bool removed = false;
+  for (auto& [spi, d] : n.sink_a.removed) removed |= spi == spi_in && d == SaDirection::kInbound;
+  EXPECT_TRUE(removed);
+}
+
+TEST(IkeManager, IkeHardLifetimeDeletes) {
+  // No margin and no jitter: the soft time is the hard time, and the hard limit wins (Delete).
+  Net n([](esprit::IkeSettings& s) {
+    s.ike_lifetime = 200;
+    s.rekey_margin = 0;
+    s.rekey_jitter = 0;
+  });
+  ASSERT_EQ(n.a->initiate("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  n.run(199s);
+  EXPECT_EQ(n.a->sa_count(), 1u);
+  n.run(2s);
+  EXPECT_EQ(n.a->sa_count(), 0u);  // trigger: not re-established
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_EQ(n.a->statistics().rekeys_ike, 0u);
+  EXPECT_EQ(n.a->statistics().deleted, 1u);
+  EXPECT_EQ(n.b->statistics().deleted, 1u);
+  EXPECT_EQ(n.a->statistics().informational.send_request, 1u);
+  EXPECT_EQ(n.sink_a.removed.size(), 2u);  // both SAs of the Child SA left the fast path
+}
+
+TEST(IkeManager, DpdDetectsSilentPeerAndAutoReestablishes) {
+  Net n([](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.dpd_interval = 10;
+  });
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  n.run(11s);
+  EXPECT_EQ(n.a->statistics().dpd_sent, 1u);  // answered
+  EXPECT_NE(n.a->established("right"), nullptr);
+  n.silent_b = true;
+  n.run(45s);  // DPD at +10 s, retransmissions, give-up at +30 s, reconnect 1 s later
+  EXPECT_GE(n.a->statistics().failures.at("TIMEOUT"), 1u);
+  EXPECT_GE(n.a->statistics().informational.resend, 3u);
+  EXPECT_EQ(n.a->statistics().informational.timeout, 1u);
+  EXPECT_GE(n.a->statistics().init.send_request, 2u);  // re-establishing
+  n.silent_b = false;
+  n.run(40s);
+  EXPECT_NE(n.a->established("right"), nullptr);
+}
+
+TEST(IkeManager, RetransmissionGiveUp) {
+  Net n(auto_connect);
+  n.silent_a = true;  // nothing reaches b
+  n.a->start();
+  n.run(29s);
+  EXPECT_EQ(n.a->statistics().init.send_request, 1u);
+  EXPECT_EQ(n.a->statistics().init.resend, 3u);  // at 2, 6 and 14 s
+  EXPECT_EQ(n.a->statistics().failed, 0u);
+  n.run(2s);  // gives up at 30 s
+  EXPECT_EQ(n.a->statistics().failed, 1u);
+  EXPECT_EQ(n.a->statistics().failures.at("TIMEOUT"), 1u);
+  EXPECT_EQ(n.a->statistics().init.timeout, 1u);
+  EXPECT_EQ(n.a->statistics().informational.timeout, 0u);
+  // (auto: a new IKE_SA_INIT goes out 1 s after the give-up)
+  EXPECT_NE(format_statistics(n.a->statistics()).find("IKE_SA_INIT : 2 send request, 0 recv response\n0 recv request, 0 send response\n3 resend, 1 timeout"),
+            std::string::npos)
+      << format_statistics(n.a->statistics());
+}
+
+TEST(IkeManager, ResponderOnlyRefusesToInitiate) {
+  Net n([](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.negotiation_direction = NegotiationDirection::kResponder;
+  });
+  n.a->start();
+  EXPECT_TRUE(n.wire.empty());
+  EXPECT_EQ(n.a->initiate("right"), InitiateResult::kResponderOnly);
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kResponderOnly);
+  EXPECT_EQ(n.a->initiate("nobody"), InitiateResult::kUnknownPeer);
+  // and it still answers
+  EXPECT_EQ(n.b->initiate("left"), InitiateResult::kStarted);
+  n.pump();
+  EXPECT_NE(n.a->established("right"), nullptr);
+}
+
+TEST(IkeManager, InitiatorOnlyIgnoresRequests) {
+  Net n({}, [](esprit::IkeSettings& s) { s.negotiation_direction = NegotiationDirection::kInitiator; });
+  EXPECT_EQ(n.a->initiate("right"), InitiateResult::kStarted);
+  n.pump();
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_EQ(n.b->statistics().dropped, 1u);
+}
+
+TEST(IkeManager, TriggerAcquireIsRateLimited) {
+  Net n;
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kStarted);
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kRateLimited);
+  EXPECT_EQ(n.wire.size(), 1u);
+  n.pump();
+  n.clock.t += 2s;
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kAlreadyUp);
+  EXPECT_EQ(n.a->statistics().acquire, 3u);
+  EXPECT_EQ(n.a->statistics().acquire_limited, 1u);
+}
+
+TEST(IkeManager, NatFloatAndMappingChange) {
+  Net n(auto_connect, {}, /*nat=*/true);
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  ASSERT_NE(n.b->established("left"), nullptr);
+  auto sa = n.a->snapshot()[0];
+  EXPECT_TRUE(sa.nat_local);
+  EXPECT_EQ(sa.local_port, 4500);
+  EXPECT_EQ(sa.remote_port, 4500);
+  auto sb = n.b->snapshot()[0];
+  EXPECT_TRUE(sb.nat_remote);
+  EXPECT_EQ(sb.local_port, 4500);
+  EXPECT_EQ(sb.remote_addr, n.a_public);
+  EXPECT_EQ(sb.remote_port, 40001);
+  ASSERT_FALSE(n.sink_b.out.empty());
+  ASSERT_TRUE(n.sink_b.out.back().natt);
+  EXPECT_EQ(n.sink_b.out.back().natt->remote_port, 40001);
+  EXPECT_EQ(n.sink_b.out.back().natt->local_port, 4500);
+  ASSERT_TRUE(n.sink_a.out.back().natt);
+  EXPECT_EQ(n.sink_a.out.back().natt->local_port, 4500);
+  // the NAT mapping changes: b follows on the next authenticated message
+  n.nat_port_4500 = 40099;
+  ASSERT_EQ(n.a->clear("nobody"), 0u);
+  EXPECT_EQ(n.a->initiate("right"), InitiateResult::kAlreadyUp);
+  const_cast<IkeSa*>(n.a->established("right"))->dpd();
+  n.run(1s);
+  sb = n.b->snapshot()[0];
+  EXPECT_EQ(sb.remote_port, 40099);
+  EXPECT_EQ(n.sink_b.out.back().natt->remote_port, 40099);
+  EXPECT_EQ(n.sink_b.replaced.back(), n.sink_b.out.back().spi);
+  // RFC 3948 4: a, behind the NAT, sends keepalives from 4500 after 20 s of silence (default); b does not.
+  EXPECT_TRUE(n.keepalives.empty());
+  n.run(21s);
+  ASSERT_EQ(n.keepalives.size(), 1u);
+  EXPECT_EQ(n.keepalives[0], (std::pair<uint16_t, uint16_t>{4500, 4500}));
+  EXPECT_EQ(n.a->statistics().nat_keepalives, 1u);
+  EXPECT_EQ(n.b->statistics().nat_keepalives, 0u);
+}
+
+TEST(IkeManager, ClearDeletesAndAutoComesBack) {
+  Net n(auto_connect);
+  n.a->start();
+  n.pump();
+  EXPECT_EQ(n.a->clear("right"), 1u);
+  n.run(1s);
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_EQ(n.b->statistics().deleted, 1u);
+  n.run(3s);
+  EXPECT_NE(n.a->established("right"), nullptr);
+  EXPECT_NE(n.b->established("left"), nullptr);
+}
+
+}  // namespace
+}  // namespace esprit::ike
