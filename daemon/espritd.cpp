@@ -514,6 +514,11 @@ int main(int argc, char** argv) {
   for (rte_ring* r : d.tables.control_tx) free_ring(r);
   for (rte_ring* r : d.tables.handoff) free_ring(r);
   free_ring(d.tables.punt);
+  // Every mbuf should be back now (caches included); anything else is a leak worth reporting.
+  for (rte_mempool* mp : {d.pool, d.indirect_pool}) {
+    const unsigned in_use = mp ? rte_mempool_in_use_count(mp) : 0;
+    if (in_use) ESPRIT_LOG_WARNING("%u mbufs of %s not returned at shutdown", in_use, mp->name);
+  }
   d.rcu.reset();
   rte_mempool_free(d.indirect_pool);
   rte_mempool_free(d.pool);

@@ -182,6 +182,9 @@ def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra
     if proc.returncode not in (0, -15):
         print(out)
         check(False, f"{name}: espritd exited with {proc.returncode}")
+    if "not returned at shutdown" in out:
+        check(False, f"{name}: every mbuf back in its pool at shutdown: " +
+              next(l for l in out.splitlines() if "not returned" in l))
     read = lambda p: rdpcap(p) if os.path.exists(p) and os.path.getsize(p) > 24 else []
     return read(f"{d}/lan_out.pcap"), read(f"{d}/wan_out.pcap"), out
 
