@@ -32,9 +32,17 @@ inline bool decrement_ttl(uint8_t* l3) noexcept {
 
 /// Whether the IPv4 header at `l3` (`hlen` bytes, 20..60, readable) has a correct checksum: the
 /// one's complement sum of its 16-bit words, checksum included, is 0xffff (RFC 791, RFC 1071).
+/// Sums 32-bit words (the one's complement sum is byte-order independent, RFC 1071 2(B)), five of
+/// them for the usual 20-byte header.
 [[nodiscard]] inline bool ipv4_header_checksum_ok(const uint8_t* l3, uint32_t hlen) noexcept {
-  uint32_t sum = 0;
-  for (uint32_t i = 0; i + 1 < hlen; i += 2) sum += static_cast<uint32_t>(l3[i] << 8 | l3[i + 1]);
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < hlen; i += 4) {
+    uint32_t w;
+    std::memcpy(&w, l3 + i, 4);
+    sum += w;
+  }
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   return sum == 0xffff;
