@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "esprit/control/ike_io.hpp"
 #include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/port.hpp"
 
@@ -71,8 +72,12 @@ void LocalServices::handle(rte_mbuf* m, std::chrono::nanoseconds now) {
   const uint8_t* ip = f + 14;
   if (type == kEtherIpv4 && ip[9] == kProtoIcmp) return handle_icmp4(port, m);
   if (type == kEtherIpv6 && ip[6] == kProtoIcmp6) return handle_icmp6(port, m, now);
-  if ((type == kEtherIpv4 && ip[9] == kProtoUdp) || (type == kEtherIpv6 && ip[6] == kProtoUdp)) ++c_.ike;
-  else ++c_.ignored;
+  if ((type == kEtherIpv4 && ip[9] == kProtoUdp) || (type == kEtherIpv6 && ip[6] == kProtoUdp)) {
+    ++c_.ike;
+    if (ike_) return ike_->receive(m);  // takes the frame
+  } else {
+    ++c_.ignored;
+  }
   rte_pktmbuf_free(m);
 }
 

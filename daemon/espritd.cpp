@@ -34,7 +34,9 @@
 #include "esprit/common/log.hpp"
 #include "esprit/control/control_socket.hpp"
 #include "esprit/control/gateway_stats.hpp"
+#include "esprit/control/ike_io.hpp"
 #include "esprit/control/local_services.hpp"
+#include "esprit/control/wireshark_keys.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
 #include "esprit/fastpath/port.hpp"
@@ -64,6 +66,7 @@ std::string g_control_socket;
 struct Daemon {
   Config config;
   rte_mempool* pool = nullptr;
+  std::unique_ptr<WiresharkKeys> keys;  ///< [ike] keys_file: the Wireshark keys files (debugging aid)
   rte_mempool* indirect_pool = nullptr;  ///< fragments' segments pointing into the original packet
   std::unique_ptr<Rcu> rcu;
   std::unique_ptr<Sad> sad;
@@ -168,6 +171,16 @@ void build(Daemon& d) {
                     port->id(), std::string(to_string(pc.role)).c_str(), m.addr_bytes[0], m.addr_bytes[1],
                     m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4], m.addr_bytes[5]);
     d.ports.push_back(std::move(port));
+  }
+
+  // The Wireshark keys files (off unless [ike] keys_file is set; a debugging aid, logged as a warning):
+  // the static SAs' keys now, IKE SAs' and their Child SAs' keys as they are negotiated.
+  if (!c.ike.keys_file.empty()) {
+    d.keys = WiresharkKeys::open(c.ike.keys_file, &err);
+    if (!d.keys) die("[ike] keys_file: " + err);
+    for (const SaConfig& s : c.sas)
+      if (!d.keys->add_esp_sa(s.descriptor))
+        ESPRIT_LOG_WARNING("keys_file: sa %s: no Wireshark name for its algorithms, not written", s.name.c_str());
   }
 
   // Static SAs.
@@ -451,6 +464,21 @@ int main(int argc, char** argv) {
   }
 
   LocalServices services(d.tables, d.pool);
+  // IKE datagrams (docs/ike.md, "Transport"): received and counted; the IKE SA manager (issue 4)
+  // registers its handler here when it exists.
+  IkeTransport ike(d.tables, d.pool);
+  ike.set_handler([](const IkeDatagram& dg) {
+    ESPRIT_LOG_DEBUG("IKE not implemented yet: %zu bytes from %s:%u to %s:%u dropped", dg.message.size(),
+                     dg.remote.address.to_string().c_str(), dg.remote.port, dg.local.address.to_string().c_str(),
+                     dg.local.port);
+  });
+  services.set_ike(&ike);
+  // NAT-T keepalives for peers behind a NAT; the IKE SA manager registers them after NAT detection.
+  NattKeepalives keepalives(
+      [&ike](const IpAddress& local, const IkeEndpoint& remote, std::chrono::nanoseconds now) {
+        return ike.send_keepalive(local, remote, now);
+      },
+      std::chrono::seconds(d.config.ike.default_profile.nat_keepalive.value_or(20)));
   GatewayView view;
   view.config = &d.config;
   view.tables = &d.tables;
@@ -484,6 +512,7 @@ int main(int argc, char** argv) {
   while (!g_stop.load()) {
     const auto now = std::chrono::steady_clock::now();
     services.poll(now.time_since_epoch());
+    keepalives.poll(now.time_since_epoch());
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     control->poll(now);  // non-blocking: espritctl requests
     if (stats_interval > 0 && now >= next_stats) {

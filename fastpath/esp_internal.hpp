@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 #include "esprit/fastpath/esp.hpp"
@@ -23,6 +24,12 @@ enum class CryptoKind : uint8_t {
 };
 
 using BurstFn = uint16_t (*)(EspWorker::State&, EspSa::State&, rte_mbuf**, uint16_t, SaCounters&) noexcept;
+/// Multi-SA batches: prepares packet `i` of the batch with its SA's variant and fills `job`
+/// (encap: `seq` is the packet's reserved sequence number; decap ignores it).
+using PrepFn = DropReason (*)(EspWorker::State&, EspSa::State&, rte_mbuf*, uint16_t i, uint64_t seq,
+                              IMB_JOB* job) noexcept;
+/// Multi-SA batches: completes packet `i` after its job ran (decap: ICV, replay update, strip).
+using FinishFn = DropReason (*)(EspWorker::State&, EspSa::State&, rte_mbuf*, uint16_t i) noexcept;
 
 enum LifetimeState : uint8_t { kLifeOk = 0, kLifeSoft = 1, kLifeHard = 2 };
 
@@ -47,6 +54,8 @@ struct alignas(64) EspKeys {
 struct alignas(64) EspSa::State {
   // ---- hot, read-only after creation
   BurstFn burst = nullptr;
+  PrepFn prep = nullptr;      ///< multi-SA batches: per-packet halves of the same variant
+  FinishFn finish = nullptr;
   const void* enc_keys = nullptr;
   const void* dec_keys = nullptr;
   const uint8_t* ipad = nullptr;
@@ -134,6 +143,52 @@ struct PktMeta {
   uint8_t nh_off;        ///< decap transport: offset of the next-header byte in the outer header
 };
 
+/// One distinct SA of a batch.
+struct SaGroup {
+  EspSa::State* sa;
+  SaCounters* counters;
+  uint64_t next_seq;   ///< encap: next sequence number to hand out in this batch
+  uint64_t bytes;
+  uint16_t count;      ///< packets of the batch for this SA
+  uint16_t granted;    ///< encap: sequence numbers reserved
+  uint16_t used;       ///< encap: sequence numbers handed out so far
+  uint16_t ok;
+  DropReason all;      ///< a reason that fails every packet of the SA (direction, lifetime)
+};
+
+/// Distinct SAs of one batch: open addressing on the SA's address, cleared per batch by the list
+/// of used slots (at most kEspMaxBatch SAs, so the table is never more than half full).
+struct SaTable {
+  static constexpr unsigned kSize = 2 * kEspMaxBatch;
+  int8_t slot[kSize];  // group index or -1
+  SaGroup group[kEspMaxBatch];
+  uint8_t pos[kEspMaxBatch];  ///< table positions in use
+  uint16_t ngroups = 0;
+
+  SaTable() noexcept { std::fill_n(slot, kSize, int8_t{-1}); }
+  void clear() noexcept {
+    for (uint16_t g = 0; g < ngroups; ++g) slot[pos[g]] = -1;
+    ngroups = 0;
+  }
+  /// The group of `sa`, created on first sight.
+  uint8_t find(EspSa::State* sa, SaCounters* c) noexcept {
+    const auto h = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(sa) >> 6) * 0x9e3779b97f4a7c15ull;
+    unsigned p = static_cast<unsigned>(h >> 57);  // 7 bits: kSize == 128
+    while (true) {
+      const int8_t g = slot[p];
+      if (g < 0) break;
+      if (group[g].sa == sa) return static_cast<uint8_t>(g);
+      p = (p + 1) & (kSize - 1);
+    }
+    const auto g = static_cast<uint8_t>(ngroups++);
+    slot[p] = static_cast<int8_t>(g);
+    pos[g] = static_cast<uint8_t>(p);
+    group[g] = SaGroup{sa, c, 0, 0, 0, 0, 0, 0, DropReason::kNone};
+    return g;
+  }
+};
+static_assert(SaTable::kSize == 128, "the hash takes 7 bits");
+
 struct alignas(64) EspWorker::State {
   IMB_MGR* mgr = nullptr;
   rte_ring* events = nullptr;
@@ -147,6 +202,7 @@ struct alignas(64) EspWorker::State {
   alignas(64) uint8_t aad[kEspMaxBatch][16];
   alignas(64) uint8_t icv_calc[kEspMaxBatch][32];
   alignas(64) uint8_t icv_rx[kEspMaxBatch][32];
+  SaTable sa_table;  ///< multi-SA batches: the distinct SAs of the batch
   ~State();
 };
 
@@ -188,6 +244,22 @@ inline uint16_t fold_csum(uint32_t s) noexcept {
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
   return static_cast<uint16_t>(~s);
+}
+
+/// Grants up to `n` sequence numbers, first in `first`; never wraps (RFC 4303 3.3.3).
+inline uint16_t reserve_seq(EspSa::State& sa, uint16_t n, uint64_t& first) noexcept {
+  uint64_t cur = sa.next_seq.load(std::memory_order_relaxed);
+  uint64_t grant;
+  do {
+    // cur == 0 means the 64-bit counter was used up to UINT64_MAX.
+    if (cur == 0 || cur > sa.seq_limit) {
+      grant = 0;
+      break;
+    }
+    grant = std::min<uint64_t>(n, sa.seq_limit - cur + 1);
+  } while (!sa.next_seq.compare_exchange_weak(cur, cur + grant, std::memory_order_relaxed));
+  first = cur;
+  return static_cast<uint16_t>(grant);
 }
 
 /// Raises a lifetime event once per state change (control core reads it from the worker's ring).
@@ -274,11 +346,20 @@ inline void run_jobs(EspWorker::State& w, uint16_t n, DropReason* reason) noexce
 
 BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept;
 BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept;
+PrepFn select_encap_prep(const SaDescriptor& d, CryptoKind kind) noexcept;
+FinishFn select_encap_fin(const SaDescriptor& d, CryptoKind kind) noexcept;
+PrepFn select_decap_prep(const SaDescriptor& d, CryptoKind kind) noexcept;
+FinishFn select_decap_fin(const SaDescriptor& d, CryptoKind kind) noexcept;
+
+/// Moves pkts (and the parallel sas and counters) whose reason is not kNone behind the good ones,
+/// keeping order; counts each drop in that packet's own counters.
+uint16_t compact_multi(rte_mbuf** pkts, EspSa** sas, SaCounters** counters, uint16_t n,
+                       const DropReason* reason) noexcept;
 
 /// The template instance of `Impl::fn<kV6, kNatT, kTunnel, kKind>` for an SA (encap or decap).
-template <typename Impl>
-BurstFn select_variant(const SaDescriptor& d, CryptoKind kind) noexcept {
-  auto by_kind = [kind]<bool kV6, bool kNatT, bool kTunnel>() -> BurstFn {
+template <typename Impl, typename Fn = BurstFn>
+Fn select_variant(const SaDescriptor& d, CryptoKind kind) noexcept {
+  auto by_kind = [kind]<bool kV6, bool kNatT, bool kTunnel>() -> Fn {
     switch (kind) {
       case CryptoKind::kAesGcm: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kAesGcm>;
       case CryptoKind::kChaCha: return &Impl::template fn<kV6, kNatT, kTunnel, CryptoKind::kChaCha>;
@@ -287,11 +368,11 @@ BurstFn select_variant(const SaDescriptor& d, CryptoKind kind) noexcept {
     }
     return nullptr;
   };
-  auto by_mode = [&]<bool kV6, bool kNatT>() -> BurstFn {
+  auto by_mode = [&]<bool kV6, bool kNatT>() -> Fn {
     return d.mode == SaMode::kTunnel ? by_kind.template operator()<kV6, kNatT, true>()
                                      : by_kind.template operator()<kV6, kNatT, false>();
   };
-  auto by_natt = [&]<bool kV6>() -> BurstFn {
+  auto by_natt = [&]<bool kV6>() -> Fn {
     return d.natt ? by_mode.template operator()<kV6, true>() : by_mode.template operator()<kV6, false>();
   };
   return d.local.is_v4() ? by_natt.template operator()<false>() : by_natt.template operator()<true>();

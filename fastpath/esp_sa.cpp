@@ -197,7 +197,10 @@ std::unique_ptr<EspSa> EspSa::create(const SaDescriptor& d, std::string* error) 
     s->opad = k.opad;
   }
   if (d.direction == SaDirection::kOutbound) build_template(d, *s);
-  s->burst = d.direction == SaDirection::kOutbound ? select_encap(d, kind) : select_decap(d, kind);
+  const bool out = d.direction == SaDirection::kOutbound;
+  s->burst = out ? select_encap(d, kind) : select_decap(d, kind);
+  s->prep = out ? select_encap_prep(d, kind) : select_decap_prep(d, kind);
+  s->finish = out ? select_encap_fin(d, kind) : select_decap_fin(d, kind);
   return std::unique_ptr<EspSa>(new EspSa(std::move(s)));
 }
 
@@ -270,6 +273,33 @@ uint16_t compact(rte_mbuf** pkts, uint16_t n, const DropReason* reason, SaCounte
     }
   }
   if (nbad) std::memcpy(pkts + good, bad, nbad * sizeof(rte_mbuf*));
+  return good;
+}
+
+uint16_t compact_multi(rte_mbuf** pkts, EspSa** sas, SaCounters** counters, uint16_t n,
+                       const DropReason* reason) noexcept {
+  rte_mbuf* bad[kEspMaxBatch];
+  EspSa* bad_sa[kEspMaxBatch];
+  SaCounters* bad_c[kEspMaxBatch];
+  uint16_t good = 0;
+  uint16_t nbad = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (reason[i] == DropReason::kNone) [[likely]] {
+      pkts[good] = pkts[i];
+      sas[good] = sas[i];
+      counters[good++] = counters[i];
+    } else {
+      counter_add(counters[i]->drops[static_cast<std::size_t>(reason[i])]);
+      bad[nbad] = pkts[i];
+      bad_sa[nbad] = sas[i];
+      bad_c[nbad++] = counters[i];
+    }
+  }
+  if (nbad) {
+    std::memcpy(pkts + good, bad, nbad * sizeof(rte_mbuf*));
+    std::memcpy(sas + good, bad_sa, nbad * sizeof(EspSa*));
+    std::memcpy(counters + good, bad_c, nbad * sizeof(SaCounters*));
+  }
   return good;
 }
 

@@ -42,12 +42,13 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
   }
   SpdMatch match[kBurst];
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
-  rte_mbuf* sealed[kBurst];  // encrypted again, to route
+  rte_mbuf* sealed[kBurst];  // to encrypt again (one multi-SA engine call), then to route
+  uint32_t sealed_slot[kBurst];
   rte_mbuf* pass[kBurst];    // forwarded as before: protected ports only
   rte_mbuf* unmatched[kBurst];
   uint32_t unmatched_from[kBurst];
   uint16_t nsealed = 0, npass = 0, nunmatched = 0;
-  for (uint16_t i = 0; i < nlive;) {
+  for (uint16_t i = 0; i < nlive; ++i) {
     if (match[i].action == PolicyAction::kDiscard) {
       if (match[i].rule == SpdMatch::kNoRule) {
         unmatched_from[nunmatched] = live_from[i];
@@ -55,22 +56,14 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
       } else {
         drop(live[i], GatewayDrop::kPolicyDiscard);
       }
-      ++i;
-      continue;
+    } else if (match[i].action == PolicyAction::kBypass) {
+      pass[npass++] = live[i];
+    } else if (same_peer(live_from[i], match[i].sa_index)) [[unlikely]] {
+      drop(live[i], GatewayDrop::kHubLoop);
+    } else {
+      sealed_slot[nsealed] = match[i].sa_index;
+      sealed[nsealed++] = live[i];
     }
-    if (match[i].action == PolicyAction::kBypass) {
-      pass[npass++] = live[i++];
-      continue;
-    }
-    // PROTECT: a run of consecutive packets for the same SA is encrypted as one burst.
-    const uint32_t slot = match[i].sa_index;
-    rte_mbuf** run = sealed + nsealed;
-    uint16_t nrun = 0;
-    for (; i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot; ++i) {
-      if (same_peer(live_from[i], slot)) [[unlikely]] drop(live[i], GatewayDrop::kHubLoop);
-      else run[nrun++] = live[i];
-    }
-    if (nrun) nsealed += encap(slot, run, nrun, now);
   }
   // Unmatched: a route into a tunnel interface encrypts with the tunnel's SA (before the default
   // action, as for traffic from a protected port); any other route is forward()'s business.
@@ -98,9 +91,6 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
     if (n6) t_.fib->lookup6(dst6, n6, nh6);
     for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
     for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
-    rte_mbuf* tunneled[kBurst];
-    uint32_t tunnel_slot[kBurst];
-    uint16_t ntunneled = 0;
     for (uint16_t i = 0; i < nunmatched; ++i) {
       const NextHop& hop = t_.fib->next_hop(nh[i]);
       if (hop.kind != NextHopKind::kTunnel) {
@@ -116,23 +106,11 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
         drop(unmatched[i], GatewayDrop::kHubLoop);
         continue;
       }
-      tunneled[ntunneled] = unmatched[i];
-      tunnel_slot[ntunneled++] = slot;
-    }
-    for (uint16_t i = 0; i < ntunneled; ++i) {  // one ESP burst per tunnel SA
-      if (!tunneled[i]) continue;
-      const uint32_t slot = tunnel_slot[i];
-      rte_mbuf** group = sealed + nsealed;
-      uint16_t ngroup = 0;
-      for (uint16_t j = i; j < ntunneled; ++j) {
-        if (tunneled[j] && tunnel_slot[j] == slot) {
-          group[ngroup++] = tunneled[j];
-          tunneled[j] = nullptr;
-        }
-      }
-      nsealed += encap(slot, group, ngroup, now);
+      sealed_slot[nsealed] = slot;
+      sealed[nsealed++] = unmatched[i];
     }
   }
+  if (nsealed) nsealed = encap(sealed_slot, sealed, nsealed, now);
   if (npass) forward(pass, npass, now, false, false, true);
   if (nsealed) forward(sealed, nsealed, now, false);
 }

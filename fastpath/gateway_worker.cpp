@@ -297,7 +297,8 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
   rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
-  rte_mbuf* sealed[kBurst];     // encapsulated, to route
+  rte_mbuf* sealed[kBurst];     // to encapsulate, then to route
+  uint32_t sealed_slot[kBurst];
   uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
@@ -311,14 +312,12 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
       ++i;
       continue;
     }
-    // PROTECT: a run of consecutive packets for the same SA goes to ESP as one burst; what every
-    // run encapsulated is routed together below (one FIB and neighbour pass for the burst).
-    const uint32_t slot = match[i].sa_index;
-    rte_mbuf** run = sealed + nsealed;
-    uint16_t nrun = 0;
-    while (i < nlive && match[i].action == PolicyAction::kProtect && match[i].sa_index == slot) run[nrun++] = live[i++];
-    nsealed += encap(slot, run, nrun, now);
+    // PROTECT: every protected packet of the burst goes to ESP in one multi-SA call, whatever its
+    // SA; what it encapsulated is routed together (one FIB and neighbour pass for the burst).
+    sealed_slot[nsealed] = match[i].sa_index;
+    sealed[nsealed++] = live[i++];
   }
+  if (nsealed) nsealed = encap(sealed_slot, sealed, nsealed, now);
   if (nsealed) forward(sealed, nsealed, now, false);
   counter_add(counters_.bypassed, nbypass);
   if (nbypass) forward(bypass, nbypass, now, true);
@@ -346,16 +345,34 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
   if (npass) forward(pass, npass, now, false);
 }
 
-uint16_t GatewayWorker::encap(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
-  EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
-  if (!sa) {
-    for (uint16_t i = 0; i < n; ++i) drop(pkts[i], GatewayDrop::kNoSa);
-    return 0;
+uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n,
+                             std::chrono::nanoseconds now) noexcept {
+  EspSa* sas[kBurst];
+  SaCounters* ctr[kBurst];
+  uint16_t nready = 0;
+  for (uint16_t i = 0; i < n;) {
+    const uint32_t slot = slots[i];
+    uint16_t j = i + 1;
+    while (j < n && slots[j] == slot) ++j;
+    EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
+    if (!sa) {
+      for (; i < j; ++i) drop(pkts[i], GatewayDrop::kNoSa);
+      continue;
+    }
+    // MSS clamp; inner packets that do not fit are fragmented and encapsulated there, per SA.
+    const uint16_t k = tunnel_ingress(slot, *sa, pkts + i, static_cast<uint16_t>(j - i), now);
+    SaCounters& c = t_.sad->counters(id_, slot);
+    for (uint16_t m = 0; m < k; ++m) {
+      pkts[nready] = pkts[i + m];  // nready <= i + m: compacting in place
+      sas[nready] = sa;
+      ctr[nready++] = &c;
+    }
+    i = j;
   }
-  n = tunnel_ingress(slot, *sa, pkts, n, now);  // MSS clamp; inner packets that do not fit
-  if (!n) return 0;
-  const uint16_t k = encap_burst(*esp_, *sa, std::span<rte_mbuf*>(pkts, n), t_.sad->counters(id_, slot));
-  for (uint16_t i = k; i < n; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
+  if (!nready) return 0;
+  const uint16_t k = encap_burst_multi(*esp_, std::span<rte_mbuf*>(pkts, nready), std::span<EspSa*>(sas, nready),
+                                       std::span<SaCounters*>(ctr, nready));
+  for (uint16_t i = k; i < nready; ++i) rte_pktmbuf_free(pkts[i]);  // counted per SA by the engine
   counter_add(counters_.encapsulated, k);
   return k;
 }
@@ -391,22 +408,40 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
     if (nforeign) hand_off(foreign, owner, nforeign);
     n = nown;
   }
+  // Every packet with an SA goes to ESP in one multi-SA call.
+  rte_mbuf* esp[kBurst];
+  rte_mbuf* esp_in[kBurst];  // the same, before the call: gives each good packet its slot back
+  EspSa* esp_sa[kBurst];
+  SaCounters* ctr[kBurst];
+  uint32_t esp_slot[kBurst];
+  uint16_t nesp = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!sas[i]) {
+      drop(pkts[i], GatewayDrop::kNoSa);
+      continue;
+    }
+    esp[nesp] = esp_in[nesp] = pkts[i];
+    esp_sa[nesp] = sas[i];
+    esp_slot[nesp] = slots[i];
+    ctr[nesp++] = &t_.sad->counters(id_, slots[i]);
+  }
+  const uint16_t ndec = decap_burst_multi(*esp_, std::span<rte_mbuf*>(esp, nesp), std::span<EspSa*>(esp_sa, nesp),
+                                          std::span<SaCounters*>(ctr, nesp));
+  // Good packets keep their order, so one walk over the burst finds their slots.
+  for (uint16_t g = 0, b = 0; g < ndec; ++b) {
+    if (esp_in[b] == esp[g]) slots[g++] = esp_slot[b];
+  }
+  for (uint16_t j = ndec; j < nesp; ++j) rte_pktmbuf_free(esp[j]);  // counted per SA by the engine
+  counter_add(counters_.decapsulated, ndec);
   rte_mbuf* inner[kBurst];
   uint32_t inner_sa[kBurst];  // the inbound slot each came from (hub_forward's loop check)
   uint16_t ninner = 0;
-  for (uint16_t i = 0; i < n;) {
-    if (!sas[i]) {
-      drop(pkts[i++], GatewayDrop::kNoSa);
-      continue;
-    }
+  for (uint16_t i = 0; i < ndec;) {
     const uint32_t slot = slots[i];
-    rte_mbuf* run[kBurst];
-    uint16_t nrun = 0;
-    while (i < n && sas[i] && slots[i] == slot) run[nrun++] = pkts[i++];
-    const uint16_t k = decap_burst(*esp_, *sas[i - 1], std::span<rte_mbuf*>(run, nrun), t_.sad->counters(id_, slot));
-    for (uint16_t j = k; j < nrun; ++j) rte_pktmbuf_free(run[j]);
-    counter_add(counters_.decapsulated, k);
-    if (!k) continue;
+    EspSa* sa = esp_sa[i];
+    rte_mbuf** run = esp + i;
+    uint16_t k = 0;
+    while (i < ndec && slots[i] == slot) ++i, ++k;
     // RFC 4301 5.2: the inner packet must be one this SA is allowed to carry.
     rte_mbuf* pass[kBurst];
     uint16_t npass = 0;
@@ -434,7 +469,7 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
         drop(pass[j], GatewayDrop::kTtlExceeded);
       }
     }
-    tunnel_egress(slot, *sas[i - 1], pass, nfwd);  // MSS clamp
+    tunnel_egress(slot, *sa, pass, nfwd);  // MSS clamp
     for (uint16_t j = 0; j < nfwd; ++j) inner_sa[ninner] = slot, inner[ninner++] = pass[j];
   }
   // Every SA's inner packets go through the outbound SPD and are routed together
@@ -579,24 +614,10 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     send(hop.port, m);
   }
   forward_fragments(now, decrypted);
-  // Packets routed into tunnels go to ESP as one burst per SA, like policy-protected ones, and
+  // Packets routed into tunnels go to ESP in one multi-SA call, like policy-protected ones, and
   // are routed together afterwards.
-  rte_mbuf* sealed[kBurst];
-  uint16_t nsealed = 0;
-  for (uint16_t i = 0; i < ntunneled; ++i) {
-    if (!tunneled[i]) continue;
-    const uint32_t slot = tunnel_slot[i];
-    rte_mbuf** group = sealed + nsealed;
-    uint16_t ngroup = 0;
-    for (uint16_t j = i; j < ntunneled; ++j) {
-      if (tunneled[j] && tunnel_slot[j] == slot) {
-        group[ngroup++] = tunneled[j];
-        tunneled[j] = nullptr;
-      }
-    }
-    nsealed += encap(slot, group, ngroup, now);
-  }
-  if (nsealed) forward(sealed, nsealed, now, false);
+  if (ntunneled) ntunneled = encap(tunnel_slot, tunneled, ntunneled, now);
+  if (ntunneled) forward(tunneled, ntunneled, now, false);
 }
 
 void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {

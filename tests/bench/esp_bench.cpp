@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -182,6 +184,57 @@ void bench_decap(benchmark::State& state, const Suite& s, const Profile& p) {
   }
   report(state, std::string("decap/") + s.name + "/" + p.name, tsc, pkts, bytes);
 }
+
+/// Many SAs: packets of each burst round-robin over `nsas` outbound SAs (each burst of 32 hits 32
+/// different SAs once nsas >= 32), as a worker sees 1 000 or 100 000 interleaved flows. `multi`
+/// hands the burst to encap_burst_multi(); otherwise each run of same-SA packets goes to
+/// encap_burst(), which is what the worker did before (one call, one IPsec-MB batch, per packet).
+void bench_many_sas(benchmark::State& state, const Suite& s, uint16_t size, uint32_t nsas, bool multi) {
+  std::string err;
+  std::vector<std::unique_ptr<EspSa>> sas;
+  sas.reserve(nsas);
+  for (uint32_t k = 0; k < nsas; ++k) {
+    SaDescriptor d = descriptor(s, SaDirection::kOutbound);
+    d.spi = 0x10000 + k;
+    sas.push_back(EspSa::create(d, &err));
+  }
+  Burst b = make_burst(std::vector<uint16_t>(32, size));
+  std::vector<SaCounters> counters(nsas);  // per SA, as the SAD keeps them
+  std::vector<EspSa*> burst_sa(32);
+  std::vector<SaCounters*> burst_ctr(32);
+  uint64_t tsc = 0, pkts = 0, bytes = 0;
+  uint32_t next = 0;
+  for (auto _ : state) {
+    b.restore(false);
+    for (std::size_t i = 0; i < 32; ++i) {
+      burst_sa[i] = sas[next].get();
+      burst_ctr[i] = &counters[next];
+      if (++next == nsas) next = 0;
+    }
+    const uint64_t t0 = rte_rdtsc_precise();
+    uint16_t ok = 0;
+    if (multi) {
+      ok = encap_burst_multi(worker(), b.mbufs, burst_sa, burst_ctr);
+    } else {
+      for (std::size_t i = 0; i < 32;) {
+        std::size_t j = i + 1;
+        while (j < 32 && burst_sa[j] == burst_sa[i]) ++j;
+        ok += encap_burst(worker(), *burst_sa[i], std::span<rte_mbuf*>(b.mbufs.data() + i, j - i), *burst_ctr[i]);
+        i = j;
+      }
+    }
+    tsc += rte_rdtsc_precise() - t0;
+    if (ok != 32) state.SkipWithError("encap dropped packets");
+    pkts += ok;
+    bytes += b.payload_bytes;
+  }
+  report(state, std::string("sas/") + s.name + "/" + std::to_string(size) + "/" + std::to_string(nsas) +
+                    (multi ? "/multi" : "/per-sa"), tsc, pkts, bytes);
+}
+
+constexpr uint32_t kManySas[] = {1, 1000, 100000};
+constexpr uint16_t kManySasSizes[] = {64, 1420};
+constexpr std::size_t kManySasSuites[] = {0, 2};  // aes-gcm-128, aes-cbc-128+sha1
 
 /// The memcpy that puts ciphertext back before each decap run, timed alone.
 void bench_restore(benchmark::State& state, const Profile& p) {
@@ -359,6 +412,24 @@ void print_summary() {
               "heap = IPsec-MB alone on plain heap buffers, and the ESP ratio against that.\n");
   std::printf("replay window (4096, ESN): %.1f cycles per packet (infer + check + update)\n",
               g_results["replay-window"].cycles_per_pkt);
+  std::printf("\nEncap over many SAs, packets round-robin over the SAs (bursts of 32).\n"
+              "per-sa = one encap_burst() per run of same-SA packets; multi = encap_burst_multi().\n");
+  std::printf("%-20s %-5s %7s | %12s %12s | %7s | %s\n", "suite", "size", "SAs", "per-sa Mpps", "multi Mpps",
+              "speedup", "multi vs 1 SA encap_burst");
+  for (std::size_t si : kManySasSuites) {
+    const Suite& s = kSuites[si];
+    for (uint16_t size : kManySasSizes) {
+      const std::string base = std::string("sas/") + s.name + "/" + std::to_string(size) + "/";
+      const Result one = g_results[base + "1/per-sa"];
+      for (uint32_t n : kManySas) {
+        const Result a = g_results[base + std::to_string(n) + "/per-sa"];
+        const Result m = g_results[base + std::to_string(n) + "/multi"];
+        if (a.mpps <= 0 || m.mpps <= 0) continue;
+        std::printf("%-20s %-5u %7u | %12.3f %12.3f | %6.2fx | %5.1f%%\n", s.name, size, n, a.mpps, m.mpps,
+                    m.mpps / a.mpps, one.mpps > 0 ? 100.0 * m.mpps / one.mpps : 0.0);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -377,6 +448,17 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("decap/" + tail).c_str(), bench_decap, s, p);
       benchmark::RegisterBenchmark(("raw-dec/" + tail).c_str(), bench_raw, s, false, p, Placement::kMbuf);
       benchmark::RegisterBenchmark(("raw-dec-heap/" + tail).c_str(), bench_raw, s, false, p, Placement::kHeap);
+    }
+  }
+  for (std::size_t si : kManySasSuites) {
+    for (uint16_t size : kManySasSizes) {
+      for (uint32_t n : kManySas) {
+        for (bool multi : {false, true}) {
+          const std::string name = std::string("sas/") + kSuites[si].name + "/" + std::to_string(size) + "/" +
+                                   std::to_string(n) + (multi ? "/multi" : "/per-sa");
+          benchmark::RegisterBenchmark(name.c_str(), bench_many_sas, kSuites[si], size, n, multi);
+        }
+      }
     }
   }
   for (const Profile& p : kProfiles) benchmark::RegisterBenchmark(("restore/" + std::string(p.name)).c_str(), bench_restore, p);

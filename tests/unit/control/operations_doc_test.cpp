@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "esprit/control/ike_io.hpp"
 #include "esprit/fastpath/drop_reason.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
@@ -52,6 +53,9 @@ TEST(OperationsDoc, DropTablesMatchTheCode) {
   want.clear();
   for (const auto& d : kNeighborCounters) want.push_back(row(d.name, d.description));
   EXPECT_EQ(rows_after(doc, "`ESPRIT_NEIGHBOR_COUNTERS`"), want);
+  want.clear();
+  for (const auto& d : kIkeIoDrops) want.push_back(row(d.name, d.description));
+  EXPECT_EQ(rows_after(doc, "`ESPRIT_IKE_IO_DROPS`"), want);
 }
 
 }  // namespace

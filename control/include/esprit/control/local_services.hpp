@@ -1,4 +1,5 @@
-// What the control core does for packets the workers punt to it, apart from IKE: ARP, ICMP echo,
+// What the control core does for packets the workers punt to it: IKE goes to the IkeTransport
+// (ike_io.hpp); the rest is answered here: ARP, ICMP echo,
 // IPv6 neighbour discovery and echo, and the neighbour table's probes and released packets.
 // Replies leave through each port's control TX queue, which no worker uses.
 #pragma once
@@ -23,14 +24,19 @@ struct LocalServiceCounters {
   uint64_t nd_adverts = 0;     ///< neighbour advertisements learnt
   uint64_t probes_sent = 0;    ///< ARP requests / neighbour solicitations we sent
   uint64_t released = 0;       ///< held packets sent after resolution
-  uint64_t ike = 0;            ///< IKE packets (no IKE yet: dropped)
+  uint64_t ike = 0;            ///< UDP frames punted as IKE: handed to the IkeTransport (dropped without one)
   uint64_t ignored = 0;        ///< anything else punted
   uint64_t tx_full = 0;        ///< control TX queue refused a packet
 };
 
+class IkeTransport;
+
 class LocalServices {
  public:
   LocalServices(GatewayTables& tables, rte_mempool* pool) : t_(tables), pool_(pool) {}
+
+  /// Punted IKE frames (UDP 500, UDP 4500 with the non-ESP marker) go to `ike` (nullptr: dropped).
+  void set_ike(IkeTransport* ike) noexcept { ike_ = ike; }
 
   /// Drains the punt ring and the neighbour table's requests and timers once.
   void poll(std::chrono::nanoseconds now);
@@ -48,6 +54,7 @@ class LocalServices {
 
   GatewayTables& t_;
   rte_mempool* pool_;
+  IkeTransport* ike_ = nullptr;
   NeighborActions actions_;
   LocalServiceCounters c_;
 };

@@ -1,4 +1,4 @@
-// The ESP engine: encapsulation and decapsulation of rte_mbuf bursts for one SA
+// The ESP engine: encapsulation and decapsulation of rte_mbuf bursts of one SA or of many SAs
 // (RFC 4303, RFC 3948 UDP encapsulation, RFC 4106 GCM, RFC 7634 ChaCha20-Poly1305,
 // RFC 3602/2451/2404/4868 CBC + HMAC), with crypto done by Intel IPsec-MB in one batch per burst.
 //
@@ -55,6 +55,23 @@ static_assert(sizeof(SaEvent) == 16);
 /// As encap_burst(), for inbound packets of one SA: pkts[0,k) now hold the inner packets.
 [[nodiscard]] uint16_t decap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts,
                                    SaCounters& counters) noexcept;
+
+/// Encapsulates a burst whose packets belong to many outbound SAs (pkts[i] with sas[i], counted in
+/// counters[i]) with one IPsec-MB batch per kEspMaxBatch packets: each packet is prepared by its
+/// own SA's variant, each SA's sequence numbers are reserved once per batch for all its packets
+/// (in burst order), and all jobs go to the manager together. pkts[0,k) are encapsulated; pkts[k,n)
+/// failed and are still owned by the caller, each drop counted in its own counters. `sas` and
+/// `counters` are permuted with `pkts` so sas[j] stays the SA of pkts[j]; order is kept within both
+/// parts. All packets of one SA must share one counters block. The spans must have the same size
+/// (the shortest one bounds the burst).
+[[nodiscard]] uint16_t encap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
+                                         std::span<SaCounters*> counters) noexcept;
+
+/// As encap_burst_multi(), for inbound packets of many SAs. Each SA's replay window is checked and
+/// updated in burst order (a duplicate within the burst is caught as in decap_burst()); the rule
+/// "one decapsulating worker per inbound SA" still holds.
+[[nodiscard]] uint16_t decap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
+                                         std::span<SaCounters*> counters) noexcept;
 
 /// Per-lcore state: the IPsec-MB manager, the CBC IV generator, scratch for one batch.
 class EspWorker {

@@ -220,8 +220,10 @@ class GatewayWorker {
   void hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Whether the SA in `out_slot` leads back to the peer of the inbound SA in `in_slot`.
   [[nodiscard]] bool same_peer(uint32_t in_slot, uint32_t out_slot) const noexcept;
-  /// Encapsulates pkts[0,n) with the SA in `slot`: pkts[0,k) are ready to route, failures freed.
-  uint16_t encap(uint32_t slot, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// Encapsulates pkts[0,n), pkts[i] with the SA in slots[i], in one multi-SA engine call (per-SA
+  /// path options, MSS clamp and pre-fragmentation, first, per run of one slot): pkts[0,k) are
+  /// ready to route, failures freed.
+  uint16_t encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Routes and sends packets that start at their IP header. `allow_tunnel`: a route into a
   /// tunnel interface encapsulates; `tunnel_only`: any other route means the SPD default (DISCARD);
   /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.

@@ -1,0 +1,405 @@
+// The IKE SA: message IDs (window 1), retransmission, the response cache, SK protection, the
+// task queue and the Child SAs it owns (RFC 7296 2.1-2.3, 2.21).
+#include "esprit/control/ike/sa/ike_sa.hpp"
+
+#include <algorithm>
+
+#include "tasks.hpp"
+
+namespace esprit::ike {
+
+using namespace sa_detail;
+
+std::string_view counter_name(IkeSaEvent e) noexcept {
+  switch (e) {
+#define ESPRIT_X(en, n, d) \
+  case IkeSaEvent::en:     \
+    return n;
+    ESPRIT_IKE_SA_EVENTS(ESPRIT_X)
+#undef ESPRIT_X
+    case IkeSaEvent::kCount: break;
+  }
+  return "";
+}
+
+std::string_view to_string(IkeState s) noexcept {
+  switch (s) {
+    case IkeState::kCreated: return "created";
+    case IkeState::kConnecting: return "connecting";
+    case IkeState::kAuthenticating: return "authenticating";
+    case IkeState::kEstablished: return "established";
+    case IkeState::kDeleting: return "deleting";
+    case IkeState::kDestroyed: return "destroyed";
+  }
+  return "";
+}
+
+IkeSa::IkeSa(IkeRole role, IkeSettings settings, IkeSaEnv env)
+    : role_(role), settings_(std::move(settings)), env_(env) {}
+
+IkeSa::~IkeSa() {
+  if (half_open_counted_ && env_.responder) --env_.responder->half_open;
+}
+
+void IkeSa::set_state(IkeState s) noexcept {
+  state_ = s;
+  if (half_open_counted_ && s != IkeState::kConnecting && s != IkeState::kAuthenticating) {
+    half_open_counted_ = false;
+    if (env_.responder) --env_.responder->half_open;
+  } else if (!half_open_counted_ && role_ == IkeRole::kResponder && s == IkeState::kAuthenticating &&
+             env_.responder) {
+    half_open_counted_ = true;
+    ++env_.responder->half_open;
+  }
+}
+
+void IkeSa::initiate() {
+  if (state_ != IkeState::kCreated || role_ != IkeRole::kInitiator) return;
+  set_state(IkeState::kConnecting);
+  queue_.push_back(make_ike_init());
+  queue_.push_back(make_ike_auth());
+  run_next();
+}
+
+void IkeSa::queue(std::unique_ptr<Task> task) {
+  if (state_ == IkeState::kDestroyed) return;
+  queue_.push_back(std::move(task));
+  run_next();
+}
+
+void IkeSa::dpd() {
+  count(IkeSaEvent::kDpd);
+  queue(make_dpd());
+}
+void IkeSa::delete_ike_sa() { queue(make_ike_delete()); }
+void IkeSa::delete_child(uint32_t spi_in) { queue(make_child_delete(spi_in)); }
+void IkeSa::create_child() { queue(make_child_create(0)); }
+void IkeSa::rekey_child(uint32_t spi_in) { queue(make_child_create(spi_in)); }
+void IkeSa::rekey_ike_sa() { queue(make_ike_rekey()); }
+
+ChildSa* IkeSa::find_child(uint32_t spi, bool peer_spi) noexcept {
+  for (ChildSa& c : children_)
+    if ((peer_spi ? c.spi_out : c.spi_in) == spi) return &c;
+  return nullptr;
+}
+
+void IkeSa::run_next() {
+  if (current_ || queue_.empty() || state_ == IkeState::kDestroyed) return;
+  // Only IKE_SA_INIT and IKE_AUTH run before the SA is established.
+  if (state_ != IkeState::kEstablished && queue_.front()->exchange() != ExchangeType::kIkeSaInit &&
+      queue_.front()->exchange() != ExchangeType::kIkeAuth)
+    return;
+  current_ = std::move(queue_.front());
+  queue_.pop_front();
+  send_request(*current_);
+}
+
+std::vector<uint8_t> IkeSa::encode(Header h, const std::vector<Payload>& payloads) {
+  h.spi_i = spi_i_;
+  h.spi_r = spi_r_;
+  h.flags = static_cast<uint8_t>((role_ == IkeRole::kInitiator ? kFlagInitiator : 0) | (h.flags & kFlagResponse));
+  Message m{h, {}};
+  if (h.exchange == ExchangeType::kIkeSaInit) {
+    m.payloads = payloads;
+    return m.encode();
+  }
+  std::vector<uint8_t> inner = encode_inner(payloads);
+  std::size_t n = sk_out_->body_size(inner.size());
+  m.payloads.push_back(EncryptedPayload{payloads.empty() ? PayloadType::kNone : payload_type(payloads[0]),
+                                        std::vector<uint8_t>(n)});
+  std::vector<uint8_t> wire = m.encode();
+  auto r = Message::sk_region(wire);
+  if (!r) return {};
+  std::span<uint8_t> w(wire);
+  if (sk_out_->seal(w.first(r->aad_length), inner, w.subspan(r->body_offset, r->body_length)) != SkStatus::kOk)
+    return {};
+  return wire;
+}
+
+void IkeSa::send_request(Task& task) {
+  std::vector<Payload> payloads;
+  TaskStatus st = task.build_i(*this, payloads);
+  if (st != TaskStatus::kSuccess && st != TaskStatus::kNeedMore) {
+    current_.reset();
+    if (st == TaskStatus::kDestroySa) destroy();
+    return;
+  }
+  Header h;
+  h.exchange = task.exchange();
+  h.flags = 0;
+  // A retried IKE_SA_INIT (COOKIE, INVALID_KE) keeps message ID 0 (RFC 7296 2.6, 1.3).
+  h.message_id = task.exchange() == ExchangeType::kIkeSaInit ? 0 : next_mid_;
+  std::vector<uint8_t> wire = encode(h, payloads);
+  if (wire.empty()) {
+    current_.reset();
+    destroy();
+    return;
+  }
+  if (task.exchange() == ExchangeType::kIkeSaInit) ex_.init_request = wire;
+  last_request_ = wire;
+  first_sent_ = env_.clock->now();
+  resends_ = 0;
+  outbox_.push_back(std::move(wire));
+}
+
+void IkeSa::send_response(const Header& req, const std::vector<Payload>& payloads) {
+  Header h = req;
+  h.flags = kFlagResponse;
+  std::vector<uint8_t> wire = encode(h, payloads);
+  if (wire.empty()) return;
+  if (req.exchange == ExchangeType::kIkeSaInit) ex_.init_response = wire;
+  last_response_ = wire;
+  have_response_ = true;
+  outbox_.push_back(std::move(wire));
+}
+
+void IkeSa::tick() {
+  if (state_ == IkeState::kDestroyed) return;
+  if (current_) {
+    Duration elapsed = env_.clock->now() - first_sent_;
+    const RetransmitSchedule& rs = settings_.retransmit;
+    if (elapsed >= rs.give_up_at) {
+      count(IkeSaEvent::kGiveUp);
+      current_.reset();
+      destroy();
+      return;
+    }
+    if (resends_ < rs.resend_at.size() && elapsed >= rs.resend_at[resends_]) {
+      ++resends_;
+      count(IkeSaEvent::kRetransmit);
+      outbox_.push_back(last_request_);
+    }
+  }
+  run_next();
+}
+
+IkeSa::Opened IkeSa::open(std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
+  if (!sk_in_) return Opened::kRejected;
+  auto r = Message::sk_region(datagram);
+  if (!r || r->type != PayloadType::kEncrypted) return Opened::kRejected;  // SKF reassembly: not done
+  std::vector<uint8_t> plain;
+  if (sk_in_->open(datagram.first(r->aad_length), datagram.subspan(r->body_offset, r->body_length), plain) !=
+      SkStatus::kOk)
+    return Opened::kRejected;
+  auto chain = parse_inner(r->inner_first, plain);
+  if (!chain) return Opened::kMalformed;
+  inner = std::move(*chain);
+  return Opened::kOk;
+}
+
+void IkeSa::receive(std::span<const uint8_t> datagram) {
+  if (state_ == IkeState::kDestroyed) return;
+  auto m = Message::parse(datagram);
+  if (!m) {
+    count(IkeSaEvent::kDropped);
+    return;
+  }
+  const Header& h = m->header;
+  // Our role decides which I flag the peer's messages carry.
+  bool peer_is_original_initiator = role_ == IkeRole::kResponder;
+  if (h.initiator() != peer_is_original_initiator) {
+    count(IkeSaEvent::kDropped);
+    return;
+  }
+  if (h.request())
+    handle_request(*m, datagram);
+  else
+    handle_response(*m, datagram);
+}
+
+void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) {
+  const Header& h = m.header;
+  if (state_ == IkeState::kCreated) {
+    if (role_ != IkeRole::kResponder || h.exchange != ExchangeType::kIkeSaInit || h.message_id != 0 ||
+        h.spi_r != 0) {
+      count(IkeSaEvent::kDropped);
+      return;
+    }
+    spi_i_ = h.spi_i;
+  } else if (h.spi_i != spi_i_ || h.spi_r != spi_r_) {
+    // A retransmitted IKE_SA_INIT still carries SPIr 0.
+    if (!(h.exchange == ExchangeType::kIkeSaInit && h.spi_i == spi_i_ && h.spi_r == 0)) {
+      count(IkeSaEvent::kDropped);
+      return;
+    }
+  }
+  if (have_response_ && h.message_id + 1 == expected_peer_mid_) {
+    count(IkeSaEvent::kDuplicateRequest);
+    outbox_.push_back(last_response_);
+    return;
+  }
+  if (h.message_id != expected_peer_mid_) {
+    count(IkeSaEvent::kDropped);
+    return;
+  }
+  std::vector<Payload> in;
+  std::unique_ptr<Task> task;
+  if (h.exchange != ExchangeType::kIkeSaInit && state_ != IkeState::kCreated && state_ != IkeState::kConnecting) {
+    Opened o = open(datagram, in);
+    if (o == Opened::kRejected) {
+      count(IkeSaEvent::kDropped);
+      return;
+    }
+    if (o == Opened::kMalformed) {
+      // Authenticated but malformed: INVALID_SYNTAX to a request (RFC 7296 2.21.2, docs/ike.md).
+      count(IkeSaEvent::kInvalidSyntax);
+      send_response(h, {notify(NotifyType::kInvalidSyntax)});
+      ++expected_peer_mid_;
+      return;
+    }
+  }
+  switch (h.exchange) {
+    case ExchangeType::kIkeSaInit:
+      if (state_ != IkeState::kCreated) break;
+      in = m.payloads;
+      ex_.init_request.assign(datagram.begin(), datagram.end());
+      set_state(IkeState::kConnecting);
+      task = make_ike_init();
+      break;
+    case ExchangeType::kIkeAuth:
+      if (state_ != IkeState::kAuthenticating) break;
+      task = make_ike_auth();
+      break;
+    case ExchangeType::kCreateChildSa: {
+      if (state_ != IkeState::kEstablished) break;
+      const auto* sap = find<SaPayload>(in);
+      bool ike = sap && !sap->proposals.empty() && sap->proposals[0].protocol == ProtocolId::kIke;
+      task = ike ? make_ike_rekey() : make_child_create(0);
+      break;
+    }
+    case ExchangeType::kInformational:
+      if (state_ != IkeState::kEstablished && state_ != IkeState::kDeleting) break;
+      task = make_informational_responder();
+      break;
+    default:
+      break;
+  }
+  if (!task) {
+    count(IkeSaEvent::kDropped);
+    if (state_ == IkeState::kConnecting && h.exchange == ExchangeType::kIkeSaInit) set_state(IkeState::kCreated);
+    return;
+  }
+  TaskStatus st = task->process_r(*this, in);
+  std::vector<Payload> out;
+  TaskStatus bst = task->build_r(*this, out);
+  if (st == TaskStatus::kSuccess) st = bst;
+  send_response(h, out);
+  ++expected_peer_mid_;
+  if (st == TaskStatus::kDestroySa) destroy();
+}
+
+void IkeSa::handle_response(const Message& m, std::span<const uint8_t> datagram) {
+  const Header& h = m.header;
+  if (!current_ || h.exchange != current_->exchange() || h.spi_i != spi_i_ ||
+      h.message_id != (h.exchange == ExchangeType::kIkeSaInit ? 0 : next_mid_)) {
+    count(IkeSaEvent::kDropped);
+    return;
+  }
+  std::vector<Payload> in;
+  if (h.exchange == ExchangeType::kIkeSaInit) {
+    in = m.payloads;
+    ex_.init_response.assign(datagram.begin(), datagram.end());
+    if (h.spi_r != 0) spi_r_ = h.spi_r;
+  } else if (h.spi_r != spi_r_ || open(datagram, in) != Opened::kOk) {
+    count(IkeSaEvent::kDropped);
+    return;
+  }
+  TaskStatus st = current_->process_i(*this, in);
+  if (h.exchange != ExchangeType::kIkeSaInit || st != TaskStatus::kNeedMore) ++next_mid_;
+  finish_task(st);
+}
+
+void IkeSa::finish_task(TaskStatus st) {
+  switch (st) {
+    case TaskStatus::kNeedMore:
+      send_request(*current_);
+      return;
+    case TaskStatus::kSuccess:
+    case TaskStatus::kFailed:
+      current_.reset();
+      run_next();
+      return;
+    case TaskStatus::kDestroySa:
+      current_.reset();
+      destroy();
+      return;
+  }
+}
+
+void IkeSa::destroy() {
+  for (const ChildSa& c : children_) {
+    env_.sink->remove(c.spi_in, SaDirection::kInbound);
+    env_.sink->remove(c.spi_out, SaDirection::kOutbound);
+  }
+  children_.clear();
+  queue_.clear();
+  current_.reset();
+  set_state(IkeState::kDestroyed);
+}
+
+bool IkeSa::derive_keys(const SecretBytes& g_ir) {
+  const IkeSaTransforms& t = init_.transforms;
+  SecretBytes seed = skeyseed(t.prf, ex_.ni, ex_.nr, g_ir.span());
+  if (seed.empty()) return false;
+  return install_keys(derive_ike_sa_keys(t, seed.span(), ex_.ni, ex_.nr, spi_i_, spi_r_));
+}
+
+bool IkeSa::install_keys(IkeSaKeys keys) {
+  keys_ = std::move(keys);
+  if (keys_.empty()) return false;
+  const IkeSaTransforms& t = init_.transforms;
+  bool i = role_ == IkeRole::kInitiator;
+  sk_out_ = SkCipher::create(t.encr, t.integ, i ? keys_.sk_ei : keys_.sk_er, i ? keys_.sk_ai : keys_.sk_ar, *env_.rng);
+  sk_in_ = SkCipher::create(t.encr, t.integ, i ? keys_.sk_er : keys_.sk_ei, i ? keys_.sk_ar : keys_.sk_ai, *env_.rng);
+  return sk_out_ && sk_in_;
+}
+
+void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi) {
+  bool i = role_ == IkeRole::kInitiator;
+  auto fill = [&](SaDescriptor& d, SaDirection dir, uint32_t spi, const SecretBytes& ek, const SecretBytes& ak) {
+    d.spi = spi;
+    d.direction = dir;
+    d.mode = c.transport ? SaMode::kTransport : SaMode::kTunnel;
+    d.local = settings_.local_addr;
+    d.remote = settings_.remote_addr;
+    d.encr = c.encr;
+    d.encr_key = ek;
+    d.integ = c.integ;
+    d.integ_key = ak;
+    d.esn = c.esn;
+    d.replay_window = settings_.child.replay_window;
+    if (init_.nat_local || init_.nat_remote) d.natt = NatTraversal{settings_.local_port, settings_.remote_port};
+  };
+  // Keys: initiator->responder first (RFC 7296 2.17).
+  fill(c.inbound, SaDirection::kInbound, c.spi_in, i ? k.encr_r : k.encr_i, i ? k.integ_r : k.integ_i);
+  fill(c.outbound, SaDirection::kOutbound, c.spi_out, i ? k.encr_i : k.encr_r, i ? k.integ_i : k.integ_r);
+  env_.sink->install_inbound(c.inbound, c.ts);
+  env_.sink->install_outbound(c.outbound, c.ts, replaces_spi);
+  for (ChildSa& o : children_)
+    if (o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) o.outbound_active = false;
+  c.outbound_active = true;
+  count(IkeSaEvent::kChildInstalled);
+  children_.push_back(std::move(c));
+}
+
+bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
+  auto it = std::find_if(children_.begin(), children_.end(),
+                         [&](const ChildSa& c) { return (peer_spi ? c.spi_out : c.spi_in) == spi; });
+  if (it == children_.end()) return false;
+  if (it->outbound_active) {
+    // Another Child SA for the same selectors (a rekey collision's survivor) takes over outbound.
+    for (auto o = children_.rbegin(); o != children_.rend(); ++o)
+      if (&*o != &*it && o->ts.local == it->ts.local && o->ts.remote == it->ts.remote) {
+        env_.sink->install_outbound(o->outbound, o->ts, it->spi_out);
+        o->outbound_active = true;
+        break;
+      }
+  }
+  env_.sink->remove(it->spi_in, SaDirection::kInbound);
+  env_.sink->remove(it->spi_out, SaDirection::kOutbound);
+  children_.erase(it);
+  count(IkeSaEvent::kChildDeleted);
+  return true;
+}
+
+}  // namespace esprit::ike

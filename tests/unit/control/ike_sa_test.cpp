@@ -1,0 +1,801 @@
+// Two Esprit IKE stacks in one process (STYLE.md "Two IKE peers in one process"): every message is
+// encoded, passed as bytes and parsed again (real codec, real crypto), with deterministic random
+// sources and a fake clock.
+#include "esprit/control/ike/sa/ike_sa.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deterministic_random.hpp"
+
+namespace esprit::ike {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock final : public Clock {
+ public:
+  Duration now() const noexcept override { return t; }
+  Duration t = 1000s;
+};
+
+struct SinkEvent {
+  enum Kind { kIn, kOut, kRemove } kind;
+  uint32_t spi;
+  SaDirection dir;
+  uint32_t replaces = 0;
+};
+
+// Test scaffolding: records what a daemon bridge would do to the SAD/SPD.
+class RecordingSink final : public ChildSaSink {
+ public:
+  void install_inbound(const SaDescriptor& sa, const ChildSelectors&) override {
+    events.push_back({SinkEvent::kIn, sa.spi, sa.direction});
+    installed.push_back(sa);
+  }
+  void install_outbound(const SaDescriptor& sa, const ChildSelectors&, uint32_t replaces) override {
+    events.push_back({SinkEvent::kOut, sa.spi, sa.direction, replaces});
+    installed.push_back(sa);
+  }
+  void remove(uint32_t spi, SaDirection d) override { events.push_back({SinkEvent::kRemove, spi, d}); }
+  std::vector<SinkEvent> events;
+  std::vector<SaDescriptor> installed;
+};
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+
+std::vector<ProposalSpec> props(std::initializer_list<const char*> names, ProtocolId p) {
+  std::vector<ProposalSpec> out;
+  for (const char* n : names) {
+    std::string err;
+    auto s = parse_proposal(n, p, &err);
+    EXPECT_TRUE(s) << n << ": " << err;
+    if (s) out.push_back(*s);
+  }
+  return out;
+}
+
+IkeSettings settings(bool initiator, const char* ike, const char* esp) {
+  IkeSettings s;
+  s.ike_proposals = props({ike}, ProtocolId::kIke);
+  s.child.esp_proposals = props({esp}, ProtocolId::kEsp);
+  s.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("correct horse battery"), 21));
+  IpAddress a = ip("192.0.2.1"), b = ip("198.51.100.2");
+  s.local_addr = initiator ? a : b;
+  s.remote_addr = initiator ? b : a;
+  s.local_id = Identity::fqdn(initiator ? "left.example" : "right.example");
+  auto left = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
+  auto right = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
+  s.child.local_ts = {initiator ? left : right};
+  s.child.remote_ts = {initiator ? right : left};
+  return s;
+}
+
+struct Pair {
+  Pair(IkeSettings si, IkeSettings sr, std::size_t cookie_threshold = 1000)
+      : si_(std::move(si)), sr_(std::move(sr)) {
+    sr_.cookie_threshold = cookie_threshold;
+    i = std::make_unique<IkeSa>(IkeRole::kInitiator, si_, IkeSaEnv{&rng_i, &clock, &sink_i, nullptr});
+    new_responder();
+  }
+  void new_responder() {
+    r = std::make_unique<IkeSa>(IkeRole::kResponder, sr_, IkeSaEnv{&rng_r, &clock, &sink_r, &ctx});
+    ++responders;
+  }
+  // Delivers every queued datagram until both sides are quiet. A responder that answered
+  // statelessly (COOKIE, INVALID_KE) is replaced, as the daemon would make a new one per request.
+  void pump(int max_rounds = 20) {
+    for (int n = 0; n < max_rounds; ++n) {
+      auto to_r = std::move(i->outbox());
+      i->outbox().clear();
+      for (auto& d : to_r) {
+        if (r->state() == IkeState::kDestroyed && i->state() == IkeState::kConnecting) new_responder();
+        wire_log.push_back(d);
+        r->receive(d);
+      }
+      auto to_i = std::move(r->outbox());
+      r->outbox().clear();
+      for (auto& d : to_i) {
+        wire_log.push_back(d);
+        i->receive(d);
+      }
+      if (to_r.empty() && to_i.empty()) return;
+    }
+  }
+  void establish() {
+    i->initiate();
+    pump();
+  }
+
+  IkeSettings si_, sr_;
+  test::DeterministicRandom rng_i{1}, rng_r{2}, rng_ctx{3};
+  FakeClock clock;
+  RecordingSink sink_i, sink_r;
+  ResponderContext ctx{rng_ctx};
+  std::unique_ptr<IkeSa> i, r;
+  int responders = 0;
+  std::vector<std::vector<uint8_t>> wire_log;
+};
+
+void expect_same_keys(const IkeSa& a, const IkeSa& b) {
+  EXPECT_EQ(a.keys().sk_d.span().size(), b.keys().sk_d.span().size());
+  EXPECT_TRUE(std::ranges::equal(a.keys().sk_d.span(), b.keys().sk_d.span()));
+  EXPECT_TRUE(std::ranges::equal(a.keys().sk_ei.span(), b.keys().sk_ei.span()));
+  EXPECT_TRUE(std::ranges::equal(a.keys().sk_er.span(), b.keys().sk_er.span()));
+  EXPECT_TRUE(std::ranges::equal(a.keys().sk_ai.span(), b.keys().sk_ai.span()));
+  EXPECT_TRUE(std::ranges::equal(a.keys().sk_pr.span(), b.keys().sk_pr.span()));
+}
+
+void expect_mirror(const SaDescriptor& out, const SaDescriptor& in) {
+  EXPECT_EQ(out.direction, SaDirection::kOutbound);
+  EXPECT_EQ(in.direction, SaDirection::kInbound);
+  EXPECT_EQ(out.spi, in.spi);
+  EXPECT_EQ(out.encr, in.encr);
+  EXPECT_EQ(out.integ, in.integ);
+  EXPECT_EQ(out.mode, in.mode);
+  EXPECT_TRUE(std::ranges::equal(out.encr_key.span(), in.encr_key.span()));
+  EXPECT_TRUE(std::ranges::equal(out.integ_key.span(), in.integ_key.span()));
+  EXPECT_EQ(out.local, in.remote);
+  EXPECT_EQ(out.remote, in.local);
+  EXPECT_FALSE(out.validate()) << *out.validate();
+  EXPECT_FALSE(in.validate()) << *in.validate();
+}
+
+struct Suite {
+  const char* ike;
+  const char* esp;
+  PrfAlg prf;
+  EncrAlg encr;
+  IntegAlg integ;
+  uint16_t group;
+};
+
+class Establish : public ::testing::TestWithParam<Suite> {};
+
+TEST_P(Establish, InitAndAuthGiveMatchingKeysAndMirroredChildSas) {
+  const Suite& s = GetParam();
+  Pair p(settings(true, s.ike, s.esp), settings(false, s.ike, s.esp));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished) << to_string(p.i->state());
+  ASSERT_EQ(p.r->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->init_result().transforms.prf, s.prf);
+  EXPECT_EQ(p.i->init_result().transforms.encr, s.encr);
+  EXPECT_EQ(p.i->init_result().transforms.integ, s.integ);
+  EXPECT_EQ(p.i->init_result().dh_group, s.group);
+  EXPECT_EQ(p.r->init_result().dh_group, s.group);
+  EXPECT_FALSE(p.i->init_result().nat_local || p.i->init_result().nat_remote);
+  EXPECT_EQ(p.i->spi_r(), p.r->spi_r());
+  expect_same_keys(*p.i, *p.r);
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  ASSERT_EQ(p.r->child_sas().size(), 1u);
+  const ChildSa& ci = p.i->child_sas()[0];
+  const ChildSa& cr = p.r->child_sas()[0];
+  expect_mirror(ci.outbound, cr.inbound);
+  expect_mirror(cr.outbound, ci.inbound);
+  EXPECT_NE(ci.spi_in, ci.spi_out);
+  // The sink saw inbound before outbound on both sides.
+  for (const RecordingSink* k : {&p.sink_i, &p.sink_r}) {
+    ASSERT_EQ(k->events.size(), 2u);
+    EXPECT_EQ(k->events[0].kind, SinkEvent::kIn);
+    EXPECT_EQ(k->events[1].kind, SinkEvent::kOut);
+  }
+  EXPECT_EQ(p.i->next_request_id(), 2u);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kEstablished], 1u);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kChildInstalled], 1u);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped], 0u);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Suites, Establish,
+    ::testing::Values(
+        Suite{"3des-sha1-modp1024", "3des-sha1", PrfAlg::kHmacSha1, EncrAlg::kTripleDesCbc, IntegAlg::kHmacSha1_96, 2},
+        Suite{"aes256-sha256-modp2048", "aes256-sha256", PrfAlg::kHmacSha256, EncrAlg::kAesCbc256,
+              IntegAlg::kHmacSha256_128, 14},
+        Suite{"aes128gcm16-prfsha256-x25519", "aes128gcm16", PrfAlg::kHmacSha256, EncrAlg::kAesGcm16_128,
+              IntegAlg::kNone, 31}));
+
+TEST(IkeSa, ResponderPicksTheStrongestAcceptableProposal) {
+  auto si = settings(true, "aes128-sha1-modp2048", "aes128gcm16");
+  si.ike_proposals = props({"aes128-sha1-modp2048", "aes256-sha384-modp2048", "3des-sha1-modp2048"}, ProtocolId::kIke);
+  auto sr = settings(false, "aes128-sha1-modp2048", "aes128gcm16");
+  sr.ike_proposals = props({"3des-sha1-modp2048", "aes128-sha1-modp2048", "aes256-sha384-modp2048"}, ProtocolId::kIke);
+  Pair p(si, sr);
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->init_result().transforms.encr, EncrAlg::kAesCbc256);
+  EXPECT_EQ(p.i->init_result().transforms.prf, PrfAlg::kHmacSha384);
+}
+
+TEST(IkeSa, InvalidKeRetriesWithTheResponderGroup) {
+  // The initiator guesses modp2048 (its first group); the responder only takes curve25519.
+  Pair p(settings(true, "aes256-sha256-modp2048-curve25519", "aes256-sha256"),
+         settings(false, "aes256-sha256-curve25519", "aes256-sha256"));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->init_result().dh_group, 31);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kInvalidKe], 1u);
+  EXPECT_EQ(p.responders, 2);  // the first answer was stateless
+  expect_same_keys(*p.i, *p.r);
+}
+
+TEST(IkeSa, CookieDemandedUnderLoadThenAccepted) {
+  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"), /*cookie_threshold=*/0);
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kCookie], 1u);
+  EXPECT_EQ(p.responders, 2);
+  // The retried request carries the COOKIE first (RFC 7296 2.6).
+  auto retry = Message::parse(p.wire_log[2]);
+  ASSERT_TRUE(retry);
+  ASSERT_FALSE(retry->payloads.empty());
+  const auto* n = std::get_if<NotifyPayload>(&retry->payloads[0]);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->notify_type, NotifyType::kCookie);
+  EXPECT_EQ(n->data.size(), CookieGenerator::kCookieLen);
+  EXPECT_EQ(p.ctx.half_open, 0u);  // established: no longer half-open
+}
+
+TEST(IkeSa, CookieOnlyAboveTheHalfOpenThreshold) {
+  test::DeterministicRandom r1(21), r2(22), r3(23), r4(24), rc(25);
+  FakeClock clock;
+  RecordingSink sink;
+  ResponderContext ctx(rc);
+  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  sr.cookie_threshold = 1;
+  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  IkeSa i1(IkeRole::kInitiator, si, IkeSaEnv{&r1, &clock, &sink, nullptr});
+  IkeSa i2(IkeRole::kInitiator, si, IkeSaEnv{&r2, &clock, &sink, nullptr});
+  IkeSa a(IkeRole::kResponder, sr, IkeSaEnv{&r3, &clock, &sink, &ctx});
+  IkeSa b(IkeRole::kResponder, sr, IkeSaEnv{&r4, &clock, &sink, &ctx});
+  i1.initiate();
+  a.receive(i1.outbox()[0]);
+  ASSERT_EQ(a.outbox().size(), 1u);
+  EXPECT_EQ(a.state(), IkeState::kAuthenticating);
+  EXPECT_EQ(ctx.half_open, 1u);
+  // A retransmitted IKE_SA_INIT is answered from the cache.
+  a.receive(i1.outbox()[0]);
+  ASSERT_EQ(a.outbox().size(), 2u);
+  EXPECT_EQ(a.outbox()[0], a.outbox()[1]);
+  EXPECT_EQ(a.counters()[IkeSaEvent::kDuplicateRequest], 1u);
+  // The second initiator finds the threshold reached: COOKIE only, nothing kept.
+  i2.initiate();
+  b.receive(i2.outbox()[0]);
+  ASSERT_EQ(b.outbox().size(), 1u);
+  auto m = Message::parse(b.outbox()[0]);
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->payloads.size(), 1u);
+  EXPECT_EQ(std::get<NotifyPayload>(m->payloads[0]).notify_type, NotifyType::kCookie);
+  EXPECT_EQ(m->header.spi_r, 0u);
+  EXPECT_EQ(b.state(), IkeState::kDestroyed);
+  EXPECT_EQ(ctx.half_open, 1u);
+  // The first SA leaves half-open when it is established.
+  i1.outbox().clear();
+  i1.receive(a.outbox()[0]);
+  a.outbox().clear();
+  a.receive(i1.outbox()[0]);
+  i1.receive(a.outbox()[0]);
+  EXPECT_EQ(i1.state(), IkeState::kEstablished);
+  EXPECT_EQ(ctx.half_open, 0u);
+}
+
+TEST(IkeSa, WrongPskIsAuthenticationFailed) {
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  sr.psk = SecretBytes{1, 2, 3, 4, 5, 6, 7, 8};
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
+  EXPECT_EQ(p.r->state(), IkeState::kDestroyed);
+  EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kAuthFailed], 1u);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kAuthFailed], 1u);
+  EXPECT_TRUE(p.sink_i.events.empty());
+  EXPECT_TRUE(p.sink_r.events.empty());
+}
+
+TEST(IkeSa, WrongRemoteIdIsAuthenticationFailed) {
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  sr.remote_id = Identity::fqdn("someone.else");
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+}
+
+TEST(IkeSa, NoCommonProposalIsNoProposalChosen) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes128gcm16-prfsha256-ecp256", "aes256-sha256"));
+  p.establish();
+  EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
+  EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kNoProposalChosen], 1u);
+}
+
+TEST(IkeSa, NoCommonEspProposalKeepsTheIkeSa) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes128gcm16"));
+  p.establish();
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
+  EXPECT_TRUE(p.i->child_sas().empty());
+  EXPECT_TRUE(p.r->child_sas().empty());
+}
+
+TEST(IkeSa, TrafficSelectorsAreNarrowed) {
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  sr.child.local_ts = {ts_range(ip("10.1.2.0"), ip("10.1.2.255"), 6, 443, 443)};
+  sr.child.remote_ts = {ts_range(ip("10.0.0.0"), ip("10.255.255.255"))};
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  const ChildSelectors& ti = p.i->child_sas()[0].ts;
+  const ChildSelectors& tr = p.r->child_sas()[0].ts;
+  ASSERT_EQ(ti.remote.size(), 1u);
+  EXPECT_EQ(ti.remote[0], ts_range(ip("10.1.2.0"), ip("10.1.2.255"), 6, 443, 443));
+  ASSERT_EQ(ti.local.size(), 1u);
+  EXPECT_EQ(ti.local[0], ts_range(ip("10.0.0.0"), ip("10.0.255.255")));
+  EXPECT_EQ(ti.local, tr.remote);
+  EXPECT_EQ(ti.remote, tr.local);
+}
+
+TEST(IkeSa, DisjointSelectorsAreTsUnacceptable) {
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  sr.child.local_ts = {ts_range(ip("172.16.0.0"), ip("172.16.255.255"))};
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->last_error(), NotifyType::kTsUnacceptable);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kTsUnacceptable], 1u);
+  EXPECT_TRUE(p.i->child_sas().empty());
+}
+
+TEST(IkeSa, TransportModeWhenBothWantIt) {
+  auto si = settings(true, "aes256-sha256-modp2048", "aes128gcm16");
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes128gcm16");
+  si.child.transport_mode = sr.child.transport_mode = true;
+  Pair p(si, sr);
+  p.establish();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  EXPECT_EQ(p.i->child_sas()[0].outbound.mode, SaMode::kTransport);
+  EXPECT_EQ(p.r->child_sas()[0].inbound.mode, SaMode::kTransport);
+}
+
+TEST(IkeSa, NatDetectedWhenTheResponderSeesAnotherAddress) {
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  sr.remote_addr = ip("203.0.113.9");  // the initiator's address after its NAT
+  sr.remote_port = 40000;
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_TRUE(p.r->init_result().nat_remote);
+  EXPECT_FALSE(p.r->init_result().nat_local);
+  EXPECT_TRUE(p.i->init_result().nat_local);
+  EXPECT_FALSE(p.i->init_result().nat_remote);
+  EXPECT_TRUE(p.r->child_sas()[0].outbound.natt.has_value());
+  EXPECT_TRUE(p.i->child_sas()[0].outbound.natt.has_value());
+}
+
+TEST(IkeSa, RetransmissionTimelineAndGiveUp) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.i->initiate();
+  ASSERT_EQ(p.i->outbox().size(), 1u);
+  const auto first = p.i->outbox()[0];
+  p.i->outbox().clear();  // lost
+  Duration t0 = p.clock.t;
+  std::vector<Duration> sent_at;
+  for (Duration t = t0; t <= t0 + 20s; t += 100ms) {
+    p.clock.t = t;
+    p.i->tick();
+    for (auto& d : p.i->outbox()) {
+      EXPECT_EQ(d, first);  // the same bytes
+      sent_at.push_back(t - t0);
+    }
+    p.i->outbox().clear();
+    if (p.i->state() == IkeState::kDestroyed) break;
+  }
+  EXPECT_EQ(sent_at, (std::vector<Duration>{2s, 4s, 8s}));
+  EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
+  EXPECT_EQ(p.clock.t - t0, Duration(16s));
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kRetransmit], 3u);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kGiveUp], 1u);
+}
+
+TEST(IkeSa, LostResponseIsResentFromTheCache) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.i->initiate();
+  p.r->receive(p.i->outbox()[0]);
+  p.i->outbox().clear();
+  auto init_resp = p.r->outbox();
+  p.r->outbox().clear();
+  p.i->receive(init_resp[0]);  // IKE_SA_INIT done; IKE_AUTH request queued
+  ASSERT_EQ(p.i->outbox().size(), 1u);
+  auto auth_req = p.i->outbox()[0];
+  p.i->outbox().clear();
+  p.r->receive(auth_req);
+  ASSERT_EQ(p.r->outbox().size(), 1u);
+  auto auth_resp = p.r->outbox()[0];
+  p.r->outbox().clear();  // the response is lost
+  p.clock.t += 2s;
+  p.i->tick();
+  ASSERT_EQ(p.i->outbox().size(), 1u);
+  EXPECT_EQ(p.i->outbox()[0], auth_req);
+  p.r->receive(p.i->outbox()[0]);
+  p.i->outbox().clear();
+  ASSERT_EQ(p.r->outbox().size(), 1u);
+  EXPECT_EQ(p.r->outbox()[0], auth_resp);  // byte for byte, not processed twice
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDuplicateRequest], 1u);
+  EXPECT_EQ(p.r->child_sas().size(), 1u);
+  p.i->receive(p.r->outbox()[0]);
+  p.r->outbox().clear();
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  // A late copy of the same response is dropped.
+  p.i->receive(auth_resp);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped], 1u);
+  EXPECT_EQ(p.i->child_sas().size(), 1u);
+}
+
+TEST(IkeSa, TamperedMessageIsDropped) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.i->initiate();
+  p.r->receive(p.i->outbox()[0]);
+  p.i->outbox().clear();
+  p.i->receive(p.r->outbox()[0]);
+  p.r->outbox().clear();
+  auto auth_req = p.i->outbox()[0];
+  auth_req[auth_req.size() - 1] ^= 1;  // ICV
+  p.r->receive(auth_req);
+  EXPECT_TRUE(p.r->outbox().empty());
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 1u);
+  EXPECT_EQ(p.r->state(), IkeState::kAuthenticating);
+  std::vector<uint8_t> junk(40, 0xff);
+  p.r->receive(junk);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 2u);
+}
+
+TEST(IkeSa, AuthenticatedMalformedRequestGetsInvalidSyntax) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  // An INFORMATIONAL request sealed with the initiator's keys whose inner Nonce is 8 bytes (RFC 7296
+  // 3.9 wants 16..256).
+  test::DeterministicRandom rng(9);
+  auto sk = SkCipher::create(EncrAlg::kAesCbc256, IntegAlg::kHmacSha256_128, p.i->keys().sk_ei,
+                             p.i->keys().sk_ai, rng);
+  ASSERT_TRUE(sk);
+  std::vector<uint8_t> inner{0, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8};
+  Message m;
+  m.header = Header{p.i->spi_i(), p.i->spi_r(), PayloadType::kNone, 2, 0, ExchangeType::kInformational,
+                    kFlagInitiator, p.i->next_request_id(), 0};
+  m.payloads.push_back(EncryptedPayload{PayloadType::kNonce, std::vector<uint8_t>(sk->body_size(inner.size()))});
+  auto wire = m.encode();
+  auto r = Message::sk_region(wire);
+  ASSERT_TRUE(r);
+  std::span<uint8_t> w(wire);
+  ASSERT_EQ(sk->seal(w.first(r->aad_length), inner, w.subspan(r->body_offset, r->body_length)), SkStatus::kOk);
+  p.r->receive(wire);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kInvalidSyntax], 1u);
+  ASSERT_EQ(p.r->outbox().size(), 1u);
+  auto resp = Message::parse(p.r->outbox()[0]);
+  ASSERT_TRUE(resp);
+  EXPECT_TRUE(resp->header.response());
+  EXPECT_EQ(p.r->state(), IkeState::kEstablished);
+}
+
+TEST(IkeSa, ChildDeleteFromEitherSide) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  ASSERT_EQ(p.r->child_sas().size(), 1u);
+  ChildSa c = p.r->child_sas()[0];
+  p.r->delete_child(c.spi_in);
+  p.pump();
+  EXPECT_TRUE(p.r->child_sas().empty());
+  EXPECT_TRUE(p.i->child_sas().empty());
+  ASSERT_EQ(p.sink_i.events.size(), 4u);
+  EXPECT_EQ(p.sink_i.events[2].kind, SinkEvent::kRemove);
+  EXPECT_EQ(p.sink_i.events[2].spi, c.spi_out);
+  EXPECT_EQ(p.sink_r.events[2].spi, c.spi_in);
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.r->next_request_id(), 1u);  // the responder's own message IDs started at 0
+}
+
+TEST(IkeSa, IkeDeleteFromEitherSideRemovesChildSas) {
+  for (bool from_initiator : {true, false}) {
+    Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+           settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+    p.establish();
+    (from_initiator ? p.i : p.r)->delete_ike_sa();
+    p.pump();
+    EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
+    EXPECT_EQ(p.r->state(), IkeState::kDestroyed);
+    for (const RecordingSink* k : {&p.sink_i, &p.sink_r}) {
+      ASSERT_EQ(k->events.size(), 4u);
+      EXPECT_EQ(k->events[2].kind, SinkEvent::kRemove);
+      EXPECT_EQ(k->events[3].kind, SinkEvent::kRemove);
+    }
+  }
+}
+
+TEST(IkeSa, DpdAnsweredThenTimesOut) {
+  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+  p.establish();
+  p.i->dpd();
+  p.pump();
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->next_request_id(), 3u);
+  p.i->dpd();
+  p.i->outbox().clear();  // the peer is gone
+  for (int k = 0; k < 200 && p.i->state() != IkeState::kDestroyed; ++k) {
+    p.clock.t += 100ms;
+    p.i->tick();
+    p.i->outbox().clear();
+  }
+  EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kRetransmit], 3u);
+  EXPECT_EQ(p.sink_i.events.back().kind, SinkEvent::kRemove);
+}
+
+
+const ChildSa* by_in(const IkeSa& sa, uint32_t spi) {
+  for (const auto& c : sa.child_sas())
+    if (c.spi_in == spi) return &c;
+  return nullptr;
+}
+
+void expect_children_mirror(const IkeSa& a, const IkeSa& b) {
+  ASSERT_EQ(a.child_sas().size(), b.child_sas().size());
+  for (const ChildSa& c : a.child_sas()) {
+    const ChildSa* d = by_in(b, c.spi_out);
+    ASSERT_NE(d, nullptr);
+    expect_mirror(c.outbound, d->inbound);
+    expect_mirror(d->outbound, c.inbound);
+    EXPECT_EQ(c.ts.local, d->ts.remote);
+  }
+}
+
+TEST(IkeSa, CreateChildSaWithAndWithoutPfs) {
+  for (const char* esp : {"aes256-sha256", "aes256-sha256-modp2048", "aes128gcm16-curve25519"}) {
+    SCOPED_TRACE(esp);
+    Pair p(settings(true, "aes256-sha256-modp2048", esp), settings(false, "aes256-sha256-modp2048", esp));
+    p.establish();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    p.i->create_child();
+    p.pump();
+    EXPECT_EQ(p.i->child_sas().size(), 2u);
+    expect_children_mirror(*p.i, *p.r);
+    EXPECT_FALSE(std::ranges::equal(p.i->child_sas()[0].outbound.encr_key.span(),
+                                    p.i->child_sas()[1].outbound.encr_key.span()));
+    EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped] + p.r->counters()[IkeSaEvent::kDropped], 0u);
+  }
+}
+
+TEST(IkeSa, ChildSaPfsGroupMismatchIsInvalidKeThenRetried) {
+  auto si = settings(true, "aes256-sha256-modp2048", "aes256-sha256");
+  si.child.esp_proposals = props({"aes256-sha256-modp2048-curve25519"}, ProtocolId::kEsp);
+  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256-curve25519");
+  Pair p(si, sr);
+  p.establish();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);  // IKE_AUTH carries no KE: no PFS there
+  p.i->create_child();
+  p.pump();
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kInvalidKe], 1u);
+  EXPECT_EQ(p.i->child_sas().size(), 2u);
+  expect_children_mirror(*p.i, *p.r);
+}
+
+TEST(IkeSa, PfsMismatchOnCreateChildSaIsNoProposalChosen) {
+  for (bool initiator_pfs : {true, false}) {
+    SCOPED_TRACE(initiator_pfs ? "initiator wants PFS" : "responder wants PFS");
+    const char* with = "aes256-sha256-modp2048";
+    const char* without = "aes256-sha256";
+    Pair p(settings(true, "aes256-sha256-modp2048", initiator_pfs ? with : without),
+           settings(false, "aes256-sha256-modp2048", initiator_pfs ? without : with));
+    p.establish();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    p.i->create_child();
+    p.pump();
+    EXPECT_EQ(p.i->child_sas().size(), 1u);
+    EXPECT_EQ(p.r->child_sas().size(), 1u);
+    EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
+    EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  }
+}
+
+TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
+  for (const char* esp : {"aes128gcm16", "aes128gcm16-curve25519"}) {
+    for (bool from_initiator : {true, false}) {
+      SCOPED_TRACE(std::string(esp) + (from_initiator ? " from initiator" : " from responder"));
+      Pair p(settings(true, "aes128gcm16-prfsha256-x25519", esp), settings(false, "aes128gcm16-prfsha256-x25519", esp));
+      p.establish();
+      IkeSa& a = from_initiator ? *p.i : *p.r;
+      RecordingSink& sa_sink = from_initiator ? p.sink_i : p.sink_r;
+      RecordingSink& sb_sink = from_initiator ? p.sink_r : p.sink_i;
+      ChildSa old = a.child_sas()[0];
+      a.rekey_child(old.spi_in);
+      p.pump();
+      ASSERT_EQ(a.child_sas().size(), 1u);
+      ChildSa neu = a.child_sas()[0];
+      EXPECT_NE(neu.spi_in, old.spi_in);
+      EXPECT_FALSE(std::ranges::equal(neu.outbound.encr_key.span(), old.outbound.encr_key.span()));
+      expect_children_mirror(*p.i, *p.r);
+      // Rekey initiator: new inbound, new outbound replacing the old, then the old removed.
+      ASSERT_EQ(sa_sink.events.size(), 6u);
+      EXPECT_EQ(sa_sink.events[2].kind, SinkEvent::kIn);
+      EXPECT_EQ(sa_sink.events[2].spi, neu.spi_in);
+      EXPECT_EQ(sa_sink.events[3].kind, SinkEvent::kOut);
+      EXPECT_EQ(sa_sink.events[3].spi, neu.spi_out);
+      EXPECT_EQ(sa_sink.events[3].replaces, old.spi_out);
+      EXPECT_EQ(sa_sink.events[4].kind, SinkEvent::kRemove);
+      EXPECT_EQ(sa_sink.events[4].spi, old.spi_in);
+      EXPECT_EQ(sa_sink.events[5].spi, old.spi_out);
+      // Rekey responder: the same order.
+      ASSERT_EQ(sb_sink.events.size(), 6u);
+      EXPECT_EQ(sb_sink.events[2].kind, SinkEvent::kIn);
+      EXPECT_EQ(sb_sink.events[3].kind, SinkEvent::kOut);
+      EXPECT_EQ(sb_sink.events[3].replaces, old.spi_in);
+      EXPECT_EQ(sb_sink.events[4].kind, SinkEvent::kRemove);
+      EXPECT_EQ(sb_sink.events[4].spi, old.spi_out);
+    }
+  }
+}
+
+TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.r->rekey_child(old.spi_out);
+  p.pump();
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  ASSERT_EQ(p.r->child_sas().size(), 1u);
+  EXPECT_NE(p.i->child_sas()[0].spi_in, old.spi_in);
+  EXPECT_NE(p.i->child_sas()[0].spi_out, old.spi_out);
+  expect_children_mirror(*p.i, *p.r);
+  EXPECT_TRUE(p.i->child_sas()[0].outbound_active);
+  // The sinks' last outbound install is the survivor's.
+  for (auto [sink, sa] : {std::pair{&p.sink_i, p.i.get()}, std::pair{&p.sink_r, p.r.get()}}) {
+    uint32_t last_out = 0;
+    for (const auto& e : sink->events)
+      if (e.kind == SinkEvent::kOut) last_out = e.spi;
+    EXPECT_EQ(last_out, sa->child_sas()[0].spi_out);
+  }
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kChildDeleted] + p.r->counters()[IkeSaEvent::kChildDeleted], 4u);
+}
+
+TEST(IkeSa, RekeyCollidingWithDeleteLeavesNoChildSa) {
+  // RFC 7296 2.25: the side deleting answers the rekey with TEMPORARY_FAILURE.
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.r->delete_child(old.spi_out);
+  p.pump();
+  EXPECT_TRUE(p.i->child_sas().empty());
+  EXPECT_TRUE(p.r->child_sas().empty());
+  EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.sink_i.events.back().kind, SinkEvent::kRemove);
+}
+
+TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
+  for (bool from_initiator : {true, false}) {
+    SCOPED_TRACE(from_initiator ? "from initiator" : "from responder");
+    Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+           settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+    p.establish();
+    uint64_t old_spi_i = p.i->spi_i();
+    ChildSa child = p.i->child_sas()[0];
+    (from_initiator ? p.i : p.r)->rekey_ike_sa();
+    p.pump();
+    auto ni = p.i->take_successor();
+    auto nr = p.r->take_successor();
+    ASSERT_TRUE(ni && nr);
+    EXPECT_EQ(p.i->state(), IkeState::kDestroyed);  // the old IKE SA was deleted
+    EXPECT_EQ(p.r->state(), IkeState::kDestroyed);
+    EXPECT_EQ(ni->state(), IkeState::kEstablished);
+    EXPECT_EQ(ni->spi_i(), nr->spi_i());
+    EXPECT_EQ(ni->spi_r(), nr->spi_r());
+    EXPECT_NE(ni->spi_i(), old_spi_i);
+    EXPECT_EQ(ni->role(), from_initiator ? IkeRole::kInitiator : IkeRole::kResponder);
+    expect_same_keys(*ni, *nr);
+    EXPECT_FALSE(std::ranges::equal(ni->keys().sk_d.span(), p.i->keys().sk_d.span()));
+    ASSERT_EQ(ni->child_sas().size(), 1u);
+    EXPECT_EQ(ni->child_sas()[0].spi_in, child.spi_in);
+    EXPECT_EQ(p.sink_i.events.size(), 2u);  // nothing removed
+    EXPECT_EQ(p.sink_r.events.size(), 2u);
+    // The new IKE SA works: message IDs from 0, a Child SA rekey with the new SK_d.
+    p.i = std::move(ni);
+    p.r = std::move(nr);
+    p.i->rekey_child(child.spi_in);
+    p.pump();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    EXPECT_NE(p.i->child_sas()[0].spi_in, child.spi_in);
+    expect_children_mirror(*p.i, *p.r);
+    p.r->dpd();
+    p.pump();
+    EXPECT_EQ(p.r->state(), IkeState::kEstablished);
+  }
+}
+
+TEST(IkeSa, SimultaneousIkeRekeysBothRefusedThenRetried) {
+  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
+         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  p.establish();
+  p.i->rekey_ike_sa();
+  p.r->rekey_ike_sa();
+  p.pump();
+  EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_EQ(p.r->last_error(), NotifyType::kTemporaryFailure);
+  EXPECT_FALSE(p.i->take_successor());
+  EXPECT_FALSE(p.r->take_successor());
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->child_sas().size(), 1u);
+  p.r->rekey_ike_sa();
+  p.pump();
+  auto ni = p.i->take_successor();
+  auto nr = p.r->take_successor();
+  ASSERT_TRUE(ni && nr);
+  expect_same_keys(*ni, *nr);
+  EXPECT_EQ(ni->child_sas().size(), 1u);
+}
+
+TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
+  // Every datagram of a session, mutated (byte flips, truncation), fed to fresh and established
+  // stacks: dropped or answered, never a crash; an established pair stays established.
+  Pair ref(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"),
+           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"));
+  ref.establish();
+  ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
+  ref.pump();
+  ref.i->dpd();
+  ref.pump();
+  ASSERT_GE(ref.wire_log.size(), 10u);
+  test::DeterministicRandom mut(77);
+  Pair live(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"),
+            settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"));
+  live.establish();
+  ASSERT_EQ(live.i->state(), IkeState::kEstablished);
+  for (const auto& d : ref.wire_log) {
+    for (int k = 0; k < 40; ++k) {
+      std::vector<uint8_t> m = d;
+      uint8_t pick[4];
+      ASSERT_TRUE(mut.fill(pick));
+      if (k % 4 == 3) {
+        m.resize(pick[0] % m.size());
+      } else {
+        m[(pick[0] << 8 | pick[1]) % m.size()] ^= static_cast<uint8_t>(pick[2] | 1);
+      }
+      IkeSa fresh(IkeRole::kResponder, live.sr_, IkeSaEnv{&live.rng_r, &live.clock, &live.sink_r, &live.ctx});
+      fresh.receive(m);
+      live.i->receive(m);
+      live.r->receive(m);
+    }
+  }
+  EXPECT_EQ(live.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(live.r->state(), IkeState::kEstablished);
+  live.i->outbox().clear();
+  live.r->outbox().clear();
+}
+
+TEST(Proposal, ParseErrors) {
+  std::string err;
+  EXPECT_FALSE(parse_proposal("aes256-sha256", ProtocolId::kIke, &err));
+  EXPECT_NE(err.find("DH"), std::string::npos) << err;
+  EXPECT_FALSE(parse_proposal("aes256-bogus-modp2048", ProtocolId::kIke, &err));
+  EXPECT_NE(err.find("bogus"), std::string::npos);
+  EXPECT_FALSE(parse_proposal("aes128gcm16-sha256", ProtocolId::kEsp, &err));
+  EXPECT_FALSE(parse_proposal("null-sha256-modp2048", ProtocolId::kIke, &err));
+  EXPECT_TRUE(parse_proposal("aes128gcm16-esn", ProtocolId::kEsp, &err)) << err;
+}
+
+}  // namespace
+}  // namespace esprit::ike
