@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -200,6 +201,16 @@ void build(Daemon& d) {
     o.tcp_mss = s.tcp_mss;
     o.remote = s.descriptor.remote;
     o.configured = true;
+  }
+  // Peers: the SAs of one remote address (and NAT-T port) share an id, so a decrypted packet is
+  // never encrypted back to the peer it came from (hub and spoke, GatewayTables::sa_peer).
+  d.tables.sa_peer.assign(d.sad->capacity(), 0);
+  std::map<std::pair<std::string, uint16_t>, uint32_t> peer_id;
+  for (const SaConfig& s : c.sas) {
+    const auto key = std::make_pair(s.descriptor.remote.to_string(),
+                                    s.descriptor.natt ? s.descriptor.natt->remote_port : uint16_t{0});
+    const auto it = peer_id.emplace(key, static_cast<uint32_t>(peer_id.size() + 1)).first;
+    d.tables.sa_peer[sa_index.at(s.name)] = it->second;
   }
   for (const TunnelConfig& t : c.tunnels) {
     std::vector<std::string> names = t.sa_in;
@@ -521,9 +532,22 @@ int main(int argc, char** argv) {
   d.fib.reset();
   d.sad.reset();
   d.ports.clear();
-  for (rte_ring* r : d.tables.control_tx) rte_ring_free(r);
-  for (rte_ring* r : d.tables.handoff) rte_ring_free(r);  // drained by the workers' destructors
-  rte_ring_free(d.tables.punt);
+  // Mbufs still in rings go back to the pool before it goes (the workers' destructors drained
+  // their handoff rings and TX buffers; the neighbour table freed its hold queues and requests).
+  auto free_ring = [](rte_ring* r) {
+    if (!r) return;
+    void* m;
+    while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(r);
+  };
+  for (rte_ring* r : d.tables.control_tx) free_ring(r);
+  for (rte_ring* r : d.tables.handoff) free_ring(r);
+  free_ring(d.tables.punt);
+  // Every mbuf should be back now (caches included); anything else is a leak worth reporting.
+  for (rte_mempool* mp : {d.pool, d.indirect_pool}) {
+    const unsigned in_use = mp ? rte_mempool_in_use_count(mp) : 0;
+    if (in_use) ESPRIT_LOG_WARNING("%u mbufs of %s not returned at shutdown", in_use, mp->name);
+  }
   d.rcu.reset();
   rte_mempool_free(d.indirect_pool);
   rte_mempool_free(d.pool);

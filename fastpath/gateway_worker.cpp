@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "esprit/fastpath/gateway.hpp"
+#include "esprit/fastpath/ip_checks.hpp"
 #include "esprit/fastpath/neighbor.hpp"
 #include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/port.hpp"
@@ -24,23 +25,6 @@ using namespace net;
 constexpr uint16_t kBurst = 32;
 
 inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
-/// Decrements the TTL / hop limit of a packet being forwarded; false when it would reach zero.
-inline bool decrement_ttl(uint8_t* l3) noexcept {
-  if (l3[0] >> 4 == 4) {
-    if (l3[8] <= 1) return false;
-    --l3[8];
-    // RFC 1624: the TTL is the high byte of its 16-bit word, so the sum grows by 0x0100.
-    uint32_t sum = be16(l3 + 10) + 0x0100u;
-    sum = (sum & 0xffff) + (sum >> 16);
-    l3[10] = static_cast<uint8_t>(sum >> 8);
-    l3[11] = static_cast<uint8_t>(sum);
-    return true;
-  }
-  if (l3[7] <= 1) return false;
-  --l3[7];
-  return true;
-}
 
 /// rte_pktmbuf_adj(m, 14) for a single-segment frame already checked to hold 14 bytes.
 inline rte_mbuf* strip_l2(rte_mbuf* m) noexcept {
@@ -69,6 +53,9 @@ bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len
   const uint8_t proto = v6 ? l3[6] : l3[9];  // IPv6 extension headers are not walked here
   if (ts.proto != 0 && ts.proto != proto) return false;
   if (ts.sport.any() && ts.dport.any()) return true;
+  // RFC 4301 7.1: a non-first fragment carries no ports; it matches only selectors whose ports are
+  // ANY (above). A first fragment too short to hold them is refused below like any short packet.
+  if (!v6 && (be16(l3 + 6) & 0x1fff) != 0) return false;
   if (proto != net::kProtoTcp && proto != net::kProtoUdp && proto != net::kProtoSctp) return false;  // ports only exist for TCP/UDP/SCTP
   const uint32_t l4 = v6 ? 40 : (l3[0] & 15) * 4u;
   if (len < l4 + 4) return false;
@@ -207,6 +194,12 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
         drop(m, GatewayDrop::kBadIpHeader);
         continue;
       }
+      // The NIC did not check the header checksum (no offload, or not for this packet): we do.
+      if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN &&
+          !ipv4_header_checksum_ok(ip, l4)) [[unlikely]] {
+        drop(m, GatewayDrop::kBadIpHeader);
+        continue;
+      }
       proto = ip[9];
     } else {
       if (frame_ip < 40 || ip[0] >> 4 != 6 || 40u + be16(ip + 4) > frame_ip) {
@@ -267,6 +260,10 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       } else {
         drop(m, GatewayDrop::kToUsUnsupported);
       }
+      continue;
+    }
+    if (is_martian(ip, v6)) [[unlikely]] {  // before any policy: neither forwarded nor encrypted
+      drop(m, GatewayDrop::kMartian);
       continue;
     }
     if (from_protected) out[nout++] = strip_l2(m);
@@ -437,6 +434,7 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
   for (uint16_t j = ndec; j < nesp; ++j) rte_pktmbuf_free(esp[j]);  // counted per SA by the engine
   counter_add(counters_.decapsulated, ndec);
   rte_mbuf* inner[kBurst];
+  uint32_t inner_sa[kBurst];  // the inbound slot each came from (hub_forward's loop check)
   uint16_t ninner = 0;
   for (uint16_t i = 0; i < ndec;) {
     const uint32_t slot = slots[i];
@@ -472,10 +470,11 @@ void GatewayWorker::inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanose
       }
     }
     tunnel_egress(slot, *sa, pass, nfwd);  // MSS clamp
-    for (uint16_t j = 0; j < nfwd; ++j) inner[ninner++] = pass[j];
+    for (uint16_t j = 0; j < nfwd; ++j) inner_sa[ninner] = slot, inner[ninner++] = pass[j];
   }
-  // Every SA's inner packets are routed together: one FIB and neighbour pass for the burst.
-  if (ninner) forward(inner, ninner, now, false, false, true);
+  // Every SA's inner packets go through the outbound SPD and are routed together
+  // (gateway_hub.cpp: re-encryption towards another peer).
+  if (ninner) hub_forward(inner, inner_sa, ninner, now);
 }
 
 void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept {
@@ -558,7 +557,7 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
     const Port& out = *t_.ports[hop.port];
     if (decrypted && out.spec().role == PortRole::kUnprotected) {
       // What a peer sent through a tunnel never leaves in clear towards the unprotected side
-      // (re-encryption towards another peer is not done yet).
+      // (hub_forward() re-encrypts what the outbound SPD or a tunnel route protects).
       drop(m, GatewayDrop::kPolicyDiscard);
       continue;
     }

@@ -50,6 +50,9 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
     port->tx_ipv4_cksum_ = true;
   }
   if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+  // The NIC checks received IPv4 header checksums when it can (RTE_MBUF_F_RX_IP_CKSUM_GOOD / BAD);
+  // the worker checks in software what arrives flagged UNKNOWN.
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
   if (int rc = rte_eth_dev_configure(id, spec.rx_queues, txq, &conf); rc != 0) return fail("configure: " + err_text(rc));
   if (int rc = rte_eth_dev_set_mtu(id, spec.mtu); rc != 0 && rc != -ENOTSUP)
     return fail("set_mtu " + std::to_string(spec.mtu) + ": " + err_text(rc));

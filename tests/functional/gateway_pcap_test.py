@@ -163,8 +163,8 @@ action = "bypass"
 """
 
 
-def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra_in=""):
-    """Runs espritd over the given inputs; returns (lan_out, wan_out, stdout)."""
+def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra_in="", append=""):
+    """Runs espritd over the given inputs (`append`: more configuration); returns (lan_out, wan_out, stdout)."""
     d = tempfile.mkdtemp(prefix="esprit-pcap-")
     wrpcap(f"{d}/lan_in.pcap", lan_in or [])
     wrpcap(f"{d}/wan_in.pcap", wan_in or [])
@@ -172,7 +172,7 @@ def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra
     with open(f"{d}/gw.toml", "w") as f:
         f.write(CONFIG.format(d=d, prefix=f"esprit-{os.getpid()}-{name}", default=default, peer=PEER_MAC,
                               host=HOST_MAC, key_out=KEY_OUT, key_in=KEY_IN, natt=natt_line,
-                              extra_out=extra_out, extra_in=extra_in))
+                              extra_out=extra_out, extra_in=extra_in) + append)
     proc = subprocess.Popen([ESPRITD, "--config", f"{d}/gw.toml"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     # The pcap PMD reads its input once; give the worker time, then stop the daemon.
@@ -182,6 +182,9 @@ def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra
     if proc.returncode not in (0, -15):
         print(out)
         check(False, f"{name}: espritd exited with {proc.returncode}")
+    if "not returned at shutdown" in out:
+        check(False, f"{name}: every mbuf back in its pool at shutdown: " +
+              next(l for l in out.splitlines() if "not returned" in l))
     read = lambda p: rdpcap(p) if os.path.exists(p) and os.path.getsize(p) > 24 else []
     return read(f"{d}/lan_out.pcap"), read(f"{d}/wan_out.pcap"), out
 
@@ -504,6 +507,133 @@ def case_inbound_reassembly():
 
 
 
+PEER_B_MAC = "02:00:00:00:03:03"
+KEY_B_OUT = "3132333435363738393a3b3c3d3e3f4041424344"
+KEY_B_IN = "4142434445464748494a4b4c4d4e4f5051525354"
+HUB = f"""
+[[neighbor]]
+ip = "192.0.2.3"
+mac = "{PEER_B_MAC}"
+port = "wan"
+
+[[route]]
+prefix = "10.3.0.0/16"
+via = "192.0.2.3"
+
+[[sa]]
+name = "b-out"
+spi = 0x5001
+direction = "out"
+mode = "tunnel"
+local = "192.0.2.1"
+remote = "192.0.2.3"
+encr = "aes128gcm16"
+encr_key = "0x{KEY_B_OUT}"
+
+[[sa]]
+name = "b-in"
+spi = 0x6001
+direction = "in"
+mode = "tunnel"
+local = "192.0.2.1"
+remote = "192.0.2.3"
+encr = "aes128gcm16"
+encr_key = "0x{KEY_B_IN}"
+
+# Spoke A (192.0.2.2, 10.2.0.0/16) <-> spoke B (192.0.2.3, 10.3.0.0/16) through this hub.
+[[policy]]
+name = "a-to-b"
+src = "10.3.0.0/16"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = "out"
+sa_in = ["in"]
+
+[[policy]]
+name = "spoke-b"
+src = "10.2.0.0/16"
+dst = "10.3.0.0/16"
+action = "protect"
+sa = "b-out"
+sa_in = ["b-in"]
+
+# Spoke B may reach what is behind the route-based tunnel vti (a route, no outbound rule).
+[[policy]]
+name = "b-vti"
+src = "10.5.0.0/16"
+dst = "10.3.0.0/16"
+action = "protect"
+sa = "b-out"
+sa_in = ["b-in"]
+
+# A misconfiguration: spoke A's own prefix both ways through A's SAs (a hairpin back to A).
+[[policy]]
+name = "a-hairpin"
+src = "10.2.0.0/16"
+dst = "10.2.0.0/16"
+action = "protect"
+sa = "out"
+sa_in = ["in"]
+
+# Clear text towards the WAN for what comes out of vti: must still never leave decrypted.
+[[policy]]
+name = "vti-clear"
+src = "10.5.0.0/16"
+dst = "10.9.0.0/16"
+action = "bypass"
+"""
+
+
+def case_hub():
+    """Hub and spoke: what spoke A sends to spoke B's network is decrypted with A's SA and encrypted
+    again with B's (and back), or into the route-based tunnel; never back to its own peer, never in
+    clear towards the WAN. Martians and bad IPv4 header checksums are dropped before policy."""
+    sa_b_in = SecurityAssociation(ESP, spi=0x6001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_B_IN),
+                                  tunnel_header=IP(src="192.0.2.3", dst="192.0.2.1"))
+    sa_b_out = SecurityAssociation(ESP, spi=0x5001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_B_OUT),
+                                   tunnel_header=IP(src="192.0.2.1", dst="192.0.2.3"))
+    vti_in = SecurityAssociation(ESP, spi=0x4001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_IN),
+                                 tunnel_header=IP(src="192.0.2.2", dst="192.0.2.1"))
+    vti_out = SecurityAssociation(ESP, spi=0x3001, crypt_algo="AES-GCM", crypt_key=bytes.fromhex(KEY_OUT),
+                                  tunnel_header=IP(src="192.0.2.1", dst="192.0.2.2"))
+    a_to_b = [IP(src="10.2.0.7", dst="10.3.0.9", ttl=20) / UDP(sport=7, dport=8) / Raw(b"A>B %d" % i) for i in range(4)]
+    hairpin = IP(src="10.2.0.7", dst="10.2.0.8", ttl=20) / UDP(sport=7, dport=8) / Raw(b"loop")
+    b_to_a = IP(src="10.3.0.9", dst="10.2.0.7", ttl=20) / UDP(sport=8, dport=7) / Raw(b"B>A")
+    b_to_vti = IP(src="10.3.0.9", dst="10.5.0.1", ttl=20) / UDP(sport=8, dport=9) / Raw(b"B>vti")
+    vti_clear = IP(src="10.5.3.3", dst="10.9.0.1", ttl=20) / UDP(sport=9, dport=9) / Raw(b"bypass")
+    vti_wan = IP(src="10.5.3.3", dst="10.2.0.7", ttl=20) / UDP(sport=9, dport=9) / Raw(b"unmatched")
+    vti_martian = IP(src="127.0.0.1", dst="10.1.0.5", ttl=20) / UDP(sport=9, dport=9) / Raw(b"martian")
+    sa_a = sa_in()
+    wan_in = [peer(sa_a.encrypt(p, seq_num=i + 1)) for i, p in enumerate(a_to_b + [hairpin])]
+    wan_in.append(Ether(src=PEER_B_MAC, dst=WAN_MAC) / IP(bytes(sa_b_in.encrypt(b_to_a, seq_num=1))))
+    wan_in.append(Ether(src=PEER_B_MAC, dst=WAN_MAC) / IP(bytes(sa_b_in.encrypt(b_to_vti, seq_num=2))))
+    wan_in += [peer(vti_in.encrypt(p, seq_num=i + 1)) for i, p in enumerate((vti_clear, vti_wan, vti_martian))]
+    bad_sum = IP(bytes(IP(src="10.1.0.5", dst="10.3.0.9") / UDP(sport=1, dport=2) / Raw(b"badsum")))
+    bad_sum.chksum ^= 0x0101
+    lan_in = [host(IP(src="10.1.0.5", dst="127.0.0.1") / UDP(sport=1, dport=2)),
+              host(IP(src="10.1.0.5", dst="255.255.255.255") / UDP(sport=68, dport=67)),
+              host(bad_sum)]
+    lan, wan, out = run("hub", lan_in, wan_in, append=HUB)
+    esp = {spi: [p for p in wan if ESP in p and p[ESP].spi == spi] for spi in (0x1001, 0x3001, 0x5001)}
+    to_b = [sa_b_out.decrypt(IP(bytes(p[IP]))) for p in esp[0x5001]]
+    check([bytes(p) for p in to_b] == [ttl_minus_one(p) for p in a_to_b] and
+          all(p[Ether].dst == PEER_B_MAC and p[IP].dst == "192.0.2.3" for p in esp[0x5001]),
+          f"hub: scapy decrypts spoke B's ESP and finds spoke A's {len(a_to_b)} packets ({len(to_b)})")
+    to_a = [sa_out().decrypt(IP(bytes(p[IP]))) for p in esp[0x1001]]
+    check([bytes(p) for p in to_a] == [ttl_minus_one(b_to_a)], "hub: spoke B's packet re-encrypted to spoke A")
+    to_vti = [vti_out.decrypt(IP(bytes(p[IP]))) for p in esp[0x3001]]
+    check([bytes(p) for p in to_vti] == [ttl_minus_one(b_to_vti)],
+          "hub: spoke B's packet routed into the tunnel interface and encrypted with its SA")
+    check(not [p for p in wan if IP in p and p[IP].proto != 50], "hub: nothing decrypted leaves in clear on the WAN")
+    check(len(wan) == len(a_to_b) + 2, f"hub: {len(wan)} packets on the WAN")
+    check(counter(out, "worker 0", "hub_loop") == 1, "hub: re-encryption back to the same peer dropped (hub_loop)")
+    check(counter(out, "worker 0", "policy_discard") == 2,
+          "hub: decrypted BYPASS and unmatched traffic towards the WAN dropped (policy_discard 2)")
+    check(counter(out, "worker 0", "martian") == 3, "martians (127/8 in the tunnel, 127/8 and broadcast in clear) dropped")
+    check(counter(out, "worker 0", "bad_ip_header") == 1, "IPv4 header checksum verified in software (bad_ip_header)")
+    check(len(lan) == 0, "hub: nothing to the LAN")
+
+
 def case_two_workers():
     """Two workers, the WAN port with two RX queues: ESP of an SA arriving on both queues is
     decapsulated once, by the SA's owner (SAs get owners round-robin: "in" worker 0, "vti-in"
@@ -552,6 +682,7 @@ def case_two_workers():
         print(out)
 
 case_tunnel()
+case_hub()
 case_encap(False)
 case_encap(True)
 case_decap(False)

@@ -13,11 +13,13 @@
 //                                                      unmatched traffic routed into a tunnel
 //                                                      interface is encapsulated before the default)
 //   other IP arriving on an unprotected port        -> inbound policy: only BYPASS forwards clear text
+//   (martian addresses, e.g. 127/8, 0/8, 255.255.255.255, ::1, are dropped before either policy)
 // Inbound ESP: SAD lookup by (SPI, destination); an SA owned by another worker (several workers,
 // RSS) is handed to its owner's ring (GatewayTables::handoff) and decapsulated there, so one SA has
 // one decapsulating worker; then decap, then the inner packet must match one of the
 // traffic selectors of the SA it came in on (RFC 4301 5.2); an SA of a route-based tunnel
-// interface carries 0.0.0.0/0 and ::/0.
+// interface carries 0.0.0.0/0 and ::/0. Decapsulated packets then go through the outbound SPD
+// (hub and spoke): PROTECT re-encrypts them towards another peer, never back to their own.
 #pragma once
 
 #include <array>
@@ -53,7 +55,7 @@ class Port;
 // X(enumerator, name, description)
 #define ESPRIT_GATEWAY_DROPS(X)                                                                 \
   X(kNotIp, "not_ip", "frame too short, or neither ARP, IPv4 nor IPv6 (VLAN tags unsupported)") \
-  X(kBadIpHeader, "bad_ip_header", "IP header malformed or its checksum flagged bad by the NIC") \
+  X(kBadIpHeader, "bad_ip_header", "IP header malformed, or IPv4 header checksum bad (NIC flag, else checked in software)") \
   X(kToUsUnsupported, "to_us_unsupported", "addressed to the gateway, no local service")        \
   X(kNattKeepalive, "natt_keepalive", "NAT-T keepalive received (RFC 3948 2.3)")                 \
   X(kPuntFull, "punt_full", "the control core's punt ring was full")                            \
@@ -70,7 +72,9 @@ class Port;
   X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
   X(kTxFull, "tx_full", "the port's TX queue did not take the packet")                         \
-  X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")
+  X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")     \
+  X(kMartian, "martian", "source or destination never routed (0/8, 127/8, broadcast, ::, ::1, multicast source)") \
+  X(kHubLoop, "hub_loop", "decrypted packet that policy or route would encrypt back to the peer it came from")
 
 enum class GatewayDrop : uint8_t {
 #define ESPRIT_X(e, n, d) e,
@@ -154,6 +158,10 @@ struct GatewayTables {
   std::vector<std::vector<TrafficSelector>> sa_selectors;
   /// SAD slot -> fragmentation mode, MSS clamp and tunnel MTU of the SA (docs/fragmentation.md).
   std::vector<SaPathOptions> sa_paths;
+  /// SAD slot -> the peer of the SA (0: unknown), equal for the inbound and outbound SAs of one
+  /// peer (same remote address and NAT-T port). A decrypted packet that policy or a tunnel route
+  /// would encrypt into an SA of the peer it came from is dropped (hub_loop), not sent back.
+  std::vector<uint32_t> sa_peer;
   /// Fragments: headers come from `pool`, indirect segments pointing into the original packet from
   /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
   rte_mempool* pool = nullptr;
@@ -204,6 +212,14 @@ class GatewayWorker {
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
   void hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n) noexcept;
+  // gateway_hub.cpp: decrypted packets towards another peer (hub and spoke).
+  /// Decapsulated packets pkts[0,n), from the inbound SAD slots from[0,n): martians dropped, then
+  /// the outbound SPD: PROTECT re-encrypts (unless back to the same peer), BYPASS forwards (never
+  /// in clear to an unprotected port), a DISCARD rule drops; unmatched packets follow their route
+  /// (a tunnel interface encrypts with its SA; a protected port forwards; else dropped).
+  void hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// Whether the SA in `out_slot` leads back to the peer of the inbound SA in `in_slot`.
+  [[nodiscard]] bool same_peer(uint32_t in_slot, uint32_t out_slot) const noexcept;
   /// Encapsulates pkts[0,n), pkts[i] with the SA in slots[i], in one multi-SA engine call (per-SA
   /// path options, MSS clamp and pre-fragmentation, first, per run of one slot): pkts[0,k) are
   /// ready to route, failures freed.
