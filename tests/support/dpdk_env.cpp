@@ -43,7 +43,7 @@ rte_mbuf* make_mbuf(std::span<const uint8_t> bytes) {
   if (!m) std::abort();
   char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size()));
   if (!p) std::abort();
-  std::memcpy(p, bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());  // an empty span may have no data()
   return m;
 }
 
