@@ -5,7 +5,11 @@
 # ping passes host-left <-> host-right through it both ways, and the wire (captured on strongSwan's
 # side) carries IKE and ESP-in-UDP/4500 only: no raw ESP, nothing in the clear.
 #   interop_espritd_strongswan_test.sh ESPRITD ESPRITCTL [CASE...]
-#     CASE = proposal:role, proposal nec | aes256 | gcm, role = espritd's: initiator | responder
+#     CASE = proposal:role[:nat], proposal nec | aes256 | gcm; role = espritd's: initiator
+#     (connect_type auto), responder (negotiation_direction responder, strongSwan initiates) or ctl
+#     (connect_type trigger, brought up by `espritctl initiate`); nat: through the lab's NAT (in
+#     front of the initiator). gcm:initiator also clears the IKE SA with espritctl and checks that
+#     the auto peer comes back and carries traffic again.
 #     default: gcm:initiator gcm:responder nec:initiator aes256:initiator
 # Needs root and strongSwan (else skipped, 77). Logs of a failing case are kept and printed.
 set -u
@@ -42,9 +46,16 @@ ctl() { "$ESPRITCTL" --socket "$LAB_RUN/espritd.sock" "$@"; }
 
 # espritd.toml for the case: lan/wan ports, the strongSwan peer, one policy (both directions) bound to it.
 write_config() {
-  local role=$1 dir=both connect=trigger
+  local role=$1 nat=$2 dir=both connect=trigger wan=$LAB_GW_PUB route=""
   [ "$role" = initiator ] && connect=auto
   [ "$role" = responder ] && dir=responder
+  if [ "$nat" = nat ] && [ "$(lab_natted_side)" = gw ]; then
+    wan=$LAB_PRIV
+    route="[[route]]
+prefix = \"0.0.0.0/0\"
+via = \"$LAB_PRIV_GW\"
+port = \"wan\""
+  fi
   cat >"$LAB_RUN/espritd.toml" <<EOT
 [daemon]
 control_socket = "$LAB_RUN/espritd.sock"
@@ -62,7 +73,9 @@ ipv4 = ["$LAB_GW_LAN/24"]
 name = "wan"
 device = "net_af_packet_wan,iface=gw-wan"
 role = "unprotected"
-ipv4 = ["$LAB_GW_PUB/24"]
+ipv4 = ["$wan/24"]
+
+$route
 
 [ike]
 keys_file = "$LAB_RUN/ikev2_decryption_table"
@@ -105,12 +118,13 @@ espritd_has_sa() {
 }
 
 run_case() {
-  local prop=$1 role=$2 name=$1-espritd-$2 ok=1 t0 ms counts
+  local prop=$1 role=$2 nat=${3:-direct} name=$1-espritd-$2-${3:-direct} ok=1 t0 ms counts
   echo "=== $name"
   # LAB_GW_ROLE is the gw slot's (espritd's) role; lab_initiate makes strongSwan initiate when it is the responder.
-  LAB_PROPOSAL=$prop LAB_NAT=0 LAB_GW_ROLE=$role LAB_PEER=espritd LAB_IKE_PROPOSAL="" LAB_ESP_PROPOSAL=""
+  LAB_PROPOSAL=$prop LAB_NAT=$([ "$nat" = nat ] && echo 1 || echo 0)
+  LAB_GW_ROLE=$([ "$role" = responder ] && echo responder || echo initiator) LAB_PEER=espritd LAB_IKE_PROPOSAL="" LAB_ESP_PROPOSAL=""
   check "$name: lab up" lab_up || ok=0
-  [ $ok = 1 ] && write_config "$role"
+  [ $ok = 1 ] && write_config "$role" "$nat"
   [ $ok = 1 ] && { check "$name: capture started" lab_capture_start || ok=0; }
   [ $ok = 1 ] && { check "$name: espritd runs in $LAB_GW" lab_espritd_start "$LAB_RUN/espritd.toml" "$ESPRITD" || ok=0; }
   if [ $ok = 1 ]; then
@@ -122,6 +136,7 @@ run_case() {
     fi
     t0=$(date +%s%N)
     [ "$role" = responder ] && lab_initiate 15
+    [ "$role" = ctl ] && { check "$name: espritctl initiate sw" quiet ctl initiate sw || ok=0; }
     check "$name: tunnel established (swanctl --list-sas on strongSwan)" lab_wait_tunnel 20 || ok=0
     ms=$((($(date +%s%N) - t0) / 1000000))
   fi
@@ -141,6 +156,19 @@ run_case() {
     check "$name: IKE started on UDP 500 and floated to 4500 (kernel-libipsec encapsulates)" bash -c \
       "tshark -r '$LAB_RUN/wire.pcap' -Y 'isakmp && udp.port==500' 2>/dev/null | grep -q . &&
        tshark -r '$LAB_RUN/wire.pcap' -Y 'isakmp && udp.port==4500' 2>/dev/null | grep -q ." || ok=0
+    if [ "$nat" = nat ]; then
+      check "$name: strongSwan detected the NAT" grep -q "behind NAT" "$LAB_RUN/$LAB_SW/charon.log" || ok=0
+    fi
+    ctl show ikev2 statistics >"$LAB_RUN/show-ikev2-statistics.txt" 2>&1
+    if [ "$prop:$role" = gcm:initiator ]; then
+      # Delete from our side: espritctl clear sends the Delete; the auto peer is back 1 s later.
+      check "$name: espritctl clear ikev2 sa sw" quiet ctl clear ikev2 sa sw || ok=0
+      check "$name: strongSwan saw the Delete (IKE SA deleted)" bash -c \
+        "for i in \$(seq 50); do grep -q 'received DELETE for IKE_SA' '$LAB_RUN/$LAB_SW/charon.log' && exit 0; sleep 0.1; done; exit 1" || ok=0
+      sleep 2
+      check "$name: the auto peer is re-established" lab_wait_tunnel 15 || ok=0
+      check "$name: ping both ways after re-establishment" lab_ping_through 3 || ok=0
+    fi
     [ -n "${INTEROP_KEEP:-}" ] && cp "$LAB_RUN"/show-ikev2-*.txt "$LAB_RUN/wire.pcap" "$LAB_RUN"/ikev2_decryption_table "$INTEROP_KEEP/" 2>/dev/null
   fi
   [ $ok = 1 ] || lab_collect_logs "$FAILDIR/$name"
@@ -150,8 +178,8 @@ run_case() {
 
 t_start=$SECONDS
 for c in "${CASES[@]}"; do
-  IFS=: read -r p r <<<"$c"
-  run_case "$p" "$r"
+  IFS=: read -r p r n <<<"$c"
+  run_case "$p" "$r" "$n"
 done
 echo "$pass passed, $fail failed ($((SECONDS - t_start)) s)"
 [ "$fail" -eq 0 ]
