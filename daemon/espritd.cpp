@@ -64,6 +64,30 @@ std::string g_control_socket;
   std::exit(1);
 }
 
+/// A peer's ChildSaSink that also writes each negotiated Child SA's keys to the Wireshark keys file
+/// ([ike] keys_file, a debugging aid), then hands the SA to the FastpathInstaller's sink.
+class KeysWritingSink final : public ike::ChildSaSink {
+ public:
+  KeysWritingSink(ike::ChildSaSink& inner, WiresharkKeys& keys) : inner_(inner), keys_(keys) {}
+  void install_inbound(const SaDescriptor& sa, const ike::ChildSelectors& ts) override {
+    write(sa);
+    inner_.install_inbound(sa, ts);
+  }
+  void install_outbound(const SaDescriptor& sa, const ike::ChildSelectors& ts, uint32_t replaces_spi) override {
+    write(sa);
+    inner_.install_outbound(sa, ts, replaces_spi);
+  }
+  void remove(uint32_t spi, SaDirection direction) override { inner_.remove(spi, direction); }
+
+ private:
+  void write(const SaDescriptor& sa) {
+    if (!keys_.add_esp_sa(sa))
+      ESPRIT_LOG_WARNING("keys_file: Child SA 0x%08x: no Wireshark name for its algorithms, not written", sa.spi);
+  }
+  ike::ChildSaSink& inner_;
+  WiresharkKeys& keys_;
+};
+
 /// Everything the daemon owns, torn down in reverse order.
 struct Daemon {
   Config config;
@@ -83,6 +107,7 @@ struct Daemon {
   /// IKE ([[peer]]s): Child SAs into the SAD/SPD; nullptr without peers.
   std::unique_ptr<ike::FastpathInstaller> installer;
   std::vector<NamedPolicyRule> named_rules;  ///< the SPD rules as expanded from the policies
+  std::vector<std::unique_ptr<KeysWritingSink>> keys_sinks;  ///< with [ike] keys_file
 };
 
 int worker_main(void* arg) {
@@ -383,7 +408,7 @@ std::optional<IpAddress> local_address_for(const Config& c, const IkePeer& peer)
 /// One ManagedPeer per [[peer]]: its effective settings (under the overrides of the first policy
 /// or tunnel bound to it), our address towards it, the TS of its policies (outbound rules: src is
 /// ours) or 0.0.0.0/0 and ::/0 for a tunnel.
-std::vector<ike::ManagedPeer> managed_peers(const Daemon& d) {
+std::vector<ike::ManagedPeer> managed_peers(Daemon& d) {
   const Config& c = d.config;
   std::vector<ike::ManagedPeer> out;
   for (const IkePeer& peer : c.ike.peers) {
@@ -421,6 +446,10 @@ std::vector<ike::ManagedPeer> managed_peers(const Daemon& d) {
                                     std::move(local_ts), std::move(remote_ts), &err);
     if (!m) die("peer " + peer.name + ": " + err);
     m->sink = &d.installer->sink(peer.name);
+    if (d.keys) {
+      d.keys_sinks.push_back(std::make_unique<KeysWritingSink>(*m->sink, *d.keys));
+      m->sink = d.keys_sinks.back().get();
+    }
     ESPRIT_LOG_INFO("IKE peer %s: %s, local %s", peer.name.c_str(),
                     peer.address ? peer.address->to_string().c_str() : "any", local->to_string().c_str());
     out.push_back(std::move(*m));
@@ -640,8 +669,9 @@ int main(int argc, char** argv) {
     register_ike_commands(control->commands(), *manager);
   } else {
     ike.set_handler([](const IkeDatagram& dg) {
-      ESPRIT_LOG_DEBUG("no [[peer]] configured: IKE message of %zu bytes from %s:%u dropped", dg.message.size(),
-                       dg.remote.address.to_string().c_str(), dg.remote.port);
+      ESPRIT_LOG_DEBUG("IKE message of %zu bytes from %s:%u to %s:%u dropped: no [[peer]] configured",
+                       dg.message.size(), dg.remote.address.to_string().c_str(), dg.remote.port,
+                       dg.local.address.to_string().c_str(), dg.local.port);
     });
   }
   services.set_ike(&ike);

@@ -159,6 +159,8 @@ run_case() {
     if [ "$nat" = nat ]; then
       check "$name: strongSwan detected the NAT" grep -q "behind NAT" "$LAB_RUN/$LAB_SW/charon.log" || ok=0
     fi
+    check "$name: the Child SAs' keys are in the Wireshark esp_sa file" \
+      bash -c "[ \$(grep -c . '$LAB_RUN/esp_sa' 2>/dev/null || echo 0) -ge 2 ]" || ok=0
     ctl show ikev2 statistics >"$LAB_RUN/show-ikev2-statistics.txt" 2>&1
     if [ "$prop:$role" = gcm:initiator ]; then
       # Delete from our side: espritctl clear sends the Delete; the auto peer is back 1 s later.
