@@ -8,9 +8,10 @@
 #     CASE = proposal:role[:nat], proposal nec | aes256 | gcm; role = espritd's: initiator
 #     (connect_type auto), responder (negotiation_direction responder, strongSwan initiates) or ctl
 #     (connect_type trigger, brought up by `espritctl initiate`); nat: through the lab's NAT (in
-#     front of the initiator). gcm:initiator also clears the IKE SA with espritctl and checks that
+#     front of the initiator); rekey instead of nat: strongSwan rekeys Child, IKE, Child SA during a ping.
+#     gcm:initiator also clears the IKE SA with espritctl and checks that
 #     the auto peer comes back and carries traffic again.
-#     default: gcm:initiator gcm:responder nec:initiator aes256:initiator
+#     default: gcm:initiator:rekey gcm:responder nec:initiator aes256:initiator
 # Needs root and strongSwan (else skipped, 77). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +41,7 @@ ESPRITD=$(realpath "$1")
 ESPRITCTL=$(realpath "$2")
 shift 2
 CASES=("$@")
-[ $# = 0 ] && CASES=(gcm:initiator gcm:responder nec:initiator aes256:initiator)
+[ $# = 0 ] && CASES=(gcm:initiator:rekey gcm:responder nec:initiator aes256:initiator)
 
 ctl() { "$ESPRITCTL" --socket "$LAB_RUN/espritd.sock" "$@"; }
 
@@ -122,7 +123,8 @@ run_case() {
   echo "=== $name"
   # LAB_GW_ROLE is the gw slot's (espritd's) role; lab_initiate makes strongSwan initiate when it is the responder.
   LAB_PROPOSAL=$prop LAB_NAT=$([ "$nat" = nat ] && echo 1 || echo 0)
-  LAB_GW_ROLE=$([ "$role" = responder ] && echo responder || echo initiator) LAB_PEER=espritd LAB_IKE_PROPOSAL="" LAB_ESP_PROPOSAL=""
+  LAB_GW_ROLE=$([ "$role" = responder ] && echo responder || echo initiator)
+  LAB_REKEY=0 LAB_PEER=espritd LAB_IKE_PROPOSAL="" LAB_ESP_PROPOSAL=""
   check "$name: lab up" lab_up || ok=0
   [ $ok = 1 ] && write_config "$role" "$nat"
   [ $ok = 1 ] && { check "$name: capture started" lab_capture_start || ok=0; }
@@ -161,6 +163,22 @@ run_case() {
     fi
     check "$name: the Child SAs' keys are in the Wireshark esp_sa file" \
       bash -c "[ \$(grep -c . '$LAB_RUN/esp_sa' 2>/dev/null || echo 0) -ge 2 ]" || ok=0
+    if [ "$nat" = rekey ]; then
+      # strongSwan rekeys the Child SA, the IKE SA, then the Child SA again during an 8 s ping.
+      ip netns exec $LAB_HL ping -c 40 -i 0.2 -W 1 $LAB_HR_ADDR >"$LAB_RUN/ping-rekey.out" 2>&1 &
+      local pp=$! got
+      sleep 2; lab_sw sw --rekey --child net >"$LAB_RUN/rekey1.out" 2>&1
+      sleep 2; lab_sw sw --rekey --ike lab >"$LAB_RUN/rekey2.out" 2>&1
+      sleep 2; lab_sw sw --rekey --child net >"$LAB_RUN/rekey3.out" 2>&1
+      wait $pp
+      got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$LAB_RUN/ping-rekey.out")
+      echo "      ping ${got:-0}/40 through 2 Child SA rekeys and 1 IKE SA rekey"
+      check "$name: strongSwan rekeyed the Child SA twice" \
+        test "$(grep -c 'closing CHILD_SA net' "$LAB_RUN/$LAB_SW/charon.log")" -ge 2 || ok=0
+      check "$name: strongSwan rekeyed the IKE SA" grep -q "IKE_SA lab\[[0-9]*\] rekeyed" "$LAB_RUN/$LAB_SW/charon.log" || ok=0
+      check "$name: ping kept passing through the rekeys (>= 38/40)" test "${got:-0}" -ge 38 || ok=0
+      check "$name: the tunnel is still up" lab_wait_tunnel 5 || ok=0
+    fi
     ctl show ikev2 statistics >"$LAB_RUN/show-ikev2-statistics.txt" 2>&1
     if [ "$prop:$role" = gcm:initiator ]; then
       # Delete from our side: espritctl clear sends the Delete; the auto peer is back 1 s later.
