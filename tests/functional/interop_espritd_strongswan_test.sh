@@ -7,7 +7,7 @@
 #   interop_espritd_strongswan_test.sh ESPRITD ESPRITCTL [CASE...]
 #     CASE = proposal:role[:nat], proposal nec | aes256 | gcm; role = espritd's: initiator
 #     (connect_type auto), responder (negotiation_direction responder, strongSwan initiates) or ctl
-#     (connect_type trigger, brought up by `espritctl initiate`); nat: through the lab's NAT (in
+#     (connect_type trigger, brought up by `espritctl initiate`, then deleted by strongSwan); nat: through the lab's NAT (in
 #     front of the initiator); rekey instead of nat: strongSwan rekeys Child, IKE, Child SA during a ping.
 #     gcm:initiator also clears the IKE SA with espritctl and checks that
 #     the auto peer comes back and carries traffic again.
@@ -188,6 +188,15 @@ run_case() {
       sleep 2
       check "$name: the auto peer is re-established" lab_wait_tunnel 15 || ok=0
       check "$name: ping both ways after re-establishment" lab_ping_through 3 || ok=0
+    fi
+    if [ "$role" = ctl ]; then
+      # Delete from strongSwan's side: espritd drops the IKE SA and its Child SAs (a trigger peer
+      # stays down), its policy's traffic goes back to no_sa.
+      quiet lab_sw sw --terminate --ike lab --timeout 10
+      check "$name: after strongSwan's Delete, espritd has no IKE SA" bash -c \
+        "for i in \$(seq 50); do '$ESPRITCTL' --socket '$LAB_RUN/espritd.sock' --json show ikev2 sa | grep -q '\"establish' || exit 0; sleep 0.1; done; exit 1" || ok=0
+      check "$name: and the traffic is not carried any more" bash -c \
+        "! ip netns exec $LAB_HL ping -c 2 -i 0.2 -W 1 $LAB_HR_ADDR >/dev/null 2>&1" || ok=0
     fi
     [ -n "${INTEROP_KEEP:-}" ] && cp "$LAB_RUN"/show-ikev2-*.txt "$LAB_RUN/wire.pcap" "$LAB_RUN"/ikev2_decryption_table "$INTEROP_KEEP/" 2>/dev/null
   fi
