@@ -457,6 +457,42 @@ std::vector<ike::ManagedPeer> managed_peers(Daemon& d) {
   return out;
 }
 
+/// connect_type trigger: an outbound PROTECT rule of a peer that has no SA yet (sa_index kNoSaSlot)
+/// whose hit counter grew since the last look had packets dropped as no_sa: acquire(peer). The
+/// manager rate-limits (acquire_holdoff) and ignores responder-only peers. Control core only.
+class NoSaAcquirer {
+ public:
+  NoSaAcquirer(const Daemon& d, ike::IkeManager& m) : spd_(*d.spd), m_(m) {
+    for (const NamedPolicyRule& r : d.named_rules)
+      if (!d.config.policies[r.policy_index].peer.empty())
+        peer_of_[r.rule.name] = d.config.policies[r.policy_index].peer;
+  }
+  void poll() {
+    const SpdTable* t = spd_.outbound();
+    const auto rules = t->rules();
+    if (t != table_) {  // rebuilt (a Child SA installed or removed): counters start again
+      table_ = t;
+      hits_.assign(rules.size(), 0);
+    }
+    for (uint32_t i = 0; i < rules.size(); ++i) {
+      const PolicyRule& r = rules[i];
+      if (r.action != PolicyAction::kProtect || r.sa_index != kNoSaSlot) continue;
+      const uint64_t h = t->hits(i);
+      if (h == hits_[i]) continue;
+      hits_[i] = h;
+      const auto p = peer_of_.find(r.name);
+      if (p != peer_of_.end() && !m_.established(p->second)) (void)m_.acquire(p->second);
+    }
+  }
+
+ private:
+  const Spd& spd_;
+  ike::IkeManager& m_;
+  std::unordered_map<std::string, std::string> peer_of_;
+  const SpdTable* table_ = nullptr;
+  std::vector<uint64_t> hits_;
+};
+
 /// The IKE control socket commands over the manager (docs/operations.md).
 void register_ike_commands(CommandRegistry& r, ike::IkeManager& m) {
   using nlohmann::json;
@@ -641,6 +677,7 @@ int main(int argc, char** argv) {
   IkeTransport ike(d.tables, d.pool);
   ike::SteadyClock ike_clock;
   std::unique_ptr<ike::IkeManager> manager;
+  std::unique_ptr<NoSaAcquirer> acquirer;
   if (d.installer) {
     ike::IkeManagerEnv env;
     env.rng = &ike::SystemRandom::instance();
@@ -667,6 +704,7 @@ int main(int argc, char** argv) {
       manager->receive(dg.local.address, dg.local.port, dg.remote.address, dg.remote.port, dg.message);
     });
     register_ike_commands(control->commands(), *manager);
+    acquirer = std::make_unique<NoSaAcquirer>(d, *manager);
   } else {
     ike.set_handler([](const IkeDatagram& dg) {
       ESPRIT_LOG_DEBUG("IKE message of %zu bytes from %s:%u to %s:%u dropped: no [[peer]] configured",
@@ -711,7 +749,8 @@ int main(int argc, char** argv) {
     const auto now = std::chrono::steady_clock::now();
     services.poll(now.time_since_epoch());
     if (manager && now >= next_ike_tick) {
-      manager->tick();  // retransmissions, lifetimes, DPD, re-establishment, NAT keepalives
+      acquirer->poll();  // connect_type trigger: no_sa drops of a peer's policy start its IKE SA
+      manager->tick();   // retransmissions, lifetimes, DPD, re-establishment, NAT keepalives
       next_ike_tick = now + std::chrono::milliseconds(100);
     }
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
@@ -723,6 +762,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   ESPRIT_LOG_NOTICE("stopping");
+  acquirer.reset();
   manager.reset();
   d.installer.reset();
   rte_eal_mp_wait_lcore();

@@ -7,11 +7,12 @@
 #   interop_espritd_strongswan_test.sh ESPRITD ESPRITCTL [CASE...]
 #     CASE = proposal:role[:nat], proposal nec | aes256 | gcm; role = espritd's: initiator
 #     (connect_type auto), responder (negotiation_direction responder, strongSwan initiates) or ctl
-#     (connect_type trigger, brought up by `espritctl initiate`, then deleted by strongSwan); nat: through the lab's NAT (in
+#     (connect_type trigger, brought up by `espritctl initiate`, then deleted by strongSwan) or
+#     trigger (connect_type trigger, brought up by traffic: acquire on no_sa); nat: through the lab's NAT (in
 #     front of the initiator); rekey instead of nat: strongSwan rekeys Child, IKE, Child SA during a ping.
 #     gcm:initiator also clears the IKE SA with espritctl and checks that
 #     the auto peer comes back and carries traffic again.
-#     default: gcm:initiator:rekey gcm:responder nec:initiator aes256:initiator
+#     default: gcm:initiator:rekey gcm:responder nec:trigger aes256:initiator
 # Needs root and strongSwan (else skipped, 77). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -41,7 +42,7 @@ ESPRITD=$(realpath "$1")
 ESPRITCTL=$(realpath "$2")
 shift 2
 CASES=("$@")
-[ $# = 0 ] && CASES=(gcm:initiator:rekey gcm:responder nec:initiator aes256:initiator)
+[ $# = 0 ] && CASES=(gcm:initiator:rekey gcm:responder nec:trigger aes256:initiator)
 
 ctl() { "$ESPRITCTL" --socket "$LAB_RUN/espritd.sock" "$@"; }
 
@@ -139,6 +140,8 @@ run_case() {
     t0=$(date +%s%N)
     [ "$role" = responder ] && lab_initiate 15
     [ "$role" = ctl ] && { check "$name: espritctl initiate sw" quiet ctl initiate sw || ok=0; }
+    # trigger: the first packets of the policy are dropped as no_sa and start the IKE SA (acquire)
+    [ "$role" = trigger ] && quiet ip netns exec $LAB_HL ping -c 3 -i 0.5 -W 1 $LAB_HR_ADDR
     check "$name: tunnel established (swanctl --list-sas on strongSwan)" lab_wait_tunnel 20 || ok=0
     ms=$((($(date +%s%N) - t0) / 1000000))
   fi
