@@ -341,6 +341,9 @@ int main(int argc, char** argv) {
       "commands:\n"
       "  show counters | ports | sa | policy | routes | neighbors | drops | version\n"
       "  clear counters\n"
+      "  show ikev2 sa | child-sa | statistics [PEER]\n"
+      "  clear ikev2 sa [PEER]\n"
+      "  initiate PEER\n"
       "options");
   std::string socket_path{esprit::kDefaultControlSocket};
   double timeout = 10;
@@ -379,8 +382,23 @@ int main(int argc, char** argv) {
   if (command == "show sas" || command == "show crypto ipsec sa") command = "show sa";
   if (command == "clear counter") command = "clear counters";
 
-  const std::string answer =
-      request(socket_path, json{{"command", command}}.dump() + "\n", static_cast<int>(timeout * 1000));
+  if (command == "show ike sa" || command == "show ikev2 sas") command = "show ikev2 sa";
+  if (command == "show ikev2 stats") command = "show ikev2 statistics";
+  // IKE commands take a peer name as their last word.
+  json args = json::object();
+  {
+    const auto& words = vm["words"].as<std::vector<std::string>>();
+    const bool with_peer = (words.size() == 2 && words[0] == "initiate") ||
+                           (words.size() == 4 && words[0] == "clear" && words[1] == "ikev2" && words[2] == "sa") ||
+                           (words.size() == 4 && words[0] == "show" && words[1] == "ikev2" && words[2] == "statistics");
+    if (with_peer) {
+      args["peer"] = words.back();
+      command = command.substr(0, command.size() - words.back().size() - 1);
+    }
+  }
+  json req{{"command", command}};
+  if (!args.empty()) req["args"] = args;
+  const std::string answer = request(socket_path, req.dump() + "\n", static_cast<int>(timeout * 1000));
   const json resp = json::parse(answer, nullptr, false);
   if (resp.is_discarded() || !resp.is_object()) fail("espritd answered something that is not JSON: " + answer.substr(0, 200));
   if (!resp.value("ok", false)) fail("espritd: " + resp.value("error", std::string("unknown error")));
@@ -400,6 +418,12 @@ int main(int argc, char** argv) {
     else if (command == "show drops") show_drops(r, all);
     else if (command == "show version") show_version(r);
     else if (command == "clear counters") std::printf("counters cleared at %s\n", str(r, "since_time").c_str());
+    else if (r.is_object() && r.contains("text") && r["text"].is_string()) {
+      // IKE commands: the daemon's text (NEC layout)
+      const std::string t = r["text"].get<std::string>();
+      std::fputs(t.c_str(), stdout);
+      if (!t.empty() && t.back() != '\n') std::fputc('\n', stdout);
+    }
     else std::puts(r.dump(2).c_str());  // a command this espritctl has no table for (e.g. added by IKE)
   } catch (const json::exception& e) {
     fail(std::string("unexpected answer from espritd (") + e.what() + "); --json shows it");

@@ -34,6 +34,9 @@
 #include "esprit/common/log.hpp"
 #include "esprit/control/control_socket.hpp"
 #include "esprit/control/gateway_stats.hpp"
+#include "esprit/control/ike/crypto/random.hpp"
+#include "esprit/control/ike/manager/fastpath_sink.hpp"
+#include "esprit/control/ike/manager/ike_manager.hpp"
 #include "esprit/control/ike_io.hpp"
 #include "esprit/control/local_services.hpp"
 #include "esprit/control/wireshark_keys.hpp"
@@ -62,6 +65,30 @@ std::string g_control_socket;
   std::exit(1);
 }
 
+/// A peer's ChildSaSink that also writes each negotiated Child SA's keys to the Wireshark keys file
+/// ([ike] keys_file, a debugging aid), then hands the SA to the FastpathInstaller's sink.
+class KeysWritingSink final : public ike::ChildSaSink {
+ public:
+  KeysWritingSink(ike::ChildSaSink& inner, WiresharkKeys& keys) : inner_(inner), keys_(keys) {}
+  void install_inbound(const SaDescriptor& sa, const ike::ChildSelectors& ts) override {
+    write(sa);
+    inner_.install_inbound(sa, ts);
+  }
+  void install_outbound(const SaDescriptor& sa, const ike::ChildSelectors& ts, uint32_t replaces_spi) override {
+    write(sa);
+    inner_.install_outbound(sa, ts, replaces_spi);
+  }
+  void remove(uint32_t spi, SaDirection direction) override { inner_.remove(spi, direction); }
+
+ private:
+  void write(const SaDescriptor& sa) {
+    if (!keys_.add_esp_sa(sa))
+      ESPRIT_LOG_WARNING("keys_file: Child SA 0x%08x: no Wireshark name for its algorithms, not written", sa.spi);
+  }
+  ike::ChildSaSink& inner_;
+  WiresharkKeys& keys_;
+};
+
 /// Everything the daemon owns, torn down in reverse order.
 struct Daemon {
   Config config;
@@ -78,6 +105,10 @@ struct Daemon {
   std::vector<std::unique_ptr<GatewayWorker>> workers;
   std::vector<uint32_t> worker_lcores;
   std::vector<std::string> sa_names;  ///< by SAD slot
+  /// IKE ([[peer]]s): Child SAs into the SAD/SPD; nullptr without peers.
+  std::unique_ptr<ike::FastpathInstaller> installer;
+  std::vector<NamedPolicyRule> named_rules;  ///< the SPD rules as expanded from the policies
+  std::vector<std::unique_ptr<KeysWritingSink>> keys_sinks;  ///< with [ike] keys_file
 };
 
 int worker_main(void* arg) {
@@ -213,6 +244,7 @@ void build(Daemon& d) {
     d.tables.sa_peer[sa_index.at(s.name)] = it->second;
   }
   for (const TunnelConfig& t : c.tunnels) {
+    if (!t.peer.empty()) continue;  // IKE negotiates its SAs
     std::vector<std::string> names = t.sa_in;
     names.push_back(t.sa_out);
     for (const std::string& n : names) {
@@ -230,7 +262,8 @@ void build(Daemon& d) {
   for (uint32_t i = 0; i < c.tunnels.size(); ++i) {
     const TunnelConfig& t = c.tunnels[i];
     tunnel_id[t.name] = i;
-    d.tables.tunnel_sa[i].store(sa_index.at(t.sa_out));
+    // A tunnel bound to an IKE peer has no SA until its Child SA is installed: dropped as no_sa.
+    d.tables.tunnel_sa[i].store(t.peer.empty() ? sa_index.at(t.sa_out) : kNoTunnelSa);
     // Inbound SAs of a tunnel keep empty selectors: 0.0.0.0/0 and ::/0.
   }
 
@@ -239,9 +272,31 @@ void build(Daemon& d) {
   for (const NamedPolicyRule& r : named) {
     for (const std::string& in : r.sa_in) d.tables.sa_selectors[sa_index.at(in)].push_back(r.rule.selector);
   }
-  auto rules = to_policy_rules(named, sa_index);
+  // Rules of policies bound to an IKE peer have no SA yet: their outbound PROTECT rules point at
+  // kNoSaSlot (the worker drops with no_sa, never sends in clear) until the FastpathInstaller
+  // installs a Child SA.
+  std::vector<NamedPolicyRule> static_named;
+  std::vector<ike::InstallerRule> installer_rules;
+  for (const NamedPolicyRule& r : named) {
+    const std::string& peer = c.policies[r.policy_index].peer;
+    if (peer.empty()) static_named.push_back(r);
+  }
+  auto rules = to_policy_rules(static_named, sa_index);
   if (auto* e = std::get_if<std::string>(&rules)) die("policies: " + *e);
-  const auto& list = std::get<std::vector<PolicyRule>>(rules);
+  std::vector<PolicyRule> list;
+  {
+    const auto& stat = std::get<std::vector<PolicyRule>>(rules);
+    std::size_t k = 0;
+    for (const NamedPolicyRule& r : named) {
+      const std::string& peer = c.policies[r.policy_index].peer;
+      PolicyRule rule = peer.empty() ? stat[k++] : r.rule;
+      if (!peer.empty() && rule.action == PolicyAction::kProtect && rule.direction == PolicyDirection::kOutbound)
+        rule.sa_index = kNoSaSlot;
+      list.push_back(rule);
+      installer_rules.push_back({rule, peer});
+    }
+  }
+  d.named_rules = named;
   SpdTable::Options out_opt{PolicyDirection::kOutbound, c.spd.default_action, nworkers, -1, 0};
   SpdTable::Options in_opt{PolicyDirection::kInbound, c.spd.default_action, nworkers, -1, 0};
   auto out = SpdTable::build(list, out_opt, &err);
@@ -276,6 +331,16 @@ void build(Daemon& d) {
   d.tables.neighbors = d.neighbors.get();
   d.tables.pool = d.pool;
   d.tables.indirect_pool = d.indirect_pool;
+  if (!c.ike.peers.empty()) {
+    ike::FastpathInstallerConfig ic;
+    ic.tables = &d.tables;
+    ic.rules = std::move(installer_rules);
+    for (const TunnelConfig& t : c.tunnels) ic.tunnel_peer.push_back(t.peer);
+    ic.outbound = out_opt;
+    ic.inbound = in_opt;
+    d.installer = std::make_unique<ike::FastpathInstaller>(std::move(ic));
+    if (!d.installer->publish(&err)) die("SPD with IKE-bound policies: " + err);
+  }
   d.tables.punt = rte_ring_create("esprit_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
   if (!d.tables.punt) die(std::string("punt ring: ") + rte_strerror(rte_errno));
   d.tables.control_tx.assign(d.tables.ports.size(), nullptr);
@@ -310,6 +375,177 @@ void build(Daemon& d) {
                                                         std::make_unique<NeighborWorker>(*d.neighbors)));
     if (!d.workers.back()->fragmentation_ready()) die("worker " + std::to_string(w) + ": reassembly table");
   }
+}
+
+/// A policy selector's side as an IKE traffic selector (address range, protocol, ports).
+ike::TrafficSelector to_ike_ts(const IpPrefix& p, uint8_t proto, const PortRange& ports) {
+  std::array<uint8_t, 16> lo{}, hi{};
+  const bool v4 = p.family() == IpFamily::kV4;
+  const std::size_t n = v4 ? 4 : 16;
+  std::memcpy(lo.data(), p.address().bytes(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int bits = std::clamp(static_cast<int>(p.length()) - static_cast<int>(i * 8), 0, 8);
+    const uint8_t mask = static_cast<uint8_t>(0xff00u >> bits);
+    lo[i] &= mask;
+    hi[i] = static_cast<uint8_t>(lo[i] | static_cast<uint8_t>(~mask));
+  }
+  auto addr = [&](const std::array<uint8_t, 16>& b) {
+    return v4 ? IpAddress::v4((uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3])
+              : IpAddress::v6(b);
+  };
+  return ike::ts_range(addr(lo), addr(hi), proto, ports.lo, ports.hi);
+}
+
+/// Our outer address towards an IKE peer: [[peer]] local, else an address of a port whose
+/// connected subnet holds the peer, else the first address of the peer's family.
+std::optional<IpAddress> local_address_for(const Config& c, const IkePeer& peer) {
+  if (peer.local) return peer.local;
+  if (!peer.address) {
+    for (const PortConfig& pc : c.ports)
+      if (pc.role != PortRole::kProtected && !pc.ipv4.empty()) return pc.ipv4.front().address;
+    return std::nullopt;
+  }
+  for (const PortConfig& pc : c.ports)
+    for (const auto* list : {&pc.ipv4, &pc.ipv6})
+      for (const InterfaceAddress& a : *list)
+        if (a.subnet().contains(*peer.address)) return a.address;
+  for (const PortConfig& pc : c.ports)
+    for (const auto* list : {&pc.ipv4, &pc.ipv6})
+      for (const InterfaceAddress& a : *list)
+        if (a.address.family() == peer.address->family() && pc.role != PortRole::kProtected) return a.address;
+  return std::nullopt;
+}
+
+/// One ManagedPeer per [[peer]]: its effective settings (under the overrides of the first policy
+/// or tunnel bound to it), our address towards it, the TS of its policies (outbound rules: src is
+/// ours) or 0.0.0.0/0 and ::/0 for a tunnel.
+std::vector<ike::ManagedPeer> managed_peers(Daemon& d) {
+  const Config& c = d.config;
+  std::vector<ike::ManagedPeer> out;
+  for (const IkePeer& peer : c.ike.peers) {
+    std::vector<ike::TrafficSelector> local_ts, remote_ts;
+    const IkeSettings* overrides = nullptr;
+    for (const NamedPolicyRule& r : d.named_rules) {
+      const PolicyConfig& pol = c.policies[r.policy_index];
+      if (pol.peer != peer.name || r.rule.direction != PolicyDirection::kOutbound ||
+          r.rule.action != PolicyAction::kProtect)
+        continue;
+      if (!overrides) overrides = &pol.ike;
+      local_ts.push_back(to_ike_ts(r.rule.selector.src, r.rule.selector.proto, r.rule.selector.sport));
+      remote_ts.push_back(to_ike_ts(r.rule.selector.dst, r.rule.selector.proto, r.rule.selector.dport));
+    }
+    for (const TunnelConfig& t : c.tunnels) {
+      if (t.peer != peer.name) continue;
+      if (!overrides) overrides = &t.ike;
+      for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
+        local_ts.push_back(to_ike_ts(IpPrefix::any(f), 0, PortRange{}));
+        remote_ts.push_back(to_ike_ts(IpPrefix::any(f), 0, PortRange{}));
+      }
+    }
+    if (local_ts.empty()) {
+      ESPRIT_LOG_WARNING("peer %s: no policy or tunnel is bound to it; it negotiates 0.0.0.0/0 and ::/0",
+                         peer.name.c_str());
+      for (IpFamily f : {IpFamily::kV4, IpFamily::kV6}) {
+        local_ts.push_back(to_ike_ts(IpPrefix::any(f), 0, PortRange{}));
+        remote_ts.push_back(to_ike_ts(IpPrefix::any(f), 0, PortRange{}));
+      }
+    }
+    const auto local = local_address_for(c, peer);
+    if (!local) die("peer " + peer.name + ": no local address of ours reaches it (set local = ...)");
+    std::string err;
+    auto m = ike::make_managed_peer(c.ike, peer, resolve_ike_settings(c.ike, peer, overrides), *local,
+                                    std::move(local_ts), std::move(remote_ts), &err);
+    if (!m) die("peer " + peer.name + ": " + err);
+    m->sink = &d.installer->sink(peer.name);
+    if (d.keys) {
+      d.keys_sinks.push_back(std::make_unique<KeysWritingSink>(*m->sink, *d.keys));
+      m->sink = d.keys_sinks.back().get();
+    }
+    ESPRIT_LOG_INFO("IKE peer %s: %s, local %s", peer.name.c_str(),
+                    peer.address ? peer.address->to_string().c_str() : "any", local->to_string().c_str());
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+/// connect_type trigger: an outbound PROTECT rule of a peer that has no SA yet (sa_index kNoSaSlot)
+/// whose hit counter grew since the last look had packets dropped as no_sa: acquire(peer). The
+/// manager rate-limits (acquire_holdoff) and ignores responder-only peers. Control core only.
+class NoSaAcquirer {
+ public:
+  NoSaAcquirer(const Daemon& d, ike::IkeManager& m) : spd_(*d.spd), m_(m) {
+    for (const NamedPolicyRule& r : d.named_rules)
+      if (!d.config.policies[r.policy_index].peer.empty())
+        peer_of_[r.rule.name] = d.config.policies[r.policy_index].peer;
+  }
+  void poll() {
+    const SpdTable* t = spd_.outbound();
+    const auto rules = t->rules();
+    if (t != table_) {  // rebuilt (a Child SA installed or removed): counters start again
+      table_ = t;
+      hits_.assign(rules.size(), 0);
+    }
+    for (uint32_t i = 0; i < rules.size(); ++i) {
+      const PolicyRule& r = rules[i];
+      if (r.action != PolicyAction::kProtect || r.sa_index != kNoSaSlot) continue;
+      const uint64_t h = t->hits(i);
+      if (h == hits_[i]) continue;
+      hits_[i] = h;
+      const auto p = peer_of_.find(r.name);
+      if (p != peer_of_.end() && !m_.established(p->second)) (void)m_.acquire(p->second);
+    }
+  }
+
+ private:
+  const Spd& spd_;
+  ike::IkeManager& m_;
+  std::unordered_map<std::string, std::string> peer_of_;
+  const SpdTable* table_ = nullptr;
+  std::vector<uint64_t> hits_;
+};
+
+/// The IKE control socket commands over the manager (docs/operations.md).
+void register_ike_commands(CommandRegistry& r, ike::IkeManager& m) {
+  using nlohmann::json;
+  auto json_flag = [](const json& a) {
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (it.key() != "peer") throw CommandError("unknown argument " + it.key());
+  };
+  r.add("show ikev2 sa", "IKE SAs (NEC layout; --json for every field)", [&m, json_flag](const json& a) {
+    json_flag(a);
+    const auto snap = m.snapshot();
+    return json{{"text", ike::format_ike_sas(snap)}, {"sas", json::parse(ike::ike_sas_json(snap))}};
+  });
+  r.add("show ikev2 child-sa", "Child SAs of the IKE SAs (NEC layout)", [&m, json_flag](const json& a) {
+    json_flag(a);
+    const auto snap = m.snapshot();
+    return json{{"text", ike::format_child_sas(snap)}, {"sas", json::parse(ike::ike_sas_json(snap))}};
+  });
+  r.add("show ikev2 statistics", "IKE exchange counters and failures (of one peer with \"peer\")",
+        [&m, json_flag](const json& a) {
+          json_flag(a);
+          const ike::IkeStats* s = &m.statistics();
+          if (a.contains("peer")) {
+            s = m.statistics(a["peer"].get<std::string>());
+            if (!s) throw CommandError("unknown peer " + a["peer"].dump());
+          }
+          return json{{"text", ike::format_statistics(*s)}, {"statistics", json::parse(ike::statistics_json(*s))}};
+        });
+  r.add("clear ikev2 sa", "delete the IKE SAs (and their Child SAs) of one peer, or all", [&m, json_flag](const json& a) {
+    json_flag(a);
+    const std::string peer = a.contains("peer") ? a["peer"].get<std::string>() : std::string();
+    const std::size_t n = m.clear(peer);
+    return json{{"cleared", n}, {"text", std::to_string(n) + " IKE SA(s) cleared"}};
+  });
+  r.add("initiate", "bring up the IKE SA of a peer (\"peer\")", [&m, json_flag](const json& a) {
+    json_flag(a);
+    if (!a.contains("peer") || !a["peer"].is_string()) throw CommandError("initiate needs a peer");
+    const std::string peer = a["peer"].get<std::string>();
+    const ike::InitiateResult res = m.initiate(peer);
+    if (res == ike::InitiateResult::kUnknownPeer) throw CommandError("unknown peer " + peer);
+    const std::string what(ike::to_string(res));
+    return json{{"peer", peer}, {"result", what}, {"text", "peer " + peer + ": " + what}};
+  });
 }
 
 /// Per-SA lines are printed at every --stats-interval only up to this many SAs; at exit always.
@@ -377,25 +613,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "espritd: %s\n", loaded.error().to_string().c_str());
     return 2;
   }
-  // IKE (issue 4): the configuration is loaded and checked, the protocol is not there yet. Say so;
-  // a policy or tunnel that waits for IKE-negotiated SAs could never carry traffic, so don't run it.
-  if (const IkeConfig& ike = loaded->ike; !ike.peers.empty()) {
-    for (const std::string& w : ike.warnings) std::fprintf(stderr, "espritd: warning: %s\n", w.c_str());
-    std::size_t bound = 0;
-    for (const PolicyConfig& p : loaded->policies) bound += p.peer.empty() ? 0 : 1;
-    for (const TunnelConfig& t : loaded->tunnels) bound += t.peer.empty() ? 0 : 1;
-    std::fprintf(stderr,
-                 "espritd: warning: %zu IKE peer(s) configured (%zu policies/tunnels bound to them), but IKE is not "
-                 "implemented yet: no SA will be negotiated\n",
-                 ike.peers.size(), bound);
-    if (bound != 0 && !vm.count("check-config")) {
-      std::fprintf(stderr,
-                   "espritd: %s: refusing to run policies/tunnels bound to IKE peers without IKE; use static [[sa]] "
-                   "for now (--check-config validates the IKE sections)\n",
-                   config_path.c_str());
-      return 2;
-    }
-  }
+  for (const std::string& w : loaded->ike.warnings) std::fprintf(stderr, "espritd: warning: %s\n", w.c_str());
   if (vm.count("check-config")) {
     std::printf("espritd: %s: configuration OK\n", config_path.c_str());
     return 0;
@@ -464,21 +682,48 @@ int main(int argc, char** argv) {
   }
 
   LocalServices services(d.tables, d.pool);
-  // IKE datagrams (docs/ike.md, "Transport"): received and counted; the IKE SA manager (issue 4)
-  // registers its handler here when it exists.
+  // IKE datagrams (docs/ike.md, "Transport") go to the IKE SA manager ("The IKE SA manager"),
+  // which sends through the transport; its NAT-T keepalives go out through the transport too (the
+  // manager decides when, the transport's own NattKeepalives is not used).
   IkeTransport ike(d.tables, d.pool);
-  ike.set_handler([](const IkeDatagram& dg) {
-    ESPRIT_LOG_DEBUG("IKE not implemented yet: %zu bytes from %s:%u to %s:%u dropped", dg.message.size(),
-                     dg.remote.address.to_string().c_str(), dg.remote.port, dg.local.address.to_string().c_str(),
-                     dg.local.port);
-  });
+  ike::SteadyClock ike_clock;
+  std::unique_ptr<ike::IkeManager> manager;
+  std::unique_ptr<NoSaAcquirer> acquirer;
+  if (d.installer) {
+    ike::IkeManagerEnv env;
+    env.rng = &ike::SystemRandom::instance();
+    env.clock = &ike_clock;
+    env.send = [&ike](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                      std::span<const uint8_t> bytes) {
+      (void)ike.send({local, lport}, {remote, rport}, bytes, std::chrono::steady_clock::now().time_since_epoch());
+    };
+    env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
+      (void)ike.send_keepalive(local, {remote, rport}, std::chrono::steady_clock::now().time_since_epoch());
+    };
+    env.counters = [&d](uint32_t spi, SaDirection dir) {
+      ike::ChildCounters cc;
+      const uint32_t slot = d.installer->slot_of(spi, dir);
+      if (slot == kNoSaSlot) return cc;
+      const SaCounters t = d.sad->totals(slot);
+      cc.packets = t.packets;
+      cc.octets = t.bytes;
+      cc.errors = t.total_drops();
+      return cc;
+    };
+    manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));
+    ike.set_handler([&manager](const IkeDatagram& dg) {
+      manager->receive(dg.local.address, dg.local.port, dg.remote.address, dg.remote.port, dg.message);
+    });
+    register_ike_commands(control->commands(), *manager);
+    acquirer = std::make_unique<NoSaAcquirer>(d, *manager);
+  } else {
+    ike.set_handler([](const IkeDatagram& dg) {
+      ESPRIT_LOG_DEBUG("IKE message of %zu bytes from %s:%u to %s:%u dropped: no [[peer]] configured",
+                       dg.message.size(), dg.remote.address.to_string().c_str(), dg.remote.port,
+                       dg.local.address.to_string().c_str(), dg.local.port);
+    });
+  }
   services.set_ike(&ike);
-  // NAT-T keepalives for peers behind a NAT; the IKE SA manager registers them after NAT detection.
-  NattKeepalives keepalives(
-      [&ike](const IpAddress& local, const IkeEndpoint& remote, std::chrono::nanoseconds now) {
-        return ike.send_keepalive(local, remote, now);
-      },
-      std::chrono::seconds(d.config.ike.default_profile.nat_keepalive.value_or(20)));
   GatewayView view;
   view.config = &d.config;
   view.tables = &d.tables;
@@ -509,10 +754,16 @@ int main(int argc, char** argv) {
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(stats_interval));
   auto next_stats = std::chrono::steady_clock::now() + interval;
+  auto next_ike_tick = std::chrono::steady_clock::now();
+  if (manager) manager->start();  // connect_type = "auto" peers initiate
   while (!g_stop.load()) {
     const auto now = std::chrono::steady_clock::now();
     services.poll(now.time_since_epoch());
-    keepalives.poll(now.time_since_epoch());
+    if (manager && now >= next_ike_tick) {
+      acquirer->poll();  // connect_type trigger: no_sa drops of a peer's policy start its IKE SA
+      manager->tick();   // retransmissions, lifetimes, DPD, re-establishment, NAT keepalives
+      next_ike_tick = now + std::chrono::milliseconds(100);
+    }
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     control->poll(now);  // non-blocking: espritctl requests
     if (stats_interval > 0 && now >= next_stats) {
@@ -522,6 +773,9 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   ESPRIT_LOG_NOTICE("stopping");
+  acquirer.reset();
+  manager.reset();
+  d.installer.reset();
   rte_eal_mp_wait_lcore();
   stats.print_summary(stdout);
   control.reset();  // removes the socket file

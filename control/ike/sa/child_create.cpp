@@ -101,7 +101,7 @@ class ChildCreate final : public Task {
     install_child(sa, *sel, spi_in_, spi_value(sel->proposal.spi), tsi->selectors, tsr->selectors,
                   find_notify(in, NotifyType::kUseTransportMode) != nullptr,
                   find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, g_ir.span(), ni_, nr->nonce,
-                  replaces);
+                  replaces, /*exchange_initiator=*/true);
     if (!rekey_spi_) return TaskStatus::kSuccess;
     if (!old) return TaskStatus::kSuccess;
     old = sa.find_child(rekey_spi_, false);
@@ -176,7 +176,7 @@ class ChildCreate final : public Task {
       uint32_t old_in = old->spi_in;
       install_child(sa, *sel, spi_in_, peer_spi, tsr_, tsi_, transport_,
                     find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, g_ir.span(), ni->nonce,
-                    nr_, replaces);
+                    nr_, replaces, /*exchange_initiator=*/false);
       old = sa.find_child(old_in, false);  // install_child may have moved it
       if (old && old->rekeyed) {
         // We are rekeying it too (2.8.1): remember this exchange for the tie-break.
@@ -188,7 +188,7 @@ class ChildCreate final : public Task {
     } else {
       install_child(sa, *sel, spi_in_, peer_spi, tsr_, tsi_, transport_,
                     find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, g_ir.span(), ni->nonce,
-                    nr_, 0);
+                    nr_, 0, /*exchange_initiator=*/false);
     }
     return TaskStatus::kSuccess;
   }

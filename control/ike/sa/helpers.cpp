@@ -125,7 +125,7 @@ namespace esprit::ike::sa_detail {
 void install_child(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi_out,
                    std::vector<TrafficSelector> local, std::vector<TrafficSelector> remote, bool transport,
                    bool tfc_ok, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
-                   std::span<const uint8_t> nr, uint32_t replaces_spi) {
+                   std::span<const uint8_t> nr, uint32_t replaces_spi, bool exchange_initiator) {
   ChildSaKeys k = derive_child_sa_keys(sa.init_result().transforms.prf, sa.keys().sk_d.span(), *sel.encr,
                                        *sel.integ, g_ir, ni, nr);
   ChildSa c;
@@ -137,7 +137,7 @@ void install_child(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi
   c.transport = transport;
   c.tfc_padding_ok = tfc_ok;
   c.ts = ChildSelectors{std::move(local), std::move(remote)};
-  sa.install_child(std::move(c), k, replaces_spi);
+  sa.install_child(std::move(c), k, replaces_spi, exchange_initiator);
 }
 
 }  // namespace esprit::ike::sa_detail

@@ -69,7 +69,8 @@ class IkeAuth final : public Task {
     bool transport = find_notify(in, NotifyType::kUseTransportMode) != nullptr;
     if (transport && !s.child.transport_mode) return TaskStatus::kSuccess;
     install_child(sa, *sel, spi_in_, spi_value(sel->proposal.spi), tsi->selectors, tsr->selectors, transport,
-                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0);
+                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0,
+                  sa.role() == IkeRole::kInitiator);
     return TaskStatus::kSuccess;
   }
 
@@ -114,7 +115,8 @@ class IkeAuth final : public Task {
     tsi_ = ni;
     tsr_ = nr;
     install_child(sa, *sel, spi_in_, peer_spi, nr, ni, transport_,
-                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0);
+                  find_notify(in, NotifyType::kEspTfcPaddingNotSupported) == nullptr, {}, sa.ex().ni, sa.ex().nr, 0,
+                  sa.role() == IkeRole::kInitiator);
     return TaskStatus::kSuccess;
   }
 

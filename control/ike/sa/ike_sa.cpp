@@ -354,8 +354,9 @@ bool IkeSa::install_keys(IkeSaKeys keys) {
   return sk_out_ && sk_in_;
 }
 
-void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi) {
-  bool i = role_ == IkeRole::kInitiator;
+void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi, bool exchange_initiator) {
+  // The exchange's initiator, not the IKE SA's (a Child SA rekey started by the IKE responder).
+  const bool i = exchange_initiator;
   auto fill = [&](SaDescriptor& d, SaDirection dir, uint32_t spi, const SecretBytes& ek, const SecretBytes& ak) {
     d.spi = spi;
     d.direction = dir;

@@ -78,7 +78,7 @@ struct Selected;
 void install_child(IkeSa& sa, const Selected& sel, uint32_t spi_in, uint32_t spi_out,
                    std::vector<TrafficSelector> local, std::vector<TrafficSelector> remote, bool transport,
                    bool tfc_ok, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
-                   std::span<const uint8_t> nr, uint32_t replaces_spi);
+                   std::span<const uint8_t> nr, uint32_t replaces_spi, bool exchange_initiator);
 /// Counts the event that goes with an error notify.
 void count_notify(IkeSa& sa, NotifyType t);
 

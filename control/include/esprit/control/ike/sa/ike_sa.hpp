@@ -226,7 +226,10 @@ class IkeSa {
   [[nodiscard]] ChildSa* find_child(uint32_t spi, bool peer_spi) noexcept;
   /// The Child SA's descriptors and the sink calls (inbound first). `replaces_spi`: the outbound SPI
   /// of the Child SA this one rekeys (0 for a new one).
-  void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi);
+  /// `exchange_initiator`: we initiated the exchange that created it (IKE_AUTH: our IKE role; a
+  /// CREATE_CHILD_SA either side may start). RFC 7296 2.17 takes the keys of that exchange's
+  /// initiator->responder direction first, whoever initiated the IKE SA.
+  void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi, bool exchange_initiator);
   /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown.
   bool remove_child_by_spi(uint32_t spi, bool peer_spi);
   /// The IKE_SA_INIT request seen by the responder came from this address (for cookies).
