@@ -70,27 +70,8 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
   if (nunmatched && t_.tunnels == 0) {
     for (uint16_t i = 0; i < nunmatched; ++i) pass[npass++] = unmatched[i];
   } else if (nunmatched) {
-    uint32_t dst4[kBurst];
-    uint8_t dst6[kBurst][16];
-    uint16_t idx4[kBurst], idx6[kBurst];
-    uint16_t n4 = 0, n6 = 0;
-    for (uint16_t i = 0; i < nunmatched; ++i) {
-      const uint8_t* ip = rte_pktmbuf_mtod(unmatched[i], const uint8_t*);
-      if (ip[0] >> 4 == 4) {
-        uint32_t d;
-        std::memcpy(&d, ip + 16, 4);
-        dst4[n4] = rte_be_to_cpu_32(d);
-        idx4[n4++] = i;
-      } else {
-        std::memcpy(dst6[n6], ip + 24, 16);
-        idx6[n6++] = i;
-      }
-    }
-    uint32_t nh4[kBurst], nh6[kBurst], nh[kBurst];
-    if (n4) t_.fib->lookup4(dst4, n4, nh4);
-    if (n6) t_.fib->lookup6(dst6, n6, nh6);
-    for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
-    for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
+    uint32_t nh[kBurst];
+    lookup_next_hops(unmatched, nunmatched, nh);
     for (uint16_t i = 0; i < nunmatched; ++i) {
       const NextHop& hop = t_.fib->next_hop(nh[i]);
       if (hop.kind != NextHopKind::kTunnel) {

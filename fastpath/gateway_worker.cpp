@@ -498,8 +498,7 @@ void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n)
   }
 }
 
-void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
-                            bool tunnel_only, bool decrypted) noexcept {
+void GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept {
   uint32_t dst4[kBurst];
   uint8_t dst6[kBurst][16];
   uint16_t idx4[kBurst], idx6[kBurst];
@@ -516,11 +515,17 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       idx6[n6++] = i;
     }
   }
-  uint32_t nh4[kBurst], nh6[kBurst], nh[kBurst];
+  uint32_t nh4[kBurst], nh6[kBurst];
   if (n4) t_.fib->lookup4(dst4, n4, nh4);
   if (n6) t_.fib->lookup6(dst6, n6, nh6);
   for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
   for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
+}
+
+void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
+                            bool tunnel_only, bool decrypted) noexcept {
+  uint32_t nh[kBurst];
+  lookup_next_hops(pkts, n, nh);
 
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];

@@ -229,6 +229,8 @@ class GatewayWorker {
   /// `decrypted`: packets that came out of a tunnel, never sent in clear to an unprotected port.
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
+  /// The FIB next hop of each packet's destination (IPv4 and IPv6 looked up in one batch each).
+  void lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
   // gateway_frag.cpp: packets that do not fit, MSS clamp, ICMP errors, reassembly.
   /// MSS clamp, then the SA's fragmentation rules for inner packets that do not fit; pre-fragmented
