@@ -71,6 +71,8 @@ class FastpathInstaller {
   void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
   void remove(const std::string& peer, uint32_t spi, SaDirection d);
   void fail(std::string msg);
+  /// Writes the peer's id into GatewayTables::sa_peer[slot] (hub_loop detection).
+  void set_peer(const std::string& peer, uint32_t slot) noexcept;
 
   FastpathInstallerConfig cfg_;
   std::map<std::string, std::unique_ptr<PeerSink>> sinks_;
