@@ -60,6 +60,7 @@ class Port;
   X(kNattKeepalive, "natt_keepalive", "NAT-T keepalive received (RFC 3948 2.3)")                 \
   X(kPuntFull, "punt_full", "the control core's punt ring was full")                            \
   X(kPolicyDiscard, "policy_discard", "SPD rule (or default) says DISCARD")                     \
+  X(kBadExtHeaders, "bad_ext_headers", "IPv6 extension header chain cut short, Hop-by-Hop not first, or more than 8 headers") \
   X(kClearNotBypass, "clear_not_bypass", "clear text on an unprotected port without BYPASS")    \
   X(kNoSa, "no_sa", "no SA for the SPI and destination, or the policy's SA is gone")           \
   X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
