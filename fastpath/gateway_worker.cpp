@@ -92,7 +92,7 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
       tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
-      frag_(make_frag_state(worker_id)) {
+      frag_(make_frag_state(tables, worker_id)) {
   for (const LocalAddress& a : t_.local) {
     if (a.address.is_v4()) {
       uint32_t d;
@@ -173,9 +173,13 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
   reparse:  // a reassembled packet is classified again
-    if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
-      drop(m, GatewayDrop::kNotIp);
-      continue;
+    if (m->nb_segs != 1) [[unlikely]] {  // RX scatter: the pipeline and the ESP engine want one segment
+      rte_mbuf* c = make_contiguous(m, t_.jumbo_pool);
+      if (!c) {
+        drop(m, GatewayDrop::kSegmented);
+        continue;
+      }
+      m = c;
     }
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = m->data_len;
