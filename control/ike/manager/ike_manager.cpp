@@ -343,6 +343,7 @@ void IkeManager::after_activity(Entry& e) {
     e.established_at = now();
     ++global_.established;
     ++peers_[e.peer].stats.established;
+    if (env_.on_established) env_.on_established(cfg.name, *e.sa);
     if (cfg.ike_lifetime > Duration::zero()) {
       e.ike_hard = now() + cfg.ike_lifetime;
       Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
