@@ -321,6 +321,29 @@ TEST(IkeManager, OnEstablishedReportsInitialAndRekeyedIkeSas) {
   }
 }
 
+// RFC 7296 2.18: an IKE SA rekey moves the Child SAs to the new IKE SA; their lifetimes run on
+// (a rekey of the IKE SA does not postpone theirs).
+TEST(IkeManager, ChildLifetimeRunsOnAcrossIkeRekey) {
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.ike_lifetime = 100;
+    s.child_lifetime = 150;
+    s.rekey_margin = 10;
+    s.rekey_jitter = 0;
+  };
+  Net n(tweak, [](esprit::IkeSettings& s) {
+    s.ike_lifetime = 100000;
+    s.child_lifetime = 100000;
+  });
+  n.a->start();
+  n.pump();
+  n.run(95s);
+  ASSERT_EQ(n.a->statistics().rekeys_ike, 1u);  // at 90 s
+  EXPECT_EQ(n.a->statistics().rekeys_child, 0u);
+  n.run(50s);
+  EXPECT_EQ(n.a->statistics().rekeys_child, 1u);  // at 140 s from its installation, not 90 + 140
+}
+
 TEST(IkeManager, HardPacketLimitDeletesChild) {
   Net n([](esprit::IkeSettings& s) {
     s.connect_type = ConnectType::kAuto;
