@@ -343,6 +343,7 @@ void IkeManager::after_activity(Entry& e) {
     e.established_at = now();
     ++global_.established;
     ++peers_[e.peer].stats.established;
+    if (env_.on_established) env_.on_established(cfg.name, *e.sa);
     if (cfg.ike_lifetime > Duration::zero()) {
       e.ike_hard = now() + cfg.ike_lifetime;
       Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
@@ -350,7 +351,6 @@ void IkeManager::after_activity(Entry& e) {
       e.ike_soft = now() + soft;
     }
   }
-  update_children(e);
   // Timeouts: charged to the exchange of the last request sent.
   const IkeSaCounters& c = e.sa->counters();
   auto delta = [&](IkeSaEvent ev) { return c[ev] - e.last_counters[ev]; };
@@ -383,6 +383,8 @@ void IkeManager::after_activity(Entry& e) {
     n->remote = e.remote;
     n->rport = e.rport;
     n->floated = e.floated;
+    n->children = e.children;  // the Child SAs moved over keep their lifetimes (RFC 7296 2.18)
+    e.children.clear();
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
     ++global_.rekeys_ike;
@@ -391,6 +393,7 @@ void IkeManager::after_activity(Entry& e) {
     sas_.push_back(std::move(n));
     after_activity(ref);
   }
+  update_children(e);  // after the hand-over: a successor takes the timers of the Child SAs it adopted
 }
 
 void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
