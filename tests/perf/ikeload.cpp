@@ -56,7 +56,7 @@ const char* const kUsage =
     "  --ts-base ADDR       TSi of SA i = host ADDR+i (default 10.200.0.0)\n"
     "  --remote-ts PREFIX   TSr (the responder's protected net, default 10.10.1.0/24)\n"
     "  --retransmit LIST    resend times in s from the first send, the last one gives up\n"
-    "                       (default 1,3,7,15)\n"
+    "                       (default 2,4,8,16)\n"
     "  --hold               keep the SAs up after the last setup until SIGINT/SIGTERM\n"
     "  --hold-seconds S     ... or for S seconds\n"
     "  --quiet              only the summary\n";
@@ -75,7 +75,7 @@ struct Options {
   std::optional<Identity> remote_id;
   IpAddress ts_base = IpAddress::v4(0x0ac80000);  // 10.200.0.0
   IpAddress remote_ts_start = IpAddress::v4(0x0a0a0100), remote_ts_end = IpAddress::v4(0x0a0a01ff);
-  std::vector<double> retransmit{1, 3, 7, 15};
+  std::vector<double> retransmit{2, 4, 8, 16};
   bool hold = false;
   double hold_seconds = 0;
   bool quiet = false;
@@ -200,7 +200,7 @@ Options parse_args(int argc, char** argv) {
         std::string part = v.substr(p, q - p);
         double d = std::strtod(part.c_str(), &end);
         if (part.empty() || *end != '\0' || d <= 0 || (!o.retransmit.empty() && d <= o.retransmit.back()))
-          die("--retransmit: increasing seconds, e.g. 1,3,7,15");
+          die("--retransmit: increasing seconds, e.g. 2,4,8,16");
         o.retransmit.push_back(d);
         p = q + 1;
       }
