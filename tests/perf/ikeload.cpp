@@ -551,6 +551,9 @@ class Generator {
     }
     uint64_t failed = 0;
     for (auto& [k, v] : failures_) failed += v;
+    if (up_ + failed < o_.count)
+      std::printf("unfinished: %lu in flight, %u not started\n", static_cast<unsigned long>(inflight_.size()),
+                  o_.count - next_);
     std::printf("failures: %lu", static_cast<unsigned long>(failed));
     for (auto& [k, v] : failures_) std::printf(" | %s: %lu", k.c_str(), static_cast<unsigned long>(v));
     std::printf("\n");
