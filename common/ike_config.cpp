@@ -148,7 +148,8 @@ std::optional<IkeIdentity> IkeIdentity::parse(std::string_view text, std::string
       return from_address(*a);
     }
     if (type == "fqdn") {
-      if (!valid_fqdn(value)) {
+      // "*.example": a wildcard remote_id (any name ending in ".example"; docs/configuration.md).
+      if (!valid_fqdn(value.starts_with("*.") ? value.substr(2) : value)) {
         set_error(error, shown(value) + " is not a domain name (letters, digits, '-', dot-separated labels)");
         return std::nullopt;
       }

@@ -353,6 +353,7 @@ TEST(IkeIdentityParse, EveryType) {
       {"fqdn:gw.example", IkeIdType::kFqdn, "fqdn:gw.example", {'g', 'w', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'}},
       {"gw.example", IkeIdType::kFqdn, "fqdn:gw.example", {'g', 'w', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'}},
       {"@gw", IkeIdType::kFqdn, "fqdn:gw", {'g', 'w'}},
+      {"fqdn:*.gw.lab", IkeIdType::kFqdn, "fqdn:*.gw.lab", {'*', '.', 'g', 'w', '.', 'l', 'a', 'b'}},  // wildcard
       {"email:a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
       {"userfqdn:a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
       {"a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
@@ -369,7 +370,7 @@ TEST(IkeIdentityParse, EveryType) {
     EXPECT_EQ(id->to_string(), c.canonical);
     EXPECT_EQ(IkeIdentity::parse(id->to_string()), id) << c.text;  // round trip
   }
-  for (std::string_view bad : {"", "gateway", "ipv4:2001:db8::1", "ipv6:192.0.2.1", "fqdn:a..b", "email:nobody",
+  for (std::string_view bad : {"", "gateway", "ipv4:2001:db8::1", "ipv6:192.0.2.1", "fqdn:a..b", "fqdn:*", "fqdn:*gw.lab", "fqdn:a.*.lab", "email:nobody",
                                "keyid:0x123", "keyid:", "x509:CN=a"}) {
     std::string err;
     EXPECT_FALSE(IkeIdentity::parse(bad, &err)) << bad;

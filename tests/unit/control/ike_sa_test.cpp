@@ -305,6 +305,37 @@ TEST(IkeSa, WrongRemoteIdIsAuthenticationFailed) {
   EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
 }
 
+// A remote_id starting with '*' (strongSwan's wildcard) matches any ID of that type ending in the
+// rest: one [[peer]] for N initiators with IDs 0.gw.lab, 1.gw.lab, ... (esprit-ikeload).
+TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
+  struct Case {
+    const char* want;
+    const char* got;
+    bool ok;
+  };
+  for (const Case& c : {Case{"*.gw.lab", "17.gw.lab", true}, Case{"*.gw.lab", "gw.lab", false},
+                        Case{"*.gw.lab", ".gw.lab", false}, Case{"*.gw.lab", "17.gw.labx", false},
+                        Case{"*.gw.lab", "17.sw.lab", false}}) {
+    SCOPED_TRACE(std::string(c.want) + " vs " + c.got);
+    auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    si.local_id = Identity::fqdn(c.got);
+    sr.remote_id = Identity::fqdn(c.want);
+    Pair p(si, sr);
+    p.establish();
+    EXPECT_EQ(p.i->state() == IkeState::kEstablished, c.ok);
+    if (!c.ok) EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+  }
+  // Only FQDN and RFC 822 IDs take the wildcard, and the type must match.
+  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  si.local_id = Identity::fqdn("a.gw.lab");
+  sr.remote_id = Identity{IdType::kKeyId, {'*', '.', 'g', 'w', '.', 'l', 'a', 'b'}};
+  Pair p(si, sr);
+  p.establish();
+  EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+}
+
 TEST(IkeSa, NoCommonProposalIsNoProposalChosen) {
   Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
          settings(false, "aes128gcm16-prfsha256-ecp256", "aes256-sha256"));
