@@ -273,7 +273,7 @@ std::string supported_list(ProposalKind kind) {
     if (kind == ProposalKind::kEsp || e.alg != EncrAlg::kNull) s.append(" ").append(e.name);
   s += "; integrity";
   for (const IntegInfo& i : integ_algorithms())
-    if (i.alg != IntegAlg::kNone) s.append(" ").append(i.name);
+    if (i.alg != IntegAlg::kNone && (kind == ProposalKind::kIke || i.esp)) s.append(" ").append(i.name);
   if (kind == ProposalKind::kIke) {
     s += "; prf";
     for (const PrfInfo& p : prf_algorithms()) s.append(" ").append(p.name);
@@ -336,8 +336,9 @@ std::vector<EncrAlg> encr_strongest_first(bool aead) {
 
 std::vector<IntegAlg> integ_strongest_first() {
   std::vector<const IntegInfo*> v;
+  // AES-XCBC-96 is IKE-only and never proposed by default (configure "aesxcbc" explicitly).
   for (const IntegInfo& i : integ_algorithms())
-    if (i.alg != IntegAlg::kNone) v.push_back(&i);
+    if (i.alg != IntegAlg::kNone && i.esp) v.push_back(&i);
   std::stable_sort(v.begin(), v.end(), [](const IntegInfo* a, const IntegInfo* b) {
     return std::tuple(a->icv_len, a->key_len) > std::tuple(b->icv_len, b->key_len);
   });
@@ -406,6 +407,11 @@ std::optional<IkeProposal> parse_proposal(std::string_view text, ProposalKind ki
     if (auto e = encr_from_name(tok)) {
       fresh = add_once(p.encr, *e);
     } else if (auto i = integ_from_name(tok); i && *i != IntegAlg::kNone) {
+      if (!ike && !info(*i).esp) {
+        set_error(error, shown(raw) + " in " + whole + " (" + std::string(info(*i).rfc_name) +
+                             ") protects IKE messages only; the ESP engine does not implement it");
+        return std::nullopt;
+      }
       fresh = add_once(p.integ, *i);
     } else if (auto f = prf_from_name(tok)) {
       if (!ike) {

@@ -296,6 +296,12 @@ TEST(IkeProposalParse, Valid) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->integ, std::vector<IntegAlg>{IntegAlg::kHmacSha1_96});
   EXPECT_TRUE(parse_proposal("null-sha256", ProposalKind::kEsp));
+  // AES-XCBC-96 (RFC 3566) for IKE, strongSwan's name; its PRF follows it like sha256 -> prfsha256.
+  p = parse_proposal("aes128-aesxcbc-modp2048", ProposalKind::kIke);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->integ, std::vector<IntegAlg>{IntegAlg::kAesXcbc96});
+  EXPECT_EQ(p->prf, std::vector<PrfAlg>{PrfAlg::kAesXcbc128});
+  EXPECT_EQ(p->to_string(), "aes128-aesxcbc-prfaesxcbc-modp2048");
 }
 
 struct BadProposal {
@@ -320,6 +326,7 @@ TEST(IkeProposalParse, Invalid) {
       {"aes128--sha256", ProposalKind::kEsp, "empty algorithm name"},
       {"aes128-sha256-sha256", ProposalKind::kEsp, "listed twice"},
       {"", ProposalKind::kEsp, "empty proposal"},
+      {"aes128-aesxcbc", ProposalKind::kEsp, "protects IKE messages only; the ESP engine does not implement it"},
   };
   for (const BadProposal& c : cases) {
     std::string err;
@@ -330,8 +337,14 @@ TEST(IkeProposalParse, Invalid) {
   (void)parse_proposal("aes999-sha256-modp2048", ProposalKind::kIke, &err);
   // The error lists what is supported, by transform type.
   for (std::string_view w : {"supported: encryption", "aes128gcm16", "integrity", "sha256", "prf", "prfsha256", "dh",
-                             "curve25519"})
+                             "curve25519", "aesxcbc"})
     EXPECT_NE(err.find(w), std::string::npos) << w << " in " << err;
+  (void)parse_proposal("aes999-sha256", ProposalKind::kEsp, &err);
+  EXPECT_EQ(err.find("aesxcbc"), std::string::npos) << "not offered for ESP: " << err;
+  // Never in the default proposals (IKE-only and not needed by the NEC table).
+  for (ProposalKind k : {ProposalKind::kIke, ProposalKind::kEsp})
+    for (const IkeProposal& d : default_proposals(k))
+      for (IntegAlg i : d.integ) EXPECT_NE(i, IntegAlg::kAesXcbc96);
 }
 
 // ----- identities ---------------------------------------------------------------------------
