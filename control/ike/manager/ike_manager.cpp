@@ -372,8 +372,11 @@ void IkeManager::after_activity(Entry& e) {
     for (uint64_t i = 0; i < delta(ev); ++i) count_failure(e.peer, name);
   e.last_counters = c;
   flush(e);
-  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints.
-  if (auto next = e.sa->take_successor()) {
+  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints. After a
+  // simultaneous rekey (RFC 7296 2.8.2) there are two: the survivor, then the redundant one, which
+  // must stay reachable until its Delete exchange is done.
+  bool first = true;
+  while (auto next = e.sa->take_successor()) {
     auto n = std::make_unique<Entry>();
     n->sa = std::move(next);
     n->peer = e.peer;
@@ -385,8 +388,11 @@ void IkeManager::after_activity(Entry& e) {
     n->floated = e.floated;
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
-    ++global_.rekeys_ike;
-    ++peers_[e.peer].stats.rekeys_ike;
+    if (first) {  // one rekey, even when a collision made a second, redundant IKE SA
+      ++global_.rekeys_ike;
+      ++peers_[e.peer].stats.rekeys_ike;
+    }
+    first = false;
     Entry& ref = *n;
     sas_.push_back(std::move(n));
     after_activity(ref);

@@ -261,9 +261,17 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
       task = make_ike_auth();
       break;
     case ExchangeType::kCreateChildSa: {
-      if (state_ != IkeState::kEstablished) break;
+      if (state_ != IkeState::kEstablished && state_ != IkeState::kDeleting) break;
       const auto* sap = find<SaPayload>(in);
       bool ike = sap && !sap->proposals.empty() && sap->proposals[0].protocol == ProtocolId::kIke;
+      if (!ike && (state_ != IkeState::kEstablished || ike_rekey_under_way() || peer_rekey_)) {
+        // A Child SA created or rekeyed on an IKE SA being rekeyed or deleted would be lost:
+        // TEMPORARY_FAILURE, the peer retries on the new IKE SA (RFC 7296 2.25, 2.25.2).
+        count(IkeSaEvent::kOtherError);
+        send_response(h, {notify(NotifyType::kTemporaryFailure)});
+        ++expected_peer_mid_;
+        return;
+      }
       task = ike ? make_ike_rekey() : make_child_create(0);
       break;
     }

@@ -155,7 +155,15 @@ class IkeSa {
   /// Queue a rekey of this IKE SA (RFC 7296 2.18). When it completes, take_successor() gives the new
   /// IKE SA (it owns the Child SAs) and this one deletes itself.
   void rekey_ike_sa();
-  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept { return std::move(successor_); }
+  /// The IKE SAs a rekey made, survivor first: usually one. After a simultaneous rekey (RFC 7296
+  /// 2.8.2) a second call gives the redundant new IKE SA (no Child SAs), which is being deleted
+  /// (by us, or by the peer that made it) and must stay reachable until then. nullptr: none left.
+  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept {
+    if (successors_.empty()) return nullptr;
+    auto s = std::move(successors_.front());
+    successors_.pop_front();
+    return s;
+  }
 
   /// A datagram from the peer (UDP payload without the non-ESP marker).
   void receive(std::span<const uint8_t> datagram);
@@ -216,10 +224,38 @@ class IkeSa {
     children_ = std::move(children);
     state_ = IkeState::kEstablished;
   }
-  void set_successor(std::unique_ptr<IkeSa> s) noexcept { successor_ = std::move(s); }
-  /// Our IKE SA rekey is outstanding or done (a successor exists).
-  [[nodiscard]] bool ike_rekey_under_way() const noexcept {
-    return successor_ != nullptr || (current_ && current_->name() == "ike_rekey");
+  /// Hands a new IKE SA made by a rekey to the owner (take_successor()); this SA is rekeyed from now on.
+  void set_successor(std::unique_ptr<IkeSa> s) {
+    successors_.push_back(std::move(s));
+    rekeyed_ = true;
+  }
+  /// Our IKE SA rekey is outstanding, or this SA was rekeyed (by either side).
+  [[nodiscard]] bool ike_rekey_under_way() const noexcept { return rekeyed_ || ike_rekey_outstanding(); }
+  /// A rekey of this IKE SA completed (either side's): it only waits to be deleted.
+  [[nodiscard]] bool rekeyed() const noexcept { return rekeyed_; }
+  [[nodiscard]] bool ike_rekey_outstanding() const noexcept { return current_ && current_->name() == "ike_rekey"; }
+  /// A CREATE_CHILD_SA of ours for a Child SA (new or rekey) is outstanding.
+  [[nodiscard]] bool child_exchange_outstanding() const noexcept {
+    return current_ && current_->exchange() == ExchangeType::kCreateChildSa && !ike_rekey_outstanding();
+  }
+  /// Simultaneous IKE SA rekey (RFC 7296 2.8.2): the new IKE SA made by answering the peer's rekey
+  /// while ours was outstanding, kept aside (without the Child SAs) with the lowest nonce of that
+  /// exchange until ours completes and the tie-break says which one survives.
+  void set_peer_rekey(std::unique_ptr<IkeSa> next, std::vector<uint8_t> min_nonce) {
+    peer_rekey_ = std::move(next);
+    peer_rekey_min_nonce_ = std::move(min_nonce);
+  }
+  [[nodiscard]] bool peer_rekey_pending() const noexcept { return peer_rekey_ != nullptr; }
+  [[nodiscard]] const std::vector<uint8_t>& peer_rekey_min_nonce() const noexcept { return peer_rekey_min_nonce_; }
+  [[nodiscard]] std::unique_ptr<IkeSa> take_peer_rekey() noexcept {
+    peer_rekey_min_nonce_.clear();
+    return std::move(peer_rekey_);
+  }
+  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey).
+  void hand_over(std::unique_ptr<IkeSa> next) {
+    next->adopt_established(std::move(children_));
+    children_.clear();
+    set_successor(std::move(next));
   }
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
@@ -274,7 +310,10 @@ class IkeSa {
   std::vector<uint8_t> last_response_;
   bool have_response_ = false;
 
-  std::unique_ptr<IkeSa> successor_;
+  std::deque<std::unique_ptr<IkeSa>> successors_;
+  bool rekeyed_ = false;
+  std::unique_ptr<IkeSa> peer_rekey_;
+  std::vector<uint8_t> peer_rekey_min_nonce_;
   std::vector<std::vector<uint8_t>> outbox_;
 };
 
