@@ -388,6 +388,9 @@ void IkeManager::after_activity(Entry& e) {
     n->floated = e.floated;
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
+    // The redundant IKE SA of a collision is already deleting itself: its end is a delete, not a
+    // failed negotiation.
+    n->was_established = n->sa->state() == IkeState::kDeleting;
     if (first) {  // one rekey, even when a collision made a second, redundant IKE SA
       ++global_.rekeys_ike;
       ++peers_[e.peer].stats.rekeys_ike;

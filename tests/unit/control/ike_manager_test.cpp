@@ -305,6 +305,10 @@ TEST(IkeManager, SimultaneousIkeRekeyLeavesOneIkeSa) {
   EXPECT_EQ(b->child_sas().size(), 1u);
   EXPECT_TRUE(n.sink_a.removed.empty());
   EXPECT_TRUE(n.sink_b.removed.empty());
+  // A real collision: each side saw the old and the redundant IKE SA go.
+  EXPECT_EQ(n.a->statistics().deleted, 2u);
+  EXPECT_EQ(n.b->statistics().deleted, 2u);
+  EXPECT_EQ(n.a->statistics().failed + n.b->statistics().failed, 0u);
 }
 
 TEST(IkeManager, HardPacketLimitDeletesChild) {

@@ -959,6 +959,143 @@ TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
   live.r->outbox().clear();
 }
 
+// ---- IKE fragmentation (RFC 7383) ----
+
+bool is_skf(const std::vector<uint8_t>& d) {
+  auto m = Message::parse(d);
+  return m && !m->payloads.empty() && std::holds_alternative<EncryptedFragmentPayload>(m->payloads.back());
+}
+bool offers_fragmentation(const std::vector<uint8_t>& d) {
+  auto m = Message::parse(d);
+  return m && m->find_notify(NotifyType::kIkev2FragmentationSupported) != nullptr;
+}
+IkeSettings frag_settings(bool initiator, bool on, std::size_t size = 256) {
+  IkeSettings s = settings(initiator, "aes128-sha256-x25519", "aes128gcm16");
+  s.fragmentation = on;
+  s.fragment_size = size;
+  return s;
+}
+std::vector<std::vector<uint8_t>> take(IkeSa& sa) {
+  auto out = std::move(sa.outbox());
+  sa.outbox().clear();
+  return out;
+}
+
+TEST(IkeSa, IkeAuthGoesInFragmentsWhenBothSupportThem) {
+  // IKE_AUTH here is about 250 bytes: 128-byte datagrams make a few fragments each way.
+  Pair p(frag_settings(true, true, 128), frag_settings(false, true, 128));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  ASSERT_EQ(p.r->state(), IkeState::kEstablished);
+  EXPECT_TRUE(p.i->init_result().fragmentation);
+  EXPECT_TRUE(p.r->init_result().fragmentation);
+  expect_same_keys(*p.i, *p.r);
+  expect_children_mirror(*p.i, *p.r);
+  ASSERT_GE(p.wire_log.size(), 2u);
+  EXPECT_TRUE(offers_fragmentation(p.wire_log[0]));
+  EXPECT_TRUE(offers_fragmentation(p.wire_log[1]));
+  std::size_t req = 0, resp = 0;
+  for (const auto& d : p.wire_log) {
+    auto h = Message::parse_header(d);
+    ASSERT_TRUE(h);
+    if (h->exchange == ExchangeType::kIkeSaInit) continue;
+    EXPECT_LE(d.size(), 128u);
+    EXPECT_TRUE(is_skf(d));
+    (h->response() ? resp : req)++;
+  }
+  EXPECT_GE(req, 2u);
+  EXPECT_GE(resp, 2u);
+  // Later exchanges use it too, and the rekeyed IKE SA keeps it.
+  p.i->rekey_child(p.i->child_sas()[0].spi_in);
+  p.pump();
+  expect_children_mirror(*p.i, *p.r);
+  p.r->rekey_ike_sa();
+  p.pump();
+  auto ni = p.i->take_successor(), nr = p.r->take_successor();
+  ASSERT_TRUE(ni && nr);
+  EXPECT_TRUE(ni->init_result().fragmentation);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped] + p.r->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+TEST(IkeSa, NoFragmentsUnlessBothSupportThem) {
+  for (bool initiator_on : {true, false}) {
+    SCOPED_TRACE(initiator_on ? "only the initiator" : "only the responder");
+    Pair p(frag_settings(true, initiator_on), frag_settings(false, !initiator_on));
+    p.establish();
+    ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+    EXPECT_FALSE(p.i->init_result().fragmentation);
+    EXPECT_FALSE(p.r->init_result().fragmentation);
+    EXPECT_EQ(offers_fragmentation(p.wire_log[0]), initiator_on);
+    EXPECT_FALSE(offers_fragmentation(p.wire_log[1]));  // the responder answers only an offer
+    for (const auto& d : p.wire_log) EXPECT_FALSE(is_skf(d));
+  }
+}
+
+TEST(IkeSa, FragmentsReassembleInAnyOrderAndAreResentTogether) {
+  Pair p(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  p.i->initiate();
+  auto init = take(*p.i);
+  ASSERT_EQ(init.size(), 1u);
+  p.r->receive(init[0]);
+  auto init_r = take(*p.r);
+  ASSERT_EQ(init_r.size(), 1u);
+  p.i->receive(init_r[0]);
+  auto auth = take(*p.i);
+  ASSERT_GE(auth.size(), 3u);
+  for (const auto& d : auth) EXPECT_TRUE(is_skf(d));
+  // A fragment with a bad ICV is dropped (each fragment is authenticated, RFC 7383 2.6).
+  auto bad = auth[1];
+  bad.back() ^= 1;
+  p.r->receive(bad);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 1u);
+  // Last to first, one duplicated: nothing happens until every fragment is in.
+  for (std::size_t k = auth.size(); k-- > 0;) {
+    p.r->receive(auth[k]);
+    if (k == auth.size() - 1) p.r->receive(auth[k]);
+    if (k > 0) {
+      EXPECT_TRUE(p.r->outbox().empty());
+    }
+  }
+  ASSERT_EQ(p.r->state(), IkeState::kEstablished);
+  auto auth_r = take(*p.r);
+  ASSERT_GE(auth_r.size(), 2u);
+  // The last response fragment is lost: the initiator resends every request fragment, byte for
+  // byte; the responder answers once (on fragment 1) from its cache, with every fragment.
+  for (std::size_t k = 0; k + 1 < auth_r.size(); ++k) p.i->receive(auth_r[k]);
+  EXPECT_EQ(p.i->state(), IkeState::kAuthenticating);
+  p.clock.t += 2s;
+  p.i->tick();
+  auto again = take(*p.i);
+  EXPECT_EQ(again, auth);
+  for (const auto& d : again) p.r->receive(d);
+  auto again_r = take(*p.r);
+  EXPECT_EQ(again_r, auth_r);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDuplicateRequest], 1u);
+  for (const auto& d : again_r) p.i->receive(d);
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  expect_same_keys(*p.i, *p.r);
+  expect_children_mirror(*p.i, *p.r);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+TEST(IkeSa, FragmentsAreRefusedUnlessNegotiated) {
+  // SKF is only valid once both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.5): a responder
+  // that did not agree drops each fragment (authentic or not) and stays where it was.
+  Pair p(frag_settings(true, true, 200), frag_settings(false, true, 200));
+  p.i->initiate();
+  auto init = take(*p.i);
+  p.r->receive(init[0]);
+  auto init_r = take(*p.r);
+  p.i->receive(init_r[0]);
+  auto auth = take(*p.i);
+  ASSERT_GE(auth.size(), 2u);
+  p.r->init_result_mut().fragmentation = false;  // as if it had not answered the notify
+  for (const auto& d : auth) p.r->receive(d);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], auth.size());
+  EXPECT_EQ(p.r->state(), IkeState::kAuthenticating);
+  EXPECT_TRUE(p.r->outbox().empty());
+}
+
 TEST(Proposal, ParseErrors) {
   std::string err;
   EXPECT_FALSE(parse_proposal("aes256-sha256", ProtocolId::kIke, &err));

@@ -130,7 +130,12 @@ struct IkeSaInitResult {
   uint16_t dh_group = 0;
   bool nat_local = false;   ///< we are behind a NAT (the peer saw another address/port of ours)
   bool nat_remote = false;  ///< the peer is behind a NAT
+  bool fragmentation = false;  ///< both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3)
 };
+
+/// RFC 7383 reassembly bounds: a message in more fragments, or larger once decrypted, is dropped.
+inline constexpr std::size_t kMaxIkeFragments = 64;
+inline constexpr std::size_t kMaxReassembledBytes = 64 * 1024;
 
 class IkeSa {
  public:
@@ -275,12 +280,15 @@ class IkeSa {
   void run_next();
   void send_request(Task& task);
   void send_response(const Header& req, const std::vector<Payload>& payloads);
-  std::vector<uint8_t> encode(Header h, const std::vector<Payload>& payloads);
+  /// The message as datagrams: one, or its RFC 7383 fragments. Empty if sealing failed.
+  std::vector<std::vector<uint8_t>> encode(Header h, const std::vector<Payload>& payloads);
+  std::vector<std::vector<uint8_t>> fragment(const Header& h, PayloadType first, std::span<const uint8_t> inner);
   void handle_request(const Message& m, std::span<const uint8_t> datagram);
   void handle_response(const Message& m, std::span<const uint8_t> datagram);
-  enum class Opened : uint8_t { kOk, kRejected, kMalformed };
-  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad.
-  Opened open(std::span<const uint8_t> datagram, std::vector<Payload>& inner);
+  enum class Opened : uint8_t { kOk, kRejected, kMalformed, kIncomplete };
+  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad;
+  /// kIncomplete: an authenticated fragment was kept, the message is not complete yet (RFC 7383).
+  Opened open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner);
   void finish_task(TaskStatus st);
   void destroy();
 
@@ -302,13 +310,25 @@ class IkeSa {
   std::deque<std::unique_ptr<Task>> queue_;
   std::unique_ptr<Task> current_;
   uint32_t next_mid_ = 0;
-  std::vector<uint8_t> last_request_;
+  std::vector<std::vector<uint8_t>> last_request_;  ///< its datagrams (several: fragments)
   Duration first_sent_{};
   std::size_t resends_ = 0;
   // requests we answer
   uint32_t expected_peer_mid_ = 0;
-  std::vector<uint8_t> last_response_;
+  std::vector<std::vector<uint8_t>> last_response_;
   bool have_response_ = false;
+  /// RFC 7383 reassembly, one message at a time per direction ([0] requests, [1] responses).
+  struct Reassembly {
+    bool active = false;
+    uint32_t message_id = 0;
+    uint16_t total = 0;
+    PayloadType first = PayloadType::kNone;
+    std::vector<std::vector<uint8_t>> parts;  ///< decrypted plaintext of each fragment
+    std::vector<bool> have;
+    std::size_t received = 0;
+    std::size_t bytes = 0;
+  };
+  Reassembly reassembly_[2];
 
   std::deque<std::unique_ptr<IkeSa>> successors_;
   bool rekeyed_ = false;
