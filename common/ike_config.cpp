@@ -546,6 +546,8 @@ const IkeSettings& builtin_ike_settings() {
     b.natt = NattMode::kOn;                                   // RFC 7296 2.23: detect, encapsulate when NATed
     b.nat_keepalive = 20;                                     // strongSwan keep_alive 20 s, RFC 3948 4
     b.anti_replay = true;                                     // row 7
+    b.ike_fragmentation = true;                               // strongSwan fragmentation = yes (RFC 7383)
+    b.ike_fragment_size = 1280;                               // strongSwan charon.fragment_size
     return b;
   }();
   return s;
@@ -910,6 +912,9 @@ void read_settings(const Table& t, IkeSettings& s) {
   else if (auto v = t.integer_or("nat_keepalive", 1, 3600, "off", 0))
     s.nat_keepalive = static_cast<uint32_t>(*v);
   if (auto v = t.boolean("anti_replay")) s.anti_replay = *v;
+  if (auto v = t.boolean("ike_fragmentation")) s.ike_fragmentation = *v;
+  if (auto v = t.integer("ike_fragment_size", kMinIkeFragmentSize, kMaxIkeFragmentSize))
+    s.ike_fragment_size = static_cast<uint32_t>(*v);
 }
 
 /// The first key of `s` that is set, for positioning an error about the effective settings.

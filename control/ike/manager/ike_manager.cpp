@@ -76,6 +76,8 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
   s.child.lifetime = seconds(eff.child_lifetime.value);
   s.ike_lifetime = seconds(eff.ike_lifetime.value);
   s.cookie_threshold = ike.cookie_threshold;
+  s.fragmentation = eff.ike_fragmentation.value;
+  s.fragment_size = eff.ike_fragment_size.value;
   // retransmit_waits(): the wait after each transmission, the last one before giving up.
   auto waits = eff.retransmit_waits();
   s.retransmit.resend_at.clear();
