@@ -1078,6 +1078,44 @@ TEST(IkeSa, FragmentsReassembleInAnyOrderAndAreResentTogether) {
   EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped], 0u);
 }
 
+TEST(IkeSa, MutatedFragmentsNeverCrashOrBreakTheSa) {
+  // Every datagram of a fragmented session (SKF headers, numbers, totals, bodies), mutated, fed to
+  // an established fragmenting pair and to a fresh responder: dropped, never a crash; then the
+  // pair still runs a fragmented exchange.
+  Pair ref(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  ref.establish();
+  ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
+  ref.pump();
+  ASSERT_GE(ref.wire_log.size(), 10u);
+  test::DeterministicRandom mut(78);
+  Pair live(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  live.establish();
+  ASSERT_EQ(live.i->state(), IkeState::kEstablished);
+  for (const auto& d : ref.wire_log) {
+    for (int k = 0; k < 24; ++k) {
+      std::vector<uint8_t> m = d;
+      uint8_t pick[4];
+      ASSERT_TRUE(mut.fill(pick));
+      if (k % 4 == 3) {
+        m.resize(pick[0] % m.size());
+      } else {
+        m[(pick[0] << 8 | pick[1]) % m.size()] ^= static_cast<uint8_t>(pick[2] | 1);
+      }
+      IkeSa fresh(IkeRole::kResponder, live.sr_, IkeSaEnv{&live.rng_r, &live.clock, &live.sink_r, &live.ctx});
+      fresh.receive(m);
+      live.i->receive(m);
+      live.r->receive(m);
+    }
+  }
+  live.i->outbox().clear();
+  live.r->outbox().clear();
+  EXPECT_EQ(live.i->state(), IkeState::kEstablished);
+  live.r->rekey_child(live.r->child_sas()[0].spi_in);
+  live.pump();
+  expect_children_mirror(*live.i, *live.r);
+  EXPECT_EQ(live.i->state(), IkeState::kEstablished);
+}
+
 TEST(IkeSa, FragmentsAreRefusedUnlessNegotiated) {
   // SKF is only valid once both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.5): a responder
   // that did not agree drops each fragment (authentic or not) and stays where it was.
