@@ -76,6 +76,8 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
   s.child.lifetime = seconds(eff.child_lifetime.value);
   s.ike_lifetime = seconds(eff.ike_lifetime.value);
   s.cookie_threshold = ike.cookie_threshold;
+  s.fragmentation = eff.ike_fragmentation.value;
+  s.fragment_size = eff.ike_fragment_size.value;
   // retransmit_waits(): the wait after each transmission, the last one before giving up.
   auto waits = eff.retransmit_waits();
   s.retransmit.resend_at.clear();
@@ -343,6 +345,7 @@ void IkeManager::after_activity(Entry& e) {
     e.established_at = now();
     ++global_.established;
     ++peers_[e.peer].stats.established;
+    if (env_.on_established) env_.on_established(cfg.name, *e.sa);
     if (cfg.ike_lifetime > Duration::zero()) {
       e.ike_hard = now() + cfg.ike_lifetime;
       Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
@@ -350,7 +353,6 @@ void IkeManager::after_activity(Entry& e) {
       e.ike_soft = now() + soft;
     }
   }
-  update_children(e);
   // Timeouts: charged to the exchange of the last request sent.
   const IkeSaCounters& c = e.sa->counters();
   auto delta = [&](IkeSaEvent ev) { return c[ev] - e.last_counters[ev]; };
@@ -372,8 +374,11 @@ void IkeManager::after_activity(Entry& e) {
     for (uint64_t i = 0; i < delta(ev); ++i) count_failure(e.peer, name);
   e.last_counters = c;
   flush(e);
-  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints.
-  if (auto next = e.sa->take_successor()) {
+  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints. After a
+  // simultaneous rekey (RFC 7296 2.8.2) there are two: the survivor, then the redundant one, which
+  // must stay reachable until its Delete exchange is done.
+  bool first = true;
+  while (auto next = e.sa->take_successor()) {
     auto n = std::make_unique<Entry>();
     n->sa = std::move(next);
     n->peer = e.peer;
@@ -383,14 +388,23 @@ void IkeManager::after_activity(Entry& e) {
     n->remote = e.remote;
     n->rport = e.rport;
     n->floated = e.floated;
+    n->children = e.children;  // the Child SAs moved over keep their lifetimes (RFC 7296 2.18)
+    e.children.clear();
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
-    ++global_.rekeys_ike;
-    ++peers_[e.peer].stats.rekeys_ike;
+    // The redundant IKE SA of a collision is already deleting itself: its end is a delete, not a
+    // failed negotiation.
+    n->was_established = n->sa->state() == IkeState::kDeleting;
+    if (first) {  // one rekey, even when a collision made a second, redundant IKE SA
+      ++global_.rekeys_ike;
+      ++peers_[e.peer].stats.rekeys_ike;
+    }
+    first = false;
     Entry& ref = *n;
     sas_.push_back(std::move(n));
     after_activity(ref);
   }
+  update_children(e);  // after the hand-over: a successor takes the timers of the Child SAs it adopted
 }
 
 void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,

@@ -78,7 +78,7 @@ class IkeAuth final : public Task {
     const IkeSettings& s = sa.settings();
     const auto* idi = find<IdPayload>(in, true);
     const auto* au = find<AuthPayload>(in);
-    bool id_ok = idi && (!s.remote_id || (s.remote_id->type == idi->id_type && s.remote_id->data == idi->data));
+    bool id_ok = idi && (!s.remote_id || id_matches(*s.remote_id, *idi));
     if (!idi || !au || !id_ok || !verify(sa, true, *idi, *au)) {
       sa.count(IkeSaEvent::kAuthFailed);
       sa.set_error(NotifyType::kAuthenticationFailed);

@@ -130,7 +130,12 @@ struct IkeSaInitResult {
   uint16_t dh_group = 0;
   bool nat_local = false;   ///< we are behind a NAT (the peer saw another address/port of ours)
   bool nat_remote = false;  ///< the peer is behind a NAT
+  bool fragmentation = false;  ///< both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3)
 };
+
+/// RFC 7383 reassembly bounds: a message in more fragments, or larger once decrypted, is dropped.
+inline constexpr std::size_t kMaxIkeFragments = 64;
+inline constexpr std::size_t kMaxReassembledBytes = 64 * 1024;
 
 class IkeSa {
  public:
@@ -155,7 +160,15 @@ class IkeSa {
   /// Queue a rekey of this IKE SA (RFC 7296 2.18). When it completes, take_successor() gives the new
   /// IKE SA (it owns the Child SAs) and this one deletes itself.
   void rekey_ike_sa();
-  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept { return std::move(successor_); }
+  /// The IKE SAs a rekey made, survivor first: usually one. After a simultaneous rekey (RFC 7296
+  /// 2.8.2) a second call gives the redundant new IKE SA (no Child SAs), which is being deleted
+  /// (by us, or by the peer that made it) and must stay reachable until then. nullptr: none left.
+  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept {
+    if (successors_.empty()) return nullptr;
+    auto s = std::move(successors_.front());
+    successors_.pop_front();
+    return s;
+  }
 
   /// A datagram from the peer (UDP payload without the non-ESP marker).
   void receive(std::span<const uint8_t> datagram);
@@ -216,10 +229,38 @@ class IkeSa {
     children_ = std::move(children);
     state_ = IkeState::kEstablished;
   }
-  void set_successor(std::unique_ptr<IkeSa> s) noexcept { successor_ = std::move(s); }
-  /// Our IKE SA rekey is outstanding or done (a successor exists).
-  [[nodiscard]] bool ike_rekey_under_way() const noexcept {
-    return successor_ != nullptr || (current_ && current_->name() == "ike_rekey");
+  /// Hands a new IKE SA made by a rekey to the owner (take_successor()); this SA is rekeyed from now on.
+  void set_successor(std::unique_ptr<IkeSa> s) {
+    successors_.push_back(std::move(s));
+    rekeyed_ = true;
+  }
+  /// Our IKE SA rekey is outstanding, or this SA was rekeyed (by either side).
+  [[nodiscard]] bool ike_rekey_under_way() const noexcept { return rekeyed_ || ike_rekey_outstanding(); }
+  /// A rekey of this IKE SA completed (either side's): it only waits to be deleted.
+  [[nodiscard]] bool rekeyed() const noexcept { return rekeyed_; }
+  [[nodiscard]] bool ike_rekey_outstanding() const noexcept { return current_ && current_->name() == "ike_rekey"; }
+  /// A CREATE_CHILD_SA of ours for a Child SA (new or rekey) is outstanding.
+  [[nodiscard]] bool child_exchange_outstanding() const noexcept {
+    return current_ && current_->exchange() == ExchangeType::kCreateChildSa && !ike_rekey_outstanding();
+  }
+  /// Simultaneous IKE SA rekey (RFC 7296 2.8.2): the new IKE SA made by answering the peer's rekey
+  /// while ours was outstanding, kept aside (without the Child SAs) with the lowest nonce of that
+  /// exchange until ours completes and the tie-break says which one survives.
+  void set_peer_rekey(std::unique_ptr<IkeSa> next, std::vector<uint8_t> min_nonce) {
+    peer_rekey_ = std::move(next);
+    peer_rekey_min_nonce_ = std::move(min_nonce);
+  }
+  [[nodiscard]] bool peer_rekey_pending() const noexcept { return peer_rekey_ != nullptr; }
+  [[nodiscard]] const std::vector<uint8_t>& peer_rekey_min_nonce() const noexcept { return peer_rekey_min_nonce_; }
+  [[nodiscard]] std::unique_ptr<IkeSa> take_peer_rekey() noexcept {
+    peer_rekey_min_nonce_.clear();
+    return std::move(peer_rekey_);
+  }
+  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey).
+  void hand_over(std::unique_ptr<IkeSa> next) {
+    next->adopt_established(std::move(children_));
+    children_.clear();
+    set_successor(std::move(next));
   }
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
@@ -239,12 +280,15 @@ class IkeSa {
   void run_next();
   void send_request(Task& task);
   void send_response(const Header& req, const std::vector<Payload>& payloads);
-  std::vector<uint8_t> encode(Header h, const std::vector<Payload>& payloads);
+  /// The message as datagrams: one, or its RFC 7383 fragments. Empty if sealing failed.
+  std::vector<std::vector<uint8_t>> encode(Header h, const std::vector<Payload>& payloads);
+  std::vector<std::vector<uint8_t>> fragment(const Header& h, PayloadType first, std::span<const uint8_t> inner);
   void handle_request(const Message& m, std::span<const uint8_t> datagram);
   void handle_response(const Message& m, std::span<const uint8_t> datagram);
-  enum class Opened : uint8_t { kOk, kRejected, kMalformed };
-  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad.
-  Opened open(std::span<const uint8_t> datagram, std::vector<Payload>& inner);
+  enum class Opened : uint8_t { kOk, kRejected, kMalformed, kIncomplete };
+  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad;
+  /// kIncomplete: an authenticated fragment was kept, the message is not complete yet (RFC 7383).
+  Opened open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner);
   void finish_task(TaskStatus st);
   void destroy();
 
@@ -266,15 +310,30 @@ class IkeSa {
   std::deque<std::unique_ptr<Task>> queue_;
   std::unique_ptr<Task> current_;
   uint32_t next_mid_ = 0;
-  std::vector<uint8_t> last_request_;
+  std::vector<std::vector<uint8_t>> last_request_;  ///< its datagrams (several: fragments)
   Duration first_sent_{};
   std::size_t resends_ = 0;
   // requests we answer
   uint32_t expected_peer_mid_ = 0;
-  std::vector<uint8_t> last_response_;
+  std::vector<std::vector<uint8_t>> last_response_;
   bool have_response_ = false;
+  /// RFC 7383 reassembly, one message at a time per direction ([0] requests, [1] responses).
+  struct Reassembly {
+    bool active = false;
+    uint32_t message_id = 0;
+    uint16_t total = 0;
+    PayloadType first = PayloadType::kNone;
+    std::vector<std::vector<uint8_t>> parts;  ///< decrypted plaintext of each fragment
+    std::vector<bool> have;
+    std::size_t received = 0;
+    std::size_t bytes = 0;
+  };
+  Reassembly reassembly_[2];
 
-  std::unique_ptr<IkeSa> successor_;
+  std::deque<std::unique_ptr<IkeSa>> successors_;
+  bool rekeyed_ = false;
+  std::unique_ptr<IkeSa> peer_rekey_;
+  std::vector<uint8_t> peer_rekey_min_nonce_;
   std::vector<std::vector<uint8_t>> outbox_;
 };
 
