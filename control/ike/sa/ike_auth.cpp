@@ -42,6 +42,7 @@ class IkeAuth final : public Task {
       sa.set_error(NotifyType::kAuthenticationFailed);
       return TaskStatus::kDestroySa;
     }
+    sa.set_peer_id(Identity{idr->id_type, idr->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     // The Child SA may fail while the IKE SA stands (RFC 7296 2.21.3).
@@ -85,7 +86,9 @@ class IkeAuth final : public Task {
       auth_failed_ = true;
       return TaskStatus::kDestroySa;
     }
-    // INITIAL_CONTACT: the daemon would now drop older IKE SAs with this identity; one IKE SA here.
+    // INITIAL_CONTACT (RFC 7296 2.4): the owner (IkeManager) drops the older IKE SAs between the
+    // same two identities once this one is established.
+    sa.set_peer_id(Identity{idi->id_type, idi->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     const auto* sap = find<SaPayload>(in);
