@@ -87,7 +87,8 @@ int64_t remaining(Duration deadline, Duration now) {
 std::vector<IkeSaSnapshot> IkeManager::snapshot() const {
   std::vector<IkeSaSnapshot> out;
   Duration t = now();
-  for (const auto& ep : sas_) {
+  out.reserve(sas_.size());
+  for (const auto& [serial, ep] : sas_) {
     const Entry& e = *ep;
     const IkeSa& sa = *e.sa;
     const ManagedPeer& cfg = peers_[e.peer].cfg;
