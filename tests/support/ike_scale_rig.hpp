@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -133,28 +134,41 @@ struct ScaleRig {
     return IpAddress::v4(0x0a020000u + 1 + static_cast<uint32_t>(i));
   }
 
+  /// A new initiator (index i: ID client-i, inner address 10.2.x.y; `id` overrides the ID) that
+  /// has queued its IKE_SA_INIT; returns its index.
+  std::size_t add_initiator(std::size_t i, const char* id = nullptr) {
+    auto s = settings(true, i);
+    if (id) s.local_id = ike::Identity::fqdn(id);
+    auto sa = std::make_unique<ike::IkeSa>(ike::IkeRole::kInitiator, std::move(s),
+                                           ike::IkeSaEnv{&rng_i, &clock, &null_sink, nullptr});
+    sa->initiate();
+    by_spi[sa->spi_i()] = initiators.size();
+    initiators.push_back(std::move(sa));
+    return initiators.size() - 1;
+  }
+
   /// Starts initiators [first, last), runs the exchanges to the end; the responder's CPU time
   /// goes to responder_cpu_s.
-  void connect(std::size_t first, std::size_t last) {
-    for (std::size_t i = first; i < last; ++i) {
-      auto sa = std::make_unique<ike::IkeSa>(ike::IkeRole::kInitiator, settings(true, i),
-                                             ike::IkeSaEnv{&rng_i, &clock, &null_sink, nullptr});
-      sa->initiate();
-      by_spi[sa->spi_i()] = initiators.size();
-      initiators.push_back(std::move(sa));
-    }
+  void connect(std::size_t first, std::size_t last, bool flush = true) {
+    for (std::size_t i = first; i < last; ++i) add_initiator(i);
+    pump(first, last, flush);
+  }
+
+  /// Delivers datagrams both ways between the responder and initiators [first, last) until quiet.
+  /// `flush`: the installer publishes (paced) after each round, as espritd's loop does.
+  void pump(std::size_t first, std::size_t last, bool flush = true) {
     const IpAddress gw = *IpAddress::parse("192.0.2.1"), nat = *IpAddress::parse("192.0.2.2");
-    for (int round = 0; round < 8; ++round) {
+    for (int round = 0; round < 16; ++round) {
       std::vector<std::vector<uint8_t>> to_responder;
       for (std::size_t i = first; i < last; ++i) {
         for (auto& d : initiators[i]->outbox()) to_responder.push_back(std::move(d));
         initiators[i]->outbox().clear();
       }
-      if (to_responder.empty()) break;
+      if (to_responder.empty() && to_initiators.empty()) break;
       double t0 = thread_cpu_s();
       auto w0 = std::chrono::steady_clock::now();
       for (auto& d : to_responder) manager->receive(gw, 500, nat, 500, d);
-      installer->flush();
+      if (flush) installer->flush();
       responder_cpu_s += thread_cpu_s() - t0;
       responder_wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
       auto replies = std::move(to_initiators);
@@ -167,6 +181,7 @@ struct ScaleRig {
       }
     }
   }
+  void pump_all(bool flush = true) { pump(0, initiators.size(), flush); }
 
   /// One control-loop turn of the responder: tick() and the installer's flush(); its CPU time.
   double turn() {
@@ -174,6 +189,20 @@ struct ScaleRig {
     manager->tick();
     installer->flush();
     return thread_cpu_s() - t0;
+  }
+
+  /// The outbound SPD's decision for an inner UDP packet src -> dst.
+  SpdMatch classify(const IpAddress& src, const IpAddress& dst) const {
+    std::vector<uint8_t> p(28, 0);
+    p[0] = 0x45;
+    p[3] = 28;
+    p[9] = 17;
+    std::memcpy(&p[12], src.bytes(), 4);
+    std::memcpy(&p[16], dst.bytes(), 4);
+    SpdPacket pk{p.data(), static_cast<uint32_t>(p.size())};
+    SpdMatch m{};
+    spd->outbound()->classify(std::span<const SpdPacket>(&pk, 1), &m);
+    return m;
   }
 
   std::size_t established_initiators() const {

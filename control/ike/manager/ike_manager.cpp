@@ -106,7 +106,7 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
 // ---------------------------------------------------------------------------------------------
 
 IkeManager::IkeManager(std::vector<ManagedPeer> peers, IkeManagerEnv env) : env_(std::move(env)) {
-  for (auto& p : peers) peers_.push_back(PeerState{std::move(p), {}, {}, false, {}, 0});
+  for (auto& p : peers) peers_.push_back(PeerState{std::move(p), {}, {}, false, {}, {}});
   responder_ = std::make_unique<ResponderContext>(*env_.rng);
 }
 
@@ -145,7 +145,7 @@ IkeManager::Entry& IkeManager::add(std::unique_ptr<Entry> e) {
   ref.sa->set_queue_hook([this, serial = ref.serial] {
     if (busy_ == 0) kicked_.push_back(serial);
   });
-  ++peers_[ref.peer].in_table;
+  peers_[ref.peer].entries.emplace(ref.serial, &ref);
   for (IkeStats* s : {&global_, &peers_[ref.peer].stats}) {
     ++s->memory.ike_sas;
     ++s->memory.half_open;
@@ -179,18 +179,21 @@ void IkeManager::account(Entry& e, bool gone) {
 }
 
 bool IkeManager::has_sa(std::size_t peer) const noexcept {
-  if (peers_[peer].in_table == 0) return false;
-  return std::any_of(sas_.begin(), sas_.end(), [&](const auto& kv) {
-    const Entry& e = *kv.second;
-    return e.peer == peer && e.sa->state() != IkeState::kDestroyed && e.sa->state() != IkeState::kDeleting;
+  const auto& es = peers_[peer].entries;
+  return std::any_of(es.rbegin(), es.rend(), [](const auto& kv) {
+    const IkeState s = kv.second->sa->state();
+    return s != IkeState::kDestroyed && s != IkeState::kDeleting;
   });
 }
 
 const IkeSa* IkeManager::established(std::string_view peer) const noexcept {
-  const IkeSa* best = nullptr;
-  for (const auto& [serial, e] : sas_)
-    if (peers_[e->peer].cfg.name == peer && e->sa->state() == IkeState::kEstablished) best = e->sa.get();
-  return best;
+  for (const PeerState& p : peers_) {
+    if (p.cfg.name != peer) continue;
+    for (auto it = p.entries.rbegin(); it != p.entries.rend(); ++it)  // the newest first
+      if (it->second->sa->state() == IkeState::kEstablished) return it->second->sa.get();
+    return nullptr;
+  }
+  return nullptr;
 }
 
 const IkeStats* IkeManager::statistics(std::string_view peer) const noexcept {
@@ -649,7 +652,7 @@ void IkeManager::reap() {
       }
     const std::size_t peer = e.peer;
     // Another SA of the peer still stands (the IKE SA was rekeyed away, or another road warrior).
-    const bool rekeyed_away = p.in_table > dead_of_peer[peer];
+    const bool rekeyed_away = p.entries.size() > dead_of_peer[peer];
     if (e.indexed_spi != 0)
       if (auto i = by_spi_.find(e.indexed_spi); i != by_spi_.end() && i->second == &e) by_spi_.erase(i);
     if (!e.init_index.empty()) {
@@ -662,7 +665,7 @@ void IkeManager::reap() {
         if (i->second.empty()) by_id_.erase(i);
       }
     account(e, true);
-    --p.in_table;
+    p.entries.erase(e.serial);
     --dead_of_peer[peer];
     sas_.erase(e.serial);
     if (!rekeyed_away && p.cfg.connect == ConnectType::kAuto && p.cfg.direction != NegotiationDirection::kResponder &&

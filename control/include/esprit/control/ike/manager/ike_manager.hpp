@@ -251,7 +251,7 @@ class IkeManager {
     Duration last_acquire{};
     bool acquired_once = false;
     Duration reconnect_at{};  ///< 0: none pending
-    std::size_t in_table = 0;  ///< its entries in sas_
+    std::map<uint64_t, Entry*> entries;  ///< its SAs in sas_, by serial
   };
 
   [[nodiscard]] Duration now() const noexcept { return env_.clock->now(); }
