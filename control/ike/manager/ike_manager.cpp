@@ -436,6 +436,7 @@ void IkeManager::after_activity(Entry& e) {
       e.ike_soft = now() + soft;
     }
     if (e.id_key.empty()) initial_contact(e);
+    e.sa->release_exchange();  // about 2 KB per SA that only IKE_SA_INIT and IKE_AUTH needed
   }
   update_children(e);
   // Timeouts: charged to the exchange of the last request sent.

@@ -55,6 +55,7 @@ struct SpdPublishStats {
   double last_build_s = 0;     ///< wall time of the last build (both rte_acl tables) + publish
   double max_build_s = 0;
   double total_build_s = 0;
+  double total_build_cpu_s = 0;  ///< CPU time of the control thread in them (builds; the RCU wait spins)
 };
 
 class FastpathInstaller {

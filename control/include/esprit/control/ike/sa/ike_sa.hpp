@@ -203,6 +203,14 @@ class IkeSa {
     peer_id_ = std::move(id);
     peer_initial_contact_ = initial_contact;
   }
+  /// Frees what only IKE_SA_INIT and IKE_AUTH needed (the IKE_SA_INIT messages, the DH key, the
+  /// cookie); the owner calls it once the SA is established. The nonces stay.
+  void release_exchange() noexcept {
+    ex_.init_request = {};
+    ex_.init_response = {};
+    ex_.cookie = {};
+    ex_.dh.reset();
+  }
   /// About how many bytes this SA holds (the object, its buffers, keys, cipher contexts and Child
   /// SAs), for `show ikev2 statistics`. An estimate: capacities, plus fixed sizes for OpenSSL state.
   [[nodiscard]] std::size_t memory_estimate() const noexcept;
