@@ -396,7 +396,8 @@ void IkeManager::initial_contact(Entry& e) {
   // RFC 7296 2.4: INITIAL_CONTACT says this is the only IKE SA between the two authenticated
   // identities; older ones (the peer rebooted) go, with their Child SAs, without a Delete (the
   // peer no longer knows them). Other IDs from the same address (road warriors behind one NAT,
-  // a load generator) are not touched.
+  // a load generator) are not touched. Only SAs the peer initiated: when both sides initiate at
+  // once, each side's INITIAL_CONTACT would otherwise delete the SA the other one keeps.
   const auto& pid = e.sa->peer_id();
   if (!pid) return;
   const Identity& lid = e.sa->settings().local_id;
@@ -409,7 +410,7 @@ void IkeManager::initial_contact(Entry& e) {
   auto& list = by_id_[key];
   if (e.sa->peer_initial_contact())
     for (Entry* o : list) {
-      if (o == &e || o->sa->state() == IkeState::kDestroyed) continue;
+      if (o == &e || o->sa->state() == IkeState::kDestroyed || o->sa->role() != IkeRole::kResponder) continue;
       o->sa->outbox().clear();
       o->sa->set_state(IkeState::kDestroyed);
       ++global_.initial_contact;
