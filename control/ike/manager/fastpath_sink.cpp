@@ -149,6 +149,7 @@ class FastpathInstaller::PeerSink final : public ChildSaSink {
     owner_.install_outbound(peer_, sa, ts, replaces);
   }
   void remove(uint32_t spi, SaDirection d) override { owner_.remove(peer_, spi, d); }
+  bool inbound_spi_in_use(uint32_t spi) const noexcept override { return owner_.inbound_slot_.count(spi) != 0; }
 
  private:
   FastpathInstaller& owner_;

@@ -20,7 +20,7 @@ class IkeAuth final : public Task {
     out.push_back(auth(sa, true, id));
     if (s.send_initial_contact) out.push_back(notify(NotifyType::kInitialContact));
     if (s.child.transport_mode) out.push_back(notify(NotifyType::kUseTransportMode));
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     out.push_back(offer(s.child.esp_proposals, ProtocolId::kEsp, spi_bytes(spi_in_), false));
     out.push_back(TsPayload{true, s.child.local_ts});
@@ -111,7 +111,7 @@ class IkeAuth final : public Task {
     }
     transport_ = find_notify(in, NotifyType::kUseTransportMode) && s.child.transport_mode;
     uint32_t peer_spi = spi_value(sel->proposal.spi);
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     sel->proposal.spi = spi_bytes(spi_in_);
     selected_ = sel;

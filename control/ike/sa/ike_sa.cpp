@@ -174,6 +174,15 @@ void IkeSa::tick() {
   run_next();
 }
 
+uint32_t IkeSa::new_inbound_spi() noexcept {
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t spi = make_esp_spi(*env_.rng);
+    if (spi == 0) return 0;
+    if (!env_.sink || !env_.sink->inbound_spi_in_use(spi)) return spi;
+  }
+  return 0;
+}
+
 std::optional<Duration> IkeSa::next_timer() const noexcept {
   if (state_ == IkeState::kDestroyed) return std::nullopt;
   if (current_) {

@@ -216,3 +216,36 @@ TEST(IkeScale, InitialContactReplacesOnlyTheSameIdentity) {
 
 }  // namespace
 }  // namespace esprit::ike
+
+namespace esprit::ike {
+namespace {
+
+/// Says the first `taken` inbound SPIs asked about are installed already.
+struct TakenSink final : ChildSaSink {
+  void install_inbound(const SaDescriptor&, const ChildSelectors&) override {}
+  void install_outbound(const SaDescriptor&, const ChildSelectors&, uint32_t) override {}
+  void remove(uint32_t, SaDirection) override {}
+  bool inbound_spi_in_use(uint32_t spi) const noexcept override {
+    asked.push_back(spi);
+    return asked.size() <= taken;
+  }
+  std::size_t taken = 0;
+  mutable std::vector<uint32_t> asked;
+};
+
+TEST(IkeScale, InboundSpiDrawnAgainWhenTaken) {
+  test::ScaleClock clock;
+  test::DeterministicRandom rng{7};
+  TakenSink sink;
+  sink.taken = 2;
+  IkeSa sa(IkeRole::kResponder, test::ScaleRig::settings(false, 0), IkeSaEnv{&rng, &clock, &sink, nullptr});
+  const uint32_t spi = sa.new_inbound_spi();
+  ASSERT_EQ(sink.asked.size(), 3u);
+  EXPECT_EQ(spi, sink.asked[2]);
+  EXPECT_NE(sink.asked[0], sink.asked[1]);
+  sink.taken = 100;  // everything taken: give up (the exchange then fails as for a broken RNG)
+  EXPECT_EQ(sa.new_inbound_spi(), 0u);
+}
+
+}  // namespace
+}  // namespace esprit::ike

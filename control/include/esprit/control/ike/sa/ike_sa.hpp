@@ -257,6 +257,9 @@ class IkeSa {
   /// CREATE_CHILD_SA either side may start). RFC 7296 2.17 takes the keys of that exchange's
   /// initiator->responder direction first, whoever initiated the IKE SA.
   void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi, bool exchange_initiator);
+  /// A random inbound ESP SPI that the sink does not use yet (ChildSaSink::inbound_spi_in_use);
+  /// 0 if the RNG failed or eight draws in a row were taken.
+  [[nodiscard]] uint32_t new_inbound_spi() noexcept;
   /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown.
   bool remove_child_by_spi(uint32_t spi, bool peer_spi);
   /// The IKE_SA_INIT request seen by the responder came from this address (for cookies).
