@@ -79,6 +79,7 @@ class KeysWritingSink final : public ike::ChildSaSink {
     inner_.install_outbound(sa, ts, replaces_spi);
   }
   void remove(uint32_t spi, SaDirection direction) override { inner_.remove(spi, direction); }
+  void remove_outbound(uint32_t spi, const SaDescriptor& sa) override { inner_.remove_outbound(spi, sa); }
   bool inbound_spi_in_use(uint32_t spi) const noexcept override { return inner_.inbound_spi_in_use(spi); }
 
  private:

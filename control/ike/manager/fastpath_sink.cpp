@@ -149,6 +149,9 @@ class FastpathInstaller::PeerSink final : public ChildSaSink {
     owner_.install_outbound(peer_, sa, ts, replaces);
   }
   void remove(uint32_t spi, SaDirection d) override { owner_.remove(peer_, spi, d); }
+  void remove_outbound(uint32_t spi, const SaDescriptor& sa) override {
+    owner_.remove(peer_, spi, SaDirection::kOutbound, &sa);
+  }
   bool inbound_spi_in_use(uint32_t spi) const noexcept override { return owner_.inbound_slot_.count(spi) != 0; }
 
  private:
@@ -171,9 +174,12 @@ void FastpathInstaller::fail(std::string msg) {
 }
 
 uint32_t FastpathInstaller::slot_of(uint32_t spi, SaDirection d) const noexcept {
-  const auto& m = d == SaDirection::kInbound ? inbound_slot_ : outbound_slot_;
-  auto it = m.find(spi);
-  return it == m.end() ? kNoSaSlot : it->second;
+  if (d == SaDirection::kOutbound) {
+    auto it = outbound_pos_.find(spi);  // the first of equal SPIs (counters, tests)
+    return it == outbound_pos_.end() ? kNoSaSlot : it->second->slot;
+  }
+  auto it = inbound_slot_.find(spi);
+  return it == inbound_slot_.end() ? kNoSaSlot : it->second;
 }
 
 namespace {
@@ -270,12 +276,25 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   inbound_slot_[sa.spi] = *slot;
 }
 
+namespace {
+uint16_t natt_port(const SaDescriptor& sa) noexcept { return sa.natt ? sa.natt->remote_port : 0; }
+}  // namespace
+
+FastpathInstaller::OutboundIndex::iterator FastpathInstaller::find_outbound(uint32_t spi,
+                                                                          const SaDescriptor* sa) noexcept {
+  auto [first, last] = outbound_pos_.equal_range(spi);
+  if (first == last || std::next(first) == last || !sa) return first == last ? outbound_pos_.end() : first;
+  for (auto it = first; it != last; ++it)
+    if (it->second->remote == sa->remote && it->second->remote_port == natt_port(*sa)) return it;
+  return outbound_pos_.end();  // ambiguous and none with that address and port: touch nothing
+}
+
 void FastpathInstaller::install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts,
                                          uint32_t replaces) {
   Sad& sad = *cfg_.tables->sad;
   std::string err;
   auto& list = outbound_[peer];
-  auto pos = replaces ? outbound_pos_.find(replaces) : outbound_pos_.end();
+  auto pos = replaces ? find_outbound(replaces, &sa) : outbound_pos_.end();
   uint32_t slot = kNoSaSlot;
   const bool replacing = pos != outbound_pos_.end();
   if (replacing) {
@@ -286,9 +305,8 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
       return;
     }
     slot = old->slot;
-    outbound_slot_.erase(old->spi);
     outbound_pos_.erase(pos);
-    Outbound moved{sa.spi, slot, ts, std::move(old->selectors)};
+    Outbound moved{sa.spi, slot, sa.remote, natt_port(sa), ts, std::move(old->selectors)};
     list.erase(old);
     list.push_back(std::move(moved));
   } else {
@@ -298,17 +316,16 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
       return;
     }
     slot = *s;
-    list.push_back(Outbound{sa.spi, slot, ts, to_policy_selectors(ts.local, ts.remote)});
+    list.push_back(Outbound{sa.spi, slot, sa.remote, natt_port(sa), ts, to_policy_selectors(ts.local, ts.remote)});
   }
-  outbound_pos_[sa.spi] = std::prev(list.end());
-  outbound_slot_[sa.spi] = slot;
+  outbound_pos_.emplace(sa.spi, std::prev(list.end()));
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer) cfg_.tables->tunnel_sa[t].store(slot, std::memory_order_release);
   // A replaced SA keeps its slot: the SPD already points there (no rebuild, no grace period).
   if (!replacing) outbound_changed();
 }
 
-void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirection d) {
+void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirection d, const SaDescriptor* sa) {
   Sad& sad = *cfg_.tables->sad;
   if (d == SaDirection::kInbound) {
     auto it = inbound_slot_.find(spi);
@@ -318,15 +335,12 @@ void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirectio
     inbound_slot_.erase(it);
     return;
   }
-  auto it = outbound_slot_.find(spi);
-  if (it == outbound_slot_.end()) return;
-  uint32_t slot = it->second;
-  outbound_slot_.erase(it);
+  auto pos = find_outbound(spi, sa);
+  if (pos == outbound_pos_.end()) return;
+  const uint32_t slot = pos->second->slot;
   auto& list = outbound_[peer];
-  if (auto pos = outbound_pos_.find(spi); pos != outbound_pos_.end()) {
-    list.erase(pos->second);
-    outbound_pos_.erase(pos);
-  }
+  list.erase(pos->second);
+  outbound_pos_.erase(pos);
   // Policies and tunnels stop pointing at the slot before the SA goes (kNoSa from then on).
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer && cfg_.tables->tunnel_sa[t].load() == slot)

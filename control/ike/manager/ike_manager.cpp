@@ -650,7 +650,7 @@ void IkeManager::reap() {
     if (ChildSaSink* sink = sink_of(e.peer))
       for (const ChildSa& c : e.sa->child_sas()) {
         sink->remove(c.spi_in, SaDirection::kInbound);
-        sink->remove(c.spi_out, SaDirection::kOutbound);
+        sink->remove_outbound(c.spi_out, c.outbound);
       }
     const std::size_t peer = e.peer;
     // Another SA of the peer still stands (the IKE SA was rekeyed away, or another road warrior).

@@ -381,7 +381,7 @@ void IkeSa::finish_task(TaskStatus st) {
 void IkeSa::destroy() {
   for (const ChildSa& c : children_) {
     env_.sink->remove(c.spi_in, SaDirection::kInbound);
-    env_.sink->remove(c.spi_out, SaDirection::kOutbound);
+    env_.sink->remove_outbound(c.spi_out, c.outbound);
   }
   children_.clear();
   queue_.clear();
@@ -449,7 +449,7 @@ bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
       }
   }
   env_.sink->remove(it->spi_in, SaDirection::kInbound);
-  env_.sink->remove(it->spi_out, SaDirection::kOutbound);
+  env_.sink->remove_outbound(it->spi_out, it->outbound);
   children_.erase(it);
   count(IkeSaEvent::kChildDeleted);
   return true;

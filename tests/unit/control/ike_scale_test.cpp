@@ -249,3 +249,48 @@ TEST(IkeScale, InboundSpiDrawnAgainWhenTaken) {
 
 }  // namespace
 }  // namespace esprit::ike
+
+namespace esprit::ike {
+namespace {
+
+TEST(IkeScale, EqualOutboundSpisBehindOneNatStayApart) {
+  // Outbound SPIs are the peers' choice: two road warriors behind one NAT may pick the same one.
+  ScaleRig rig(8);
+  rig.connect(0, 1);
+  const IkeSa* sa = rig.manager->established("rw");
+  ASSERT_NE(sa, nullptr);
+  SaDescriptor a = sa->child_sas().at(0).outbound, b = a;
+  a.spi = b.spi = 0x5eed0001;
+  a.natt = NatTraversal{4500, 40001};
+  b.natt = NatTraversal{4500, 40002};
+  ChildSelectors ts_a{{ts_range(kLan, kLan)}, {ts_range(ScaleRig::inner_address(5), ScaleRig::inner_address(5))}};
+  ChildSelectors ts_b{{ts_range(kLan, kLan)}, {ts_range(ScaleRig::inner_address(6), ScaleRig::inner_address(6))}};
+  ChildSaSink& sink = rig.installer->sink("rw");
+  const uint32_t before = rig.sad->size();
+  sink.install_outbound(a, ts_a, 0);
+  sink.install_outbound(b, ts_b, 0);
+  ASSERT_TRUE(rig.installer->flush(true));
+  EXPECT_EQ(rig.sad->size(), before + 2);
+  const uint32_t slot_a = rig.classify(kLan, ScaleRig::inner_address(5)).sa_index;
+  const uint32_t slot_b = rig.classify(kLan, ScaleRig::inner_address(6)).sa_index;
+  ASSERT_NE(slot_a, kNoSaSlot);
+  ASSERT_NE(slot_b, kNoSaSlot);
+  EXPECT_NE(slot_a, slot_b);
+  // b's rekey replaces b's SA, not a's.
+  SaDescriptor b2 = b;
+  b2.spi = 0x5eed0002;
+  sink.install_outbound(b2, ts_b, b.spi);
+  ASSERT_TRUE(rig.installer->flush(true));
+  EXPECT_EQ(rig.installer->slot_of(b2.spi, SaDirection::kOutbound), slot_b);
+  EXPECT_EQ(rig.classify(kLan, ScaleRig::inner_address(5)).sa_index, slot_a);
+  // a goes: b stays.
+  sink.remove_outbound(a.spi, a);
+  ASSERT_TRUE(rig.installer->flush(true));
+  EXPECT_EQ(rig.classify(kLan, ScaleRig::inner_address(5)).sa_index, kNoSaSlot);
+  EXPECT_EQ(rig.classify(kLan, ScaleRig::inner_address(6)).sa_index, slot_b);
+  EXPECT_EQ(rig.sad->size(), before + 1);
+  EXPECT_EQ(rig.installer->failures(), 0u) << rig.installer->last_error();
+}
+
+}  // namespace
+}  // namespace esprit::ike

@@ -90,21 +90,27 @@ class FastpathInstaller {
   struct Outbound {
     uint32_t spi;
     uint32_t slot;
+    IpAddress remote;  ///< the peer's address and NAT-T port (0: none): outbound SPIs of two road
+    uint16_t remote_port;  ///< warriors behind one NAT may be equal
     ChildSelectors ts;
     std::vector<esprit::TrafficSelector> selectors;  ///< ts as policy selectors (local -> remote)
   };
   using OutboundList = std::list<Outbound>;
   void install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts);
   void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
-  void remove(const std::string& peer, uint32_t spi, SaDirection d);
+  void remove(const std::string& peer, uint32_t spi, SaDirection d, const SaDescriptor* sa = nullptr);
+  using OutboundIndex = std::unordered_multimap<uint32_t, OutboundList::iterator>;
+  /// The outbound SA with this SPI (when several have it: the one with the remote address and NAT-T
+  /// port of `sa`); end() if none.
+  [[nodiscard]] OutboundIndex::iterator find_outbound(uint32_t spi, const SaDescriptor* sa) noexcept;
   void fail(std::string msg);
 
   FastpathInstallerConfig cfg_;
   std::map<std::string, std::unique_ptr<PeerSink>> sinks_;
   void outbound_changed();
   std::map<std::string, OutboundList> outbound_;  ///< per peer, oldest first
-  std::unordered_map<uint32_t, OutboundList::iterator> outbound_pos_;  ///< SPI -> its entry
-  std::unordered_map<uint32_t, uint32_t> inbound_slot_, outbound_slot_;  ///< SPI -> slot
+  OutboundIndex outbound_pos_;  ///< the peers' SPI -> the entries
+  std::unordered_map<uint32_t, uint32_t> inbound_slot_;  ///< our SPI -> slot
   bool dirty_ = false;
   std::vector<uint32_t> doomed_;  ///< outbound slots to remove after the next publication
   std::chrono::steady_clock::time_point next_publish_{};
