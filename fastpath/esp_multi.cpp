@@ -148,7 +148,8 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
     touch(b);       // variant, key pointers, SPI
     touch(b + 64);  // modes, lengths, salt, limits
     touch(st->hdr_template);
-    touch(&st->next_seq);
+    // Other workers may be reserving sequence numbers of the same SA: an atomic load.
+    sink ^= static_cast<uint8_t>(st->next_seq.load(std::memory_order_relaxed));
     // Key schedule: the AES round keys (GCM-128/CBC-128: the first 176 bytes) and, for GCM, the
     // GHASH key powers short packets use: IPsec-MB's VAES code keeps HashKey^1 at the end of
     // gcm_key_data (HashKey^48 first), so H^1..H^8 are its last two lines.
