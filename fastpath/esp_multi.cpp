@@ -29,13 +29,13 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   const SaDirection want = kEncap ? SaDirection::kOutbound : SaDirection::kInbound;
 
   t.clear();
-  // With many SAs their states are cache misses: start them all before the first is used (the
-  // EspSa holder, then the state's hot line and its sequence/lifetime line).
-  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(sas[i]);
-  for (uint16_t i = 0; i < n; ++i) {
-    const EspSa::State* st = &sas[i]->state();
-    rte_prefetch0(st);
-    rte_prefetch0(&st->next_seq);
+  // With many SAs their states are cache misses: load them all before the first is used
+  // (prefetch_sas; for a batch of one SA, whose state is hot, nothing).
+  bool several = false;
+  for (uint16_t i = 1; i < n; ++i) several |= sas[i] != sas[0];
+  if (several) {
+    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(sas[i]);
+    prefetch_sas(sas, n);
   }
   for (uint16_t i = 0; i < n; ++i) {
     EspSa::State* sa = &sas[i]->state();
@@ -134,6 +134,34 @@ uint16_t run_multi(EspWorker::State& w, std::span<rte_mbuf*> pkts, std::span<Esp
 }
 
 }  // namespace
+
+void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
+  // Loads, not prefetch instructions: with many SAs every state sits on a page whose TLB entry is
+  // gone, and on this project's VM prefetcht0 of those lines did not help (perf: the GHASH key
+  // load in IPsec-MB and max_inner_len's first read stayed misses); one independent load per line
+  // makes the misses of the whole burst overlap instead of each packet waiting for its own.
+  uint8_t sink = 0;
+  auto touch = [&sink](const void* p) { sink ^= *static_cast<const volatile uint8_t*>(p); };
+  for (uint16_t i = 0; i < n; ++i) {
+    const EspSa::State* st = &sas[i]->state();
+    const auto* b = reinterpret_cast<const uint8_t*>(st);
+    touch(b);       // variant, key pointers, SPI
+    touch(b + 64);  // modes, lengths, salt, limits
+    touch(st->hdr_template);
+    // Other workers may be reserving sequence numbers of the same SA: an atomic load.
+    sink ^= static_cast<uint8_t>(st->next_seq.load(std::memory_order_relaxed));
+    // Key schedule: the AES round keys (GCM-128/CBC-128: the first 176 bytes) and, for GCM, the
+    // GHASH key powers short packets use: IPsec-MB's VAES code keeps HashKey^1 at the end of
+    // gcm_key_data (HashKey^48 first), so H^1..H^8 are its last two lines.
+    const auto* k = reinterpret_cast<const uint8_t*>(&st->keys);
+    touch(k);
+    touch(k + 64);
+    touch(k + 128);
+    touch(k + sizeof(gcm_key_data) - 128);
+    touch(k + sizeof(gcm_key_data) - 64);
+  }
+  asm volatile("" ::"r"(sink));
+}
 
 uint16_t encap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
                            std::span<SaCounters*> counters) noexcept {

@@ -2,6 +2,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include <array>
@@ -371,6 +372,29 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
   EspSa* sas[kBurst];
   SaCounters* ctr[kBurst];
   uint16_t nready = 0;
+  // Many SAs: each packet's SA is a chain of cache misses (SAD slot -> EspSa -> its state and key
+  // schedule; the per-SA counters and path options). A burst of several SAs starts every level
+  // for the whole burst, one level per pass, before the first packet is handled; a burst of one SA
+  // (whose state stays hot) skips this.
+  uint16_t nruns = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i && slots[i] == slots[i - 1]) continue;
+    t_.sad->prefetch(id_, slots[i]);
+    if (slots[i] < t_.sa_paths.size()) rte_prefetch0(&t_.sa_paths[slots[i]]);
+    ++nruns;
+  }
+  if (nruns > 1) {
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i && slots[i] == slots[i - 1]) continue;
+      EspSa* sa = slots[i] == kNoTunnelSa ? nullptr : t_.sad->get(slots[i]);
+      if (sa) {
+        rte_prefetch0(sa);
+        sas[nready++] = sa;
+      }
+    }
+    prefetch_sas(sas, nready);
+    nready = 0;
+  }
   for (uint16_t i = 0; i < n;) {
     const uint32_t slot = slots[i];
     uint16_t j = i + 1;

@@ -20,7 +20,7 @@ class IkeAuth final : public Task {
     out.push_back(auth(sa, true, id));
     if (s.send_initial_contact) out.push_back(notify(NotifyType::kInitialContact));
     if (s.child.transport_mode) out.push_back(notify(NotifyType::kUseTransportMode));
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     out.push_back(offer(s.child.esp_proposals, ProtocolId::kEsp, spi_bytes(spi_in_), false));
     out.push_back(TsPayload{true, s.child.local_ts});
@@ -42,6 +42,7 @@ class IkeAuth final : public Task {
       sa.set_error(NotifyType::kAuthenticationFailed);
       return TaskStatus::kDestroySa;
     }
+    sa.set_peer_id(Identity{idr->id_type, idr->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     // The Child SA may fail while the IKE SA stands (RFC 7296 2.21.3).
@@ -85,7 +86,9 @@ class IkeAuth final : public Task {
       auth_failed_ = true;
       return TaskStatus::kDestroySa;
     }
-    // INITIAL_CONTACT: the daemon would now drop older IKE SAs with this identity; one IKE SA here.
+    // INITIAL_CONTACT (RFC 7296 2.4): the owner (IkeManager) drops the older IKE SAs between the
+    // same two identities once this one is established.
+    sa.set_peer_id(Identity{idi->id_type, idi->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     const auto* sap = find<SaPayload>(in);
@@ -108,7 +111,7 @@ class IkeAuth final : public Task {
     }
     transport_ = find_notify(in, NotifyType::kUseTransportMode) && s.child.transport_mode;
     uint32_t peer_spi = spi_value(sel->proposal.spi);
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     sel->proposal.spi = spi_bytes(spi_in_);
     selected_ = sel;

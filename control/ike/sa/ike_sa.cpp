@@ -65,6 +65,7 @@ void IkeSa::queue(std::unique_ptr<Task> task) {
   if (state_ == IkeState::kDestroyed) return;
   queue_.push_back(std::move(task));
   run_next();
+  if (queue_hook_) queue_hook_();
 }
 
 void IkeSa::dpd() {
@@ -209,6 +210,57 @@ void IkeSa::tick() {
     }
   }
   run_next();
+}
+
+uint32_t IkeSa::new_inbound_spi() noexcept {
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t spi = make_esp_spi(*env_.rng);
+    if (spi == 0) return 0;
+    if (!env_.sink || !env_.sink->inbound_spi_in_use(spi)) return spi;
+  }
+  return 0;
+}
+
+std::optional<Duration> IkeSa::next_timer() const noexcept {
+  if (state_ == IkeState::kDestroyed) return std::nullopt;
+  if (current_) {
+    const RetransmitSchedule& rs = settings_.retransmit;
+    Duration at = first_sent_ + rs.give_up_at;
+    if (resends_ < rs.resend_at.size()) at = std::min(at, first_sent_ + rs.resend_at[resends_]);
+    return at;
+  }
+  if (!queue_.empty() && (state_ == IkeState::kEstablished || queue_.front()->exchange() == ExchangeType::kIkeSaInit ||
+                          queue_.front()->exchange() == ExchangeType::kIkeAuth))
+    return env_.clock->now();
+  return std::nullopt;
+}
+
+std::size_t IkeSa::memory_estimate() const noexcept {
+  // OpenSSL state we cannot see: an EVP_CIPHER_CTX with its key schedule per direction, a DH key.
+  constexpr std::size_t kSkCipher = 1024, kDh = 512, kSecret = 64, kTask = 128;
+  auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+  auto proposals = [&](const std::vector<ProposalSpec>& ps) {
+    std::size_t n = bytes(ps);
+    for (const auto& p : ps) n += bytes(p.transforms);
+    return n;
+  };
+  std::size_t n = sizeof(IkeSa);
+  n += proposals(settings_.ike_proposals) + proposals(settings_.child.esp_proposals);
+  n += bytes(settings_.child.local_ts) + bytes(settings_.child.remote_ts) + kSecret;  // + PSK
+  n += bytes(settings_.local_id.data) + (settings_.remote_id ? bytes(settings_.remote_id->data) : 0);
+  n += bytes(settings_.retransmit.resend_at);
+  n += keys_.empty() ? 0 : 7 * kSecret;
+  n += (sk_out_ ? kSkCipher : 0) + (sk_in_ ? kSkCipher : 0);
+  n += bytes(ex_.init_request) + bytes(ex_.init_response) + bytes(ex_.ni) + bytes(ex_.nr) + bytes(ex_.cookie);
+  n += ex_.dh ? kDh : 0;
+  n += bytes(children_);
+  for (const ChildSa& c : children_)
+    n += bytes(c.ts.local) + bytes(c.ts.remote) + bytes(c.peer_rekey_min_nonce) + 4 * kSecret;
+  n += (queue_.size() + (current_ ? 1 : 0)) * kTask;
+  n += bytes(last_request_) + bytes(last_response_) + bytes(outbox_);
+  for (const auto& d : outbox_) n += bytes(d);
+  n += peer_id_ ? bytes(peer_id_->data) : 0;
+  return n;
 }
 
 IkeSa::Opened IkeSa::open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
@@ -421,7 +473,7 @@ void IkeSa::finish_task(TaskStatus st) {
 void IkeSa::destroy() {
   for (const ChildSa& c : children_) {
     env_.sink->remove(c.spi_in, SaDirection::kInbound);
-    env_.sink->remove(c.spi_out, SaDirection::kOutbound);
+    env_.sink->remove_outbound(c.spi_out, c.outbound);
   }
   children_.clear();
   queue_.clear();
@@ -489,7 +541,7 @@ bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
       }
   }
   env_.sink->remove(it->spi_in, SaDirection::kInbound);
-  env_.sink->remove(it->spi_out, SaDirection::kOutbound);
+  env_.sink->remove_outbound(it->spi_out, it->outbound);
   children_.erase(it);
   count(IkeSaEvent::kChildDeleted);
   return true;

@@ -67,6 +67,13 @@ static_assert(sizeof(SaEvent) == 16);
 [[nodiscard]] uint16_t encap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
                                          std::span<SaCounters*> counters) noexcept;
 
+/// Brings into the cache what encap/decap read from each SA: its hot state lines (variant, key
+/// pointers, lengths), outer header template, sequence counter and the key schedule lines a GCM
+/// or CBC job reads first. For bursts whose SAs are likely cache misses (many SAs), called once
+/// for the burst before any of them is used, so their misses overlap (encap_burst_multi and
+/// decap_burst_multi do it for batches of several SAs). No effect on results.
+void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept;
+
 /// As encap_burst_multi(), for inbound packets of many SAs. Each SA's replay window is checked and
 /// updated in burst order (a duplicate within the burst is caught as in decap_burst()); the rule
 /// "one decapsulating worker per inbound SA" still holds.

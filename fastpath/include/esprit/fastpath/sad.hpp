@@ -150,6 +150,17 @@ class Sad {
   [[nodiscard]] EspSa* get(uint32_t slot) const noexcept {
     return slot < capacity_ ? slots_[slot].load(std::memory_order_acquire) : nullptr;
   }
+  /// Starts loading the slot's SA pointer and brings the worker's counter block for it into the
+  /// cache (bursts over many SAs do it for every slot before using any). No effect for a bad slot.
+  void prefetch(uint32_t worker, uint32_t slot) const noexcept {
+    if (slot >= capacity_ || worker >= workers_) return;
+    __builtin_prefetch(&slots_[slot]);
+    // A load, not a prefetch, for the counters: the block is on a page whose TLB entry is likely
+    // gone, and prefetches of such lines did not help on this project's VM (see prefetch_sas()).
+    const SaCounters* c = &counters_[static_cast<std::size_t>(worker) * capacity_ + slot];
+    const uint8_t b = *reinterpret_cast<const volatile uint8_t*>(c);
+    asm volatile("" ::"r"(b));
+  }
   /// For each of keys[0,n): sas[i] and slots[i] of the inbound SA, or nullptr and kNoSaSlot.
   /// Returns the number of hits.
   uint32_t lookup_inbound(const SadKey* keys, uint32_t n, EspSa** sas, uint32_t* slots) const noexcept;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -148,6 +149,9 @@ class IkeSa {
   void initiate();
   /// Queues an exchange (run when no request is outstanding).
   void queue(std::unique_ptr<Task> task);
+  /// Called after every queue() (dpd(), delete_ike_sa(), rekey_child(), ...): lets the owner, whose
+  /// timers only visit SAs with a deadline, see an exchange started from outside its own calls.
+  void set_queue_hook(std::function<void()> hook) { queue_hook_ = std::move(hook); }
   void dpd();              ///< queue an empty INFORMATIONAL
   void delete_ike_sa();    ///< queue an INFORMATIONAL with Delete(IKE)
   void delete_child(uint32_t spi_in);
@@ -200,6 +204,29 @@ class IkeSa {
     settings_.remote_port = remote_port;
   }
   [[nodiscard]] bool request_outstanding() const noexcept { return current_ != nullptr; }
+  /// When tick() has something to do: the next resend or the give-up of the outstanding request,
+  /// or now if a queued exchange may start. nullopt: nothing until a message arrives or the owner
+  /// queues an exchange. (The owner's timer wheel keys on it instead of ticking every SA.)
+  [[nodiscard]] std::optional<Duration> next_timer() const noexcept;
+  /// The peer's authenticated identity (nullopt before IKE_AUTH completes) and whether its IKE_AUTH
+  /// carried INITIAL_CONTACT (RFC 7296 2.4).
+  [[nodiscard]] const std::optional<Identity>& peer_id() const noexcept { return peer_id_; }
+  [[nodiscard]] bool peer_initial_contact() const noexcept { return peer_initial_contact_; }
+  void set_peer_id(Identity id, bool initial_contact) {
+    peer_id_ = std::move(id);
+    peer_initial_contact_ = initial_contact;
+  }
+  /// Frees what only IKE_SA_INIT and IKE_AUTH needed (the IKE_SA_INIT messages, the DH key, the
+  /// cookie); the owner calls it once the SA is established. The nonces stay.
+  void release_exchange() noexcept {
+    ex_.init_request = {};
+    ex_.init_response = {};
+    ex_.cookie = {};
+    ex_.dh.reset();
+  }
+  /// About how many bytes this SA holds (the object, its buffers, keys, cipher contexts and Child
+  /// SAs), for `show ikev2 statistics`. An estimate: capacities, plus fixed sizes for OpenSSL state.
+  [[nodiscard]] std::size_t memory_estimate() const noexcept;
 
   // ---- for tasks ----
   struct Exchange {
@@ -271,6 +298,9 @@ class IkeSa {
   /// CREATE_CHILD_SA either side may start). RFC 7296 2.17 takes the keys of that exchange's
   /// initiator->responder direction first, whoever initiated the IKE SA.
   void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi, bool exchange_initiator);
+  /// A random inbound ESP SPI that the sink does not use yet (ChildSaSink::inbound_spi_in_use);
+  /// 0 if the RNG failed or eight draws in a row were taken.
+  [[nodiscard]] uint32_t new_inbound_spi() noexcept;
   /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown.
   bool remove_child_by_spi(uint32_t spi, bool peer_spi);
   /// The IKE_SA_INIT request seen by the responder came from this address (for cookies).
@@ -335,6 +365,9 @@ class IkeSa {
   std::unique_ptr<IkeSa> peer_rekey_;
   std::vector<uint8_t> peer_rekey_min_nonce_;
   std::vector<std::vector<uint8_t>> outbox_;
+  std::optional<Identity> peer_id_;
+  bool peer_initial_contact_ = false;
+  std::function<void()> queue_hook_;
 };
 
 }  // namespace esprit::ike
