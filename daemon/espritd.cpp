@@ -203,6 +203,10 @@ void build(Daemon& d) {
                     m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4], m.addr_bytes[5]);
     d.ports.push_back(std::move(port));
   }
+  // The workers punt IKE on these ports (and take ESP in UDP on natt_port); the transport parses
+  // and sends on them.
+  d.tables.ike_port = c.ike.port;
+  d.tables.natt_port = c.ike.natt_port;
 
   // The Wireshark keys files (off unless [ike] keys_file is set; a debugging aid, logged as a warning):
   // the static SAs' keys now, IKE SAs' and their Child SAs' keys as they are negotiated.

@@ -434,7 +434,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       e->rport = rport;
       e->created = now();
       e->init_index = key;
-      e->floated = lport != kDefaultIkePort;
+      e->floated = lport == peers_[*p].cfg.natt_port;  // [ike] natt_port, not "anything but 500"
       target = e.get();
       by_init_[key] = target;
       sas_.push_back(std::move(e));
