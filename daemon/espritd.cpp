@@ -704,16 +704,8 @@ int main(int argc, char** argv) {
     env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
       (void)ike.send_keepalive(local, {remote, rport}, std::chrono::steady_clock::now().time_since_epoch());
     };
-    env.counters = [&d](uint32_t spi, SaDirection dir) {
-      ike::ChildCounters cc;
-      const uint32_t slot = d.installer->slot_of(spi, dir);
-      if (slot == kNoSaSlot) return cc;
-      const SaCounters t = d.sad->totals(slot);
-      cc.packets = t.packets;
-      cc.octets = t.bytes;
-      cc.errors = t.total_drops();
-      return cc;
-    };
+    // The Child SA's own packets and bytes (not its slot's: an outbound rekey reuses the slot).
+    env.counters = [&d](uint32_t spi, SaDirection dir) { return d.installer->counters(spi, dir); };
     manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));
     ike.set_handler([&manager](const IkeDatagram& dg) {
       manager->receive(dg.local.address, dg.local.port, dg.remote.address, dg.remote.port, dg.message);

@@ -145,6 +145,19 @@ uint32_t FastpathInstaller::slot_of(uint32_t spi, SaDirection d) const noexcept 
   return it == m.end() ? kNoSaSlot : it->second;
 }
 
+ChildCounters FastpathInstaller::counters(uint32_t spi, SaDirection d) const noexcept {
+  ChildCounters cc;
+  const uint32_t slot = slot_of(spi, d);
+  if (slot == kNoSaSlot) return cc;
+  const Sad& sad = *cfg_.tables->sad;
+  if (const EspSa* sa = sad.get(slot)) {
+    cc.packets = sa->lifetime_packets();
+    cc.octets = sa->lifetime_bytes();
+  }
+  cc.errors = sad.totals(slot).total_drops();
+  return cc;
+}
+
 bool FastpathInstaller::publish(std::string* error) {
   std::vector<PolicyRule> rules;
   rules.reserve(cfg_.rules.size());

@@ -195,6 +195,9 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot)), 1);
   EXPECT_EQ(test::mbuf_bytes(mb), pkt);
   rte_pktmbuf_free(mb);
+  EXPECT_EQ(left.installer->counters(c.spi_out, SaDirection::kOutbound).packets, 1u);
+  EXPECT_EQ(left.installer->counters(c.spi_out, SaDirection::kOutbound).octets, 40u);
+  EXPECT_EQ(right.installer->counters(c.spi_out, SaDirection::kInbound).packets, 1u);
 
   // Child SA rekey: the new outbound SA replaces the old one in its slot (the SPD and tunnel keep
   // pointing there), the new inbound SA is added, the old inbound goes with the old Child SA.
@@ -226,6 +229,12 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot2), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot2)), 1);
   EXPECT_EQ(test::mbuf_bytes(mb), pkt);
   rte_pktmbuf_free(mb);
+  // The new Child SA's lifetime counts its own packets, not the slot's (which the old SA shared):
+  // counting the slot made a packet-limited Child SA rekey again at every tick after its first rekey.
+  EXPECT_EQ(left.sad->totals(out_slot).packets, 2u);
+  EXPECT_EQ(left.installer->counters(c2.spi_out, SaDirection::kOutbound).packets, 1u);
+  EXPECT_EQ(right.installer->counters(c2.spi_out, SaDirection::kInbound).packets, 1u);
+  EXPECT_EQ(left.installer->counters(old_out_spi, SaDirection::kOutbound).packets, 0u);  // gone
 
   // Deleting the IKE SA takes the SAs out; the policy is back to "no SA" (dropped, not clear).
   EXPECT_EQ(ml.clear("right"), 1u);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "esprit/common/policy.hpp"
+#include "esprit/control/ike/manager/ike_manager.hpp"  // ChildCounters
 #include "esprit/control/ike/sa/child_sa_sink.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/spd.hpp"
@@ -58,6 +59,11 @@ class FastpathInstaller {
   [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
   /// The SAD slot of an SA by SPI and direction, kNoSaSlot if not installed (tests, show).
   [[nodiscard]] uint32_t slot_of(uint32_t spi, SaDirection d) const noexcept;
+  /// The traffic of one Child SA direction (IkeManagerEnv::counters: lifetimes by packets and
+  /// bytes, `show ikev2 child-sa`): packets and octets of that SA alone, not of its slot, which an
+  /// outbound rekey reuses (Sad::replace keeps the slot's counters); errors are the slot's. Zero
+  /// when not installed. Control thread only (the one that frees SAs).
+  [[nodiscard]] ChildCounters counters(uint32_t spi, SaDirection d) const noexcept;
 
  private:
   class PeerSink;
