@@ -340,6 +340,15 @@ void build(Daemon& d) {
     ic.tables = &d.tables;
     ic.rules = std::move(installer_rules);
     for (const TunnelConfig& t : c.tunnels) ic.tunnel_peer.push_back(t.peer);
+    // Fragmentation, MSS clamp and MTU of a peer's Child SAs: its tunnel's; defaults for policies.
+    for (const IkePeer& p : c.ike.peers) ic.peer_paths[p.name] = SaPathOptions{};
+    for (const TunnelConfig& t : c.tunnels) {
+      if (t.peer.empty()) continue;
+      SaPathOptions& o = ic.peer_paths[t.peer];
+      o.fragmentation = t.fragmentation;
+      o.tcp_mss = t.tcp_mss;
+      o.inner_mtu = t.mtu.value_or(0);
+    }
     ic.outbound = out_opt;
     ic.inbound = in_opt;
     d.installer = std::make_unique<ike::FastpathInstaller>(std::move(ic));

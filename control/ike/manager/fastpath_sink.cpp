@@ -187,6 +187,16 @@ bool FastpathInstaller::publish(std::string* error) {
   return true;
 }
 
+void FastpathInstaller::set_path(const std::string& peer, const SaDescriptor& sa, uint32_t slot) {
+  auto& paths = cfg_.tables->sa_paths;
+  if (slot == kNoSaSlot || slot >= paths.size()) return;
+  auto it = cfg_.peer_paths.find(peer);
+  SaPathOptions o = it != cfg_.peer_paths.end() ? it->second : SaPathOptions{};
+  o.remote = sa.remote;
+  o.configured = true;
+  paths[slot] = o;
+}
+
 void FastpathInstaller::install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts) {
   Sad& sad = *cfg_.tables->sad;
   // The inner packets it may carry: src in the peer's TS, dst in ours. Written before the SA
@@ -195,6 +205,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   uint32_t next = sad.next_free_slot();
   auto& side = cfg_.tables->sa_selectors;
   if (next != kNoSaSlot && next < side.size()) side[next] = sel;
+  set_path(peer, sa, next);  // MSS clamp of decapsulated packets
   std::string err;
   auto slot = sad.add(sa, &err);
   if (!slot) {
@@ -202,6 +213,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
     return;
   }
   if (*slot != next && *slot < side.size()) side[*slot] = std::move(sel);
+  if (*slot != next) set_path(peer, sa, *slot);
   inbound_slot_[sa.spi] = *slot;
 }
 
@@ -225,12 +237,17 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
     list.erase(old);
     list.push_back(std::move(moved));
   } else {
+    // A replaced SA keeps its slot's path options (same peer address); a new slot gets them
+    // before the SA is published.
+    const uint32_t next = sad.next_free_slot();
+    set_path(peer, sa, next);
     auto s = sad.add(sa, &err);
     if (!s) {
       fail("peer " + peer + ": outbound SA: " + err);
       return;
     }
     slot = *s;
+    if (slot != next) set_path(peer, sa, slot);
     list.push_back(Outbound{sa.spi, slot, ts});
   }
   outbound_slot_[sa.spi] = slot;

@@ -45,6 +45,7 @@ struct Gateway {
     tables.sad = sad.get();
     tables.spd = spd.get();
     tables.sa_selectors.assign(sad->capacity(), {});
+    tables.sa_paths.assign(sad->capacity(), {});
     tables.tunnels = 1;
     tables.tunnel_sa = std::make_unique<std::atomic<uint32_t>[]>(1);
     tables.tunnel_sa[0].store(kNoTunnelSa);
@@ -58,6 +59,7 @@ struct Gateway {
     PolicyRule in_rule{"from-peer", PolicyDirection::kInbound, rev, PolicyAction::kProtect, 0};
     c.rules = {{out_rule, peer}, {in_rule, peer}};
     c.tunnel_peer = {peer};
+    if (left) c.peer_paths[peer].tcp_mss.mode = TcpMssClamp::Mode::kAuto;  // the tunnel's settings
     installer = std::make_unique<FastpathInstaller>(std::move(c));
     EXPECT_TRUE(installer->publish(&err)) << err;
   }
@@ -170,6 +172,14 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(right.tables.sa_selectors[in_slot].size(), 1u);
   EXPECT_EQ(right.tables.sa_selectors[in_slot][0].src.to_string(), "10.0.0.0/16");
   EXPECT_EQ(right.tables.sa_selectors[in_slot][0].dst.to_string(), "10.1.0.0/16");
+  // Path options on both slots (found by gateway_ike_netns: without them, TCP with DF above the
+  // tunnel's MTU was dropped as too_big with no ICMP, a PMTU black hole).
+  EXPECT_TRUE(left.tables.sa_paths[out_slot].configured);
+  EXPECT_EQ(left.tables.sa_paths[out_slot].remote, b);
+  EXPECT_EQ(left.tables.sa_paths[out_slot].tcp_mss.mode, TcpMssClamp::Mode::kAuto);
+  EXPECT_TRUE(right.tables.sa_paths[in_slot].configured);
+  EXPECT_EQ(right.tables.sa_paths[in_slot].remote, a);
+  EXPECT_EQ(right.tables.sa_paths[in_slot].tcp_mss.mode, TcpMssClamp::Mode::kOff);
 
   // The engine: encapsulate on the left, decapsulate on the right.
   std::string err;

@@ -37,6 +37,11 @@ struct FastpathInstallerConfig {
   GatewayTables* tables = nullptr;  ///< sad, spd, sa_selectors (sized to the SAD), tunnel_sa
   std::vector<InstallerRule> rules;  ///< both directions, in SPD order
   std::vector<std::string> tunnel_peer;  ///< per tunnel id: the peer negotiating its SAs ("" = static)
+  /// Per peer: fragmentation, MSS clamp and inner MTU of its Child SAs (a [[tunnel]]'s settings);
+  /// peers not listed get the defaults. Every installed SA's slot gets GatewayTables::sa_paths
+  /// (configured, remote = the SA's peer), so packets that do not fit the path are fragmented or
+  /// answered with ICMP "fragmentation needed" like those of static SAs, not dropped silently.
+  std::map<std::string, SaPathOptions> peer_paths;
   SpdTable::Options outbound{PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0};
   SpdTable::Options inbound{PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0};
 };
@@ -75,6 +80,8 @@ class FastpathInstaller {
   };
   void install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts);
   void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
+  /// Writes sa_paths[slot] for a slot no worker reads yet (before Sad::add publishes the SA).
+  void set_path(const std::string& peer, const SaDescriptor& sa, uint32_t slot);
   void remove(const std::string& peer, uint32_t spi, SaDirection d);
   void fail(std::string msg);
 
