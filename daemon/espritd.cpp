@@ -505,7 +505,9 @@ class NoSaAcquirer {
       if (h == hits_[i]) continue;
       hits_[i] = h;
       const auto p = peer_of_.find(r.name);
-      if (p != peer_of_.end() && !m_.established(p->second)) (void)m_.acquire(p->second);
+      // With the IKE SA up but no Child SA left (hard lifetime, the peer deleted it), acquire
+      // creates one on it; with Child SAs up it is a no-op (kAlreadyUp).
+      if (p != peer_of_.end()) (void)m_.acquire(p->second);
     }
   }
 

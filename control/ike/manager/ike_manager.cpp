@@ -215,6 +215,15 @@ InitiateResult IkeManager::acquire(std::string_view name) {
     }
     p.acquired_once = true;
     p.last_acquire = now();
+    // The IKE SA is up but its Child SAs are gone (hard lifetime, the peer's Delete): the traffic
+    // asks for a new Child SA on it (CREATE_CHILD_SA), not for a second IKE SA.
+    for (auto& e : sas_) {
+      if (e->peer != i || e->sa->state() != IkeState::kEstablished || e->hard_deleting) continue;
+      if (!e->sa->child_sas().empty() || e->sa->request_outstanding()) return InitiateResult::kAlreadyUp;
+      e->sa->create_child();
+      after_activity(*e);
+      return InitiateResult::kStarted;
+    }
     return initiate(name);
   }
   return InitiateResult::kUnknownPeer;

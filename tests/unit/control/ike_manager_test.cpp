@@ -293,6 +293,30 @@ TEST(IkeManager, HardPacketLimitDeletesChild) {
   EXPECT_TRUE(removed);
 }
 
+// Found by two espritd back to back (gateway_ike_netns): with the IKE SA up and its only Child SA
+// gone (here its hard packet limit), the policy's traffic was dropped as no_sa for good: acquire
+// only started IKE SAs. Now it creates a Child SA on the established IKE SA.
+TEST(IkeManager, AcquireWithoutChildSaCreatesOneOnTheIkeSa) {
+  Net n([](esprit::IkeSettings& s) { s.child_lifetime_packets = 1000; });
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  n.counters[n.sink_a.in[0].spi] = ChildCounters{1000, 100000, 0};
+  n.run(1s);
+  ASSERT_TRUE(n.a->established("right")->child_sas().empty());
+  const std::size_t installed = n.sink_a.in.size();
+  n.clock.t += 5s;  // past the acquire hold-off
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  EXPECT_EQ(n.a->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(n.b->established("left")->child_sas().size(), 1u);
+  EXPECT_EQ(n.sink_a.in.size(), installed + 1);
+  EXPECT_EQ(n.a->snapshot().size(), 1u);  // on the same IKE SA, not a second one
+  n.clock.t += 5s;
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kAlreadyUp);
+}
+
 TEST(IkeManager, IkeHardLifetimeDeletes) {
   // No margin and no jitter: the soft time is the hard time, and the hard limit wins (Delete).
   Net n([](esprit::IkeSettings& s) {
