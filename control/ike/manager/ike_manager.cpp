@@ -352,6 +352,18 @@ void IkeManager::after_activity(Entry& e) {
     e.established_at = now();
     ++global_.established;
     ++peers_[e.peer].stats.established;
+    // RFC 7296 2.4: a peer that sends INITIAL_CONTACT has no other IKE SA with us (it restarted):
+    // its IKE SAs with the same identity and address that were up before this one started go,
+    // with their Child SAs, without a Delete (reap() counts them). Not those set up meanwhile:
+    // when both sides initiate at once, each IKE SA carries INITIAL_CONTACT and neither may take
+    // the other down. Other identities from that address (several peers behind one NAT, or one
+    // peer with an ID per connection) stay.
+    if (e.sa->peer_initial_contact() && !e.sa->peer_id().empty())
+      for (auto& o : sas_)
+        if (o.get() != &e && o->peer == e.peer && o->was_established && o->established_at < e.created &&
+            o->sa->state() != IkeState::kDestroyed && o->sa->peer_id() == e.sa->peer_id() &&
+            o->sa->remote_addr() == e.sa->remote_addr())
+          o->sa->abandon();
     if (cfg.ike_lifetime > Duration::zero()) {
       e.ike_hard = now() + cfg.ike_lifetime;
       Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);

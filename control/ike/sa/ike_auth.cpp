@@ -8,6 +8,15 @@ namespace esprit::ike::sa_detail {
 
 namespace {
 
+/// The peer's authenticated identity as IkeSa::peer_id() keeps it: the ID type, then the data.
+std::vector<uint8_t> peer_id_bytes(const IdPayload& id) {
+  std::vector<uint8_t> out;
+  out.reserve(1 + id.data.size());
+  out.push_back(static_cast<uint8_t>(id.id_type));
+  out.insert(out.end(), id.data.begin(), id.data.end());
+  return out;
+}
+
 class IkeAuth final : public Task {
  public:
   ExchangeType exchange() const noexcept override { return ExchangeType::kIkeAuth; }
@@ -42,6 +51,7 @@ class IkeAuth final : public Task {
       sa.set_error(NotifyType::kAuthenticationFailed);
       return TaskStatus::kDestroySa;
     }
+    sa.set_peer_id(peer_id_bytes(*idr));
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     // The Child SA may fail while the IKE SA stands (RFC 7296 2.21.3).
@@ -85,7 +95,9 @@ class IkeAuth final : public Task {
       auth_failed_ = true;
       return TaskStatus::kDestroySa;
     }
-    // INITIAL_CONTACT: the daemon would now drop older IKE SAs with this identity; one IKE SA here.
+    // INITIAL_CONTACT: the manager drops older IKE SAs of this peer (IkeManager::after_activity).
+    if (find_notify(in, NotifyType::kInitialContact)) sa.set_peer_initial_contact();
+    sa.set_peer_id(peer_id_bytes(*idi));
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     const auto* sap = find<SaPayload>(in);

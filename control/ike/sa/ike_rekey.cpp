@@ -131,6 +131,7 @@ class IkeRekey final : public Task {
     next->init_result_mut() = r;
     if (!next->install_keys(derive_ike_sa_keys(t, seed.span(), ni, nr, spi_i, spi_r))) return false;
     next->adopt_established(std::move(sa.children()));
+    next->set_peer_id(sa.peer_id());
     sa.children().clear();
     sa.set_successor(std::move(next));
     return true;

@@ -187,6 +187,14 @@ class IkeSa {
     settings_.remote_port = remote_port;
   }
   [[nodiscard]] bool request_outstanding() const noexcept { return current_ != nullptr; }
+  /// The peer sent INITIAL_CONTACT in its IKE_AUTH (RFC 7296 2.4): it has no other IKE SA with us.
+  [[nodiscard]] bool peer_initial_contact() const noexcept { return peer_initial_contact_; }
+  /// The identity the peer authenticated with (IDi or IDr: type byte, then the data); empty before
+  /// IKE_AUTH. A rekey's new IKE SA inherits it.
+  [[nodiscard]] const std::vector<uint8_t>& peer_id() const noexcept { return peer_id_; }
+  /// The peer lost this SA (it restarted: INITIAL_CONTACT on a newer IKE SA, RFC 7296 2.4): its
+  /// Child SAs leave the fast path and the SA is destroyed without a Delete (nobody would read it).
+  void abandon() { destroy(); }
 
   // ---- for tasks ----
   struct Exchange {
@@ -207,6 +215,8 @@ class IkeSa {
   void set_state(IkeState s) noexcept;
   void set_spi_i(uint64_t s) noexcept { spi_i_ = s; }
   void set_spi_r(uint64_t s) noexcept { spi_r_ = s; }
+  void set_peer_initial_contact() noexcept { peer_initial_contact_ = true; }
+  void set_peer_id(std::vector<uint8_t> id) { peer_id_ = std::move(id); }
   /// Installs SK_* from g^ir (IKE_SA_INIT done). False if the crypto failed.
   [[nodiscard]] bool derive_keys(const SecretBytes& g_ir);
   /// Installs given keys (an IKE SA made by a rekey). False if the crypto failed.
@@ -253,6 +263,8 @@ class IkeSa {
   IkeSaEnv env_;
   IkeState state_ = IkeState::kCreated;
   bool half_open_counted_ = false;
+  bool peer_initial_contact_ = false;
+  std::vector<uint8_t> peer_id_;
   uint64_t spi_i_ = 0, spi_r_ = 0;
   IkeSaKeys keys_;
   IkeSaInitResult init_;
