@@ -15,11 +15,15 @@
 #     ESP, no NAT-T port, nothing in the clear; tshark dissects every IKE message without
 #     Malformed Packet or expert error/warning (and their SK payloads when gw1's keys file holds
 #     the IKE SA keys), and decrypts the ESP with gw1's keys file (esp_sa)
-#   - stopping gw1 stops the traffic, and nothing is sent in the clear
+#   - stopping gw1 stops the traffic, and nothing is sent in the clear; (restart) gw1 back up: a
+#     new IKE SA with INITIAL_CONTACT replaces the old ones on gw2, ping passes
 # Usage: gateway_ike_netns_test.sh ESPRITD ESPRITCTL [CASE...]
 #   CASE = proposal[:v6][:ports]; proposal gcm (aes128gcm16-prfsha256-x25519 / aes128gcm16-x25519) or
 #   nec (3des-sha1-modp1024 both); v6: IPv6 outer addresses (IKE and ESP over IPv6, IPv4 inside);
-#   ports: [ike] port = 5500, natt_port = 5501 on both gateways. Default: gcm nec:v6:ports (each
+#   ports: [ike] port = 5500, natt_port = 5501 on both gateways; restart: after the stop, gw1 starts
+#   again (INITIAL_CONTACT: gw2 keeps only the new SAs, traffic passes); bothauto: both peers
+#   connect_type "auto" (simultaneous initiation: each side ends up with two IKE SAs, so the
+#   one-Child-SA check fails; not in the default set). Default: gcm:restart nec:v6:ports (each
 #   option also runs alone: gcm:v6, nec:ports, ...).
 # Needs root (namespaces).
 set -u
@@ -28,7 +32,7 @@ ESPRITCTL=$(realpath "$2")
 shift 2
 CASES=("$@")
 # Two cases keep the run under a minute: IPv4 on the default ports, and the rest together.
-[ $# = 0 ] && CASES=(gcm nec:v6:ports)
+[ $# = 0 ] && CASES=(gcm:restart nec:v6:ports)
 ID=$$
 NS_L=ikl$ID NS_G1=ikg1$ID NS_G2=ikg2$ID NS_R=ikr$ID
 WORK=$(mktemp -d /tmp/esprit-ike-netns-XXXXXX)
@@ -97,6 +101,8 @@ natt_port = $NATT_PORT"
     # Child SAs of gw1 rekey after 450 packets in one direction (the rekey check below).
     peerkeys='connect_type = "auto"
 child_lifetime_packets = 500'
+  elif [ "$BOTH_AUTO" = 1 ]; then
+    peerkeys='connect_type = "auto"'  # and negotiation_direction "both" (the default)
   else
     peerkeys='negotiation_direction = "responder"'
   fi
@@ -239,12 +245,14 @@ wire_counts() {
 
 run_case() {
   local prop=$1 name=$1 ok=1 t0 ms
-  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500
+  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500 BOTH_AUTO=0 RESTART=0
   local opt
   for opt in "${@:2}"; do
     case $opt in
       v6) V6=1 name=$name-v6 ;;
       ports) PORTS=1 IKE_PORT=5500 NATT_PORT=5501 name=$name-port5500 ;;
+      bothauto) BOTH_AUTO=1 name=$name-bothauto ;;
+      restart) RESTART=1 name=$name-restart ;;
       "") ;;
       *) echo "unknown case option $opt"; fail=$((fail + 1)); return ;;
     esac
@@ -343,6 +351,22 @@ run_case() {
     local rping=$!
     check "$name: stopping gw1 stops the traffic" bash -c "! ip netns exec $NS_L ping -c 2 -i 0.2 -W 1 10.2.0.7 >/dev/null"
     wait $rping
+    if [ "$RESTART" = 1 ]; then
+      # gw1 comes back (gw2 still holds the old SAs: no Delete was sent, no DPD): its new IKE SA
+      # carries INITIAL_CONTACT, gw2 drops the old ones, the traffic passes again.
+      ip netns exec "$NS_G1" "$ESPRITD" --config "$WORK/gw1.toml" >"$WORK/gw1-restart.log" 2>&1 &
+      gw1=$!
+      PIDS+=($gw1)
+      for _ in $(seq 100); do grep -q "running with" "$WORK/gw1-restart.log" && break; sleep 0.1; done
+      check "$name: gw1 restarted and re-established" wait_up gw1 10 || ok=0
+      quiet ip netns exec "$NS_L" ping -c 1 -W 2 10.2.0.7
+      check "$name: ping both ways after gw1's restart" \
+        bash -c "ping_ok $NS_L 10.2.0.7 3 0.1 && ping_ok $NS_R 10.1.0.5 3 0.1" || ok=0
+      check "$name: gw2 dropped the old SAs on gw1's INITIAL_CONTACT (one IKE SA, one Child SA)" bash -c "
+        for i in \$(seq 30); do [ \"\$(sa_state gw2)\" = '1 1 0' ] && exit 0; sleep 0.1; done; exit 1" || ok=0
+      kill "$gw1"
+      for _ in $(seq 50); do kill -0 "$gw1" 2>/dev/null || break; sleep 0.1; done
+    fi
 
     sleep 0.5
     kill "$cap1" "$cap2" 2>/dev/null
