@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cinttypes>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +89,19 @@ class KeysWritingSink final : public ike::ChildSaSink {
   ike::ChildSaSink& inner_;
   WiresharkKeys& keys_;
 };
+
+/// [ike] keys_file: the keys of an IKE SA the manager established (IKE_AUTH or rekey, either role)
+/// as one line of Wireshark's ikev2_decryption_table.
+void write_ike_sa_keys(WiresharkKeys& keys, const std::string& peer, const ike::IkeSa& sa) {
+  const ike::IkeSaKeys& k = sa.keys();
+  const ike::IkeSaTransforms& t = sa.init_result().transforms;
+  const IkeSaKeys line{sa.spi_i(), sa.spi_r(), t.encr, k.sk_ei.span(), k.sk_er.span(),
+                       t.integ,    k.sk_ai.span(), k.sk_ar.span()};
+  if (!keys.add_ike_sa(line))
+    ESPRIT_LOG_WARNING("keys_file: peer %s: IKE SA %016" PRIx64 "/%016" PRIx64
+                       ": no Wireshark name for its algorithms or the write failed, not written",
+                       peer.c_str(), sa.spi_i(), sa.spi_r());
+}
 
 /// Everything the daemon owns, torn down in reverse order.
 struct Daemon {
@@ -717,6 +731,8 @@ int main(int argc, char** argv) {
     };
     // The Child SA's own packets and bytes (not its slot's: an outbound rekey reuses the slot).
     env.counters = [&d](uint32_t spi, SaDirection dir) { return d.installer->counters(spi, dir); };
+    if (d.keys)
+      env.on_established = [&d](const std::string& peer, const ike::IkeSa& sa) { write_ike_sa_keys(*d.keys, peer, sa); };
     manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));
     ike.set_handler([&manager](const IkeDatagram& dg) {
       manager->receive(dg.local.address, dg.local.port, dg.remote.address, dg.remote.port, dg.message);

@@ -334,6 +334,20 @@ lab_charon_stop() {
   return 0
 }
 
+# lab_charon_kill <gw|sw>: SIGKILL for that side's charon, a peer that dies without a word (no
+# Delete, as charon sends on SIGTERM); its UDP ports then answer ICMP port unreachable. The pid
+# files stay for lab_charon_stop / lab_down.
+lab_charon_kill() {
+  local d f
+  d=$LAB_RUN/$(lab_side_ns "$1")
+  for f in "$d/charon.pid" "$d/charon.launcher.pid"; do
+    [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+  done
+  # reap the launcher when it is our job (no "Killed" job report)
+  [ -f "$d/charon.launcher.pid" ] && wait "$(cat "$d/charon.launcher.pid")" 2>/dev/null
+  return 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # espritd in the gw slot
 
@@ -356,8 +370,12 @@ lab_espritd_stop() {
   local f=$LAB_RUN/espritd.pid
   [ -f "$f" ] || return 0
   kill "$(cat "$f")" 2>/dev/null
-  for _ in $(seq 30); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$(cat "$f")" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$(cat "$f")" 2>/dev/null; then
+    lab_log "espritd did not stop within 5 s of SIGTERM: SIGKILL"
+    kill -9 "$(cat "$f")" 2>/dev/null
+  fi
+  wait "$(cat "$f")" 2>/dev/null  # reap it when it is our job (no "Killed" job report)
   rm -f "$f"
 }
 
@@ -431,6 +449,46 @@ lab_wire_counts() {
   raw=$(tshark -r "$f" -Y 'ip.proto==50' 2>/dev/null | wc -l)
   clear=$(tshark -r "$f" -Y 'ip && !isakmp && !esp && !udp.port==4500' 2>/dev/null | wc -l)
   echo "ike=$ike espinudp=$esp rawesp=$raw clear=$clear"
+}
+
+# lab_wire_report <pcap> <keys_dir> <src>: one tshark pass over the capture with Wireshark's
+# configuration directory at <keys_dir> (the files ikev2_decryption_table and esp_sa an [ike]
+# keys_file writes). Prints
+#   "ike=N espinudp=N rawesp=N clear=N ike500=N ike4500=N sent=N encrypted=N decrypted=N bad=N esp=N esp_ok=N"
+# the first four as lab_wire_counts; ike500/ike4500: IKE messages on UDP 500 / 4500; then for what
+# address <src> sent: IKE messages, those with an SK payload, those tshark decrypted (Decrypted
+# Data), those with Malformed or an expert warning/error; ESP packets, and those tshark decrypted
+# (tunnel mode: next header IPv4/IPv6) without a bad ICV (Wireshark 4.0 checks the ICV of HMAC
+# algorithms, not of AES-GCM: there a wrong key shows as a wrong next header).
+lab_wire_report() {
+  local f=$1 dir=$2 src=$3
+  WIRESHARK_CONFIG_DIR=$dir tshark -n -r "$f" -o esp.enable_encryption_decode:TRUE -T fields -E occurrence=a \
+    -E aggregator=, -e frame.protocols -e ip.src -e ip.proto -e udp.port -e isakmp.nextpayload \
+    -e isakmp.enc.decrypted -e _ws.expert.severity -e esp.protocol -e esp.icv_bad 2>/dev/null |
+    awk -F'\t' -v src="$src" '
+      function first(x) { sub(/,.*/, "", x); return x }
+      function has(list, v,   a, n, i) { n = split(list, a, ","); for (i = 1; i <= n; i++) if (a[i] == v) return 1; return 0 }
+      {
+        isakmp = $1 ~ /(^|:)isakmp(:|$)/; esp = $1 ~ /(^|:)esp(:|$)/; ip = $1 ~ /(^|:)ip(:|$)/
+        p4500 = has($4, 4500); mine = first($2) == src
+        if (isakmp) { ike++; if (has($4, 500)) ike500++; if (p4500) ike4500++ }
+        if (esp && p4500) espinudp++
+        if (first($3) == 50) rawesp++
+        if (ip && !isakmp && !esp && !p4500) clear++
+        if (isakmp && mine) {
+          sent++
+          if (first($5) == 46) enc++
+          if ($6 != "") dec++
+          worst = 0; n = split($7, sv, ","); for (i = 1; i <= n; i++) if (sv[i] + 0 > worst) worst = sv[i] + 0
+          if ($1 ~ /_ws\.malformed/ || worst >= 6291456) bad++
+        }
+        if (esp && mine) {
+          espn++
+          np = first($8); if ((np == "4" || np == "41" || np == "0x04" || np == "0x29") && first($9) != "1" && first($9) != "True") espok++
+        }
+      }
+      END { printf "ike=%d espinudp=%d rawesp=%d clear=%d ike500=%d ike4500=%d sent=%d encrypted=%d decrypted=%d bad=%d esp=%d esp_ok=%d\n",
+                   ike, espinudp, rawesp, clear, ike500, ike4500, sent, enc, dec, bad, espn, espok }'
 }
 
 # lab_collect_logs <dir>: charon logs, SAs, espritd log, captures and settings into <dir>, and

@@ -23,8 +23,9 @@
 #   ports: [ike] port = 5500, natt_port = 5501 on both gateways; restart: after the stop, gw1 starts
 #   again (INITIAL_CONTACT: gw2 keeps only the new SAs, traffic passes); bothauto: both peers
 #   connect_type "auto" (simultaneous initiation: each side ends up with two IKE SAs, so the
-#   one-Child-SA check fails; not in the default set). Default: gcm:restart nec:v6:ports (each
-#   option also runs alone: gcm:v6, nec:ports, ...).
+#   one-Child-SA check fails; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
+#   rekeyed from 6 s on, during the case. Default: gcm:restart nec:v6:ports:ikerekey (each option
+#   also runs alone: gcm:v6, nec:ports, ...).
 # Needs root (namespaces).
 set -u
 ESPRITD=$(realpath "$1")
@@ -32,7 +33,7 @@ ESPRITCTL=$(realpath "$2")
 shift 2
 CASES=("$@")
 # Two cases keep the run under a minute: IPv4 on the default ports, and the rest together.
-[ $# = 0 ] && CASES=(gcm:restart nec:v6:ports)
+[ $# = 0 ] && CASES=(gcm:restart nec:v6:ports:ikerekey)
 ID=$$
 NS_L=ikl$ID NS_G1=ikg1$ID NS_G2=ikg2$ID NS_R=ikr$ID
 WORK=$(mktemp -d /tmp/esprit-ike-netns-XXXXXX)
@@ -101,6 +102,11 @@ natt_port = $NATT_PORT"
     # Child SAs of gw1 rekey after 450 packets in one direction (the rekey check below).
     peerkeys='connect_type = "auto"
 child_lifetime_packets = 500'
+    # ikerekey: gw1 rekeys its IKE SA 6 s after it is up (lifetime 12 s), again and again.
+    [ "$IKE_REKEY" = 1 ] && peerkeys="$peerkeys
+ike_lifetime = 12
+rekey_margin = 6
+rekey_jitter = 0"
   elif [ "$BOTH_AUTO" = 1 ]; then
     peerkeys='connect_type = "auto"'  # and negotiation_direction "both" (the default)
   else
@@ -245,7 +251,7 @@ wire_counts() {
 
 run_case() {
   local prop=$1 name=$1 ok=1 t0 ms
-  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500 BOTH_AUTO=0 RESTART=0
+  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500 BOTH_AUTO=0 RESTART=0 IKE_REKEY=0
   local opt
   for opt in "${@:2}"; do
     case $opt in
@@ -253,6 +259,7 @@ run_case() {
       ports) PORTS=1 IKE_PORT=5500 NATT_PORT=5501 name=$name-port5500 ;;
       bothauto) BOTH_AUTO=1 name=$name-bothauto ;;
       restart) RESTART=1 name=$name-restart ;;
+      ikerekey) IKE_REKEY=1 name=$name-ikerekey ;;
       "") ;;
       *) echo "unknown case option $opt"; fail=$((fail + 1)); return ;;
     esac
@@ -342,6 +349,12 @@ run_case() {
         [ \"\$(sa_state gw1)\" = '1 1 0' ] && [ \"\$(sa_state gw2)\" = '1 1 0' ] && exit 0; sleep 0.1
       done; exit 1" || ok=0
     ctl gw1 show ikev2 statistics >"$WORK/gw1-show-ikev2-statistics.txt" 2>&1
+    if [ "$IKE_REKEY" = 1 ]; then
+      local rki
+      rki=$(ctl gw1 --json show ikev2 statistics | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["statistics"]["rekeys_ike"])')
+      echo "      gw1 rekeyed its IKE SA $rki time(s) during the case"
+      check "$name: gw1 rekeyed the IKE SA (and every ping above passed through it)" test "$rki" -ge 1 || ok=0
+    fi
 
     # Stop gw1: the traffic stops, nothing leaks.
     kill "$gw1"

@@ -352,6 +352,7 @@ void IkeManager::after_activity(Entry& e) {
     e.established_at = now();
     ++global_.established;
     ++peers_[e.peer].stats.established;
+    if (env_.on_established) env_.on_established(cfg.name, *e.sa);
     // RFC 7296 2.4: a peer that sends INITIAL_CONTACT has no other IKE SA with us (it restarted):
     // its IKE SAs with the same identity and address that were up before this one started go,
     // with their Child SAs, without a Delete (reap() counts them). Not those set up meanwhile:
@@ -371,7 +372,6 @@ void IkeManager::after_activity(Entry& e) {
       e.ike_soft = now() + soft;
     }
   }
-  update_children(e);
   // Timeouts: charged to the exchange of the last request sent.
   const IkeSaCounters& c = e.sa->counters();
   auto delta = [&](IkeSaEvent ev) { return c[ev] - e.last_counters[ev]; };
@@ -404,6 +404,8 @@ void IkeManager::after_activity(Entry& e) {
     n->remote = e.remote;
     n->rport = e.rport;
     n->floated = e.floated;
+    n->children = e.children;  // the Child SAs moved over keep their lifetimes (RFC 7296 2.18)
+    e.children.clear();
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
     ++global_.rekeys_ike;
@@ -412,6 +414,7 @@ void IkeManager::after_activity(Entry& e) {
     sas_.push_back(std::move(n));
     after_activity(ref);
   }
+  update_children(e);  // after the hand-over: a successor takes the timers of the Child SAs it adopted
 }
 
 void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,

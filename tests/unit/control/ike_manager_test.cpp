@@ -75,13 +75,22 @@ struct Net {
       : nat_(nat) {
     IpAddress a_local = nat ? a_private : a_addr;
     a = std::make_unique<IkeManager>(std::vector<ManagedPeer>{peer_config("right", b_addr, a_local, tweak_a)},
-                                     env(rng_a, sink_a, a_local));
+                                     env(rng_a, sink_a, established_a));
     b = std::make_unique<IkeManager>(
         std::vector<ManagedPeer>{peer_config("left", nat ? std::nullopt : std::optional(a_addr), b_addr, tweak_b)},
-        env(rng_b, sink_b, b_addr));
+        env(rng_b, sink_b, established_b));
   }
-  IkeManagerEnv env(test::DeterministicRandom& rng, RecordingSink& sink, IpAddress) {
+  // What on_established reported: (peer, SPIi, SPIr, keys present).
+  struct Established {
+    std::string peer;
+    uint64_t spi_i, spi_r;
+    bool keys;
+  };
+  IkeManagerEnv env(test::DeterministicRandom& rng, RecordingSink& sink, std::vector<Established>& established) {
     IkeManagerEnv e;
+    e.on_established = [&established](const std::string& peer, const IkeSa& sa) {
+      established.push_back({peer, sa.spi_i(), sa.spi_r(), !sa.keys().sk_ei.empty() && !sa.keys().sk_er.empty()});
+    };
     e.rng = &rng;
     e.clock = &clock;
     e.sink = &sink;
@@ -136,6 +145,7 @@ struct Net {
   FakeClock clock;
   test::DeterministicRandom rng_a{11}, rng_b{22};
   RecordingSink sink_a, sink_b;
+  std::vector<Established> established_a, established_b;
   std::map<uint32_t, ChildCounters> counters;
   std::vector<Datagram> wire;
   std::size_t delivered = 0;
@@ -277,6 +287,64 @@ TEST(IkeManager, IkeRekeyAtSoftLifetime) {
   EXPECT_EQ(n.a->established("right")->child_sas().size(), 1u);  // the Child SA moved over
 }
 
+// The hook behind the daemon's Wireshark keys file: every IKE SA, initial and rekeyed, both roles,
+// reported once with its SPIs and keys in place.
+TEST(IkeManager, OnEstablishedReportsInitialAndRekeyedIkeSas) {
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.ike_lifetime = 1000;
+    s.rekey_margin = 100;
+    s.rekey_jitter = 0;
+  };
+  Net n(tweak, [](esprit::IkeSettings& s) { s.ike_lifetime = 100000; });
+  n.a->start();
+  n.pump();
+  ASSERT_EQ(n.established_a.size(), 1u);
+  ASSERT_EQ(n.established_b.size(), 1u);
+  for (const auto* v : {&n.established_a, &n.established_b}) {
+    EXPECT_TRUE(v->front().keys);
+    EXPECT_EQ(v->front().spi_i, n.a->established("right")->spi_i());
+    EXPECT_EQ(v->front().spi_r, n.a->established("right")->spi_r());
+  }
+  EXPECT_EQ(n.established_a.front().peer, "right");
+  EXPECT_EQ(n.established_b.front().peer, "left");
+  n.run(905s, 5s);  // a rekeys the IKE SA (a is the rekey's initiator, b its responder)
+  ASSERT_EQ(n.a->statistics().rekeys_ike, 1u);
+  ASSERT_EQ(n.established_a.size(), 2u);
+  ASSERT_EQ(n.established_b.size(), 2u);
+  const IkeSa* now = n.a->established("right");
+  ASSERT_NE(now, nullptr);
+  for (const auto* v : {&n.established_a, &n.established_b}) {
+    EXPECT_TRUE(v->back().keys);
+    EXPECT_EQ(v->back().spi_i, now->spi_i());
+    EXPECT_EQ(v->back().spi_r, now->spi_r());
+    EXPECT_NE(v->back().spi_i, v->front().spi_i);
+  }
+}
+
+// RFC 7296 2.18: an IKE SA rekey moves the Child SAs to the new IKE SA; their lifetimes run on
+// (a rekey of the IKE SA does not postpone theirs).
+TEST(IkeManager, ChildLifetimeRunsOnAcrossIkeRekey) {
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.ike_lifetime = 100;
+    s.child_lifetime = 150;
+    s.rekey_margin = 10;
+    s.rekey_jitter = 0;
+  };
+  Net n(tweak, [](esprit::IkeSettings& s) {
+    s.ike_lifetime = 100000;
+    s.child_lifetime = 100000;
+  });
+  n.a->start();
+  n.pump();
+  n.run(95s);
+  ASSERT_EQ(n.a->statistics().rekeys_ike, 1u);  // at 90 s
+  EXPECT_EQ(n.a->statistics().rekeys_child, 0u);
+  n.run(50s);
+  EXPECT_EQ(n.a->statistics().rekeys_child, 1u);  // at 140 s from its installation, not 90 + 140
+}
+
 TEST(IkeManager, HardPacketLimitDeletesChild) {
   Net n([](esprit::IkeSettings& s) {
     s.connect_type = ConnectType::kAuto;
@@ -333,7 +401,7 @@ TEST(IkeManager, InitialContactFromARestartedPeerReplacesItsOldIkeSa) {
   test::DeterministicRandom rng{33};
   RecordingSink sink;
   n.a = std::make_unique<IkeManager>(std::vector<ManagedPeer>{peer_config("right", n.b_addr, n.a_addr, auto_connect)},
-                                     n.env(rng, sink, n.a_addr));
+                                     n.env(rng, sink, n.established_a));
   n.a->start();
   n.pump();
   ASSERT_NE(n.a->established("right"), nullptr);

@@ -98,8 +98,9 @@ enum class NattMode : uint8_t { kOn, kOff, kForce };
 [[nodiscard]] std::string_view to_string(NattMode m) noexcept;
 
 /// Bounds (NEC: sa-lifetime / child-lifetime 90-691200 s, dpd interval 10-3600 s, retransmit count
-/// 2-10, interval 5-60 s).
-inline constexpr uint32_t kMinLifetime = 90;
+/// 2-10, interval 5-60 s). Lifetimes go down to 10 s, below NEC's 90 s, so that labs and interop
+/// tests see rekeys within seconds (every NEC value stays valid).
+inline constexpr uint32_t kMinLifetime = 10;
 inline constexpr uint32_t kMaxLifetime = 691200;
 
 /// Every setting with a default. X(type, field, "key"). The built-in defaults are in

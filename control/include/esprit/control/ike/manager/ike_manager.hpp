@@ -139,6 +139,10 @@ struct IkeManagerEnv {
   std::function<void(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport)> send_keepalive;
   /// The fast path's counters of one SA; empty: packet/byte limits and the snapshot counters are off.
   std::function<ChildCounters(uint32_t spi, SaDirection dir)> counters;
+  /// An IKE SA became established: made by IKE_AUTH or by a rekey (CREATE_CHILD_SA), either role.
+  /// Called once per IKE SA, after its keys are in place and before anything is sent on it (the
+  /// daemon writes its keys to the Wireshark keys file); empty: none.
+  std::function<void(const std::string& peer, const IkeSa& sa)> on_established;
   /// Minimum time between two acquires of one peer that start an exchange.
   Duration acquire_holdoff = std::chrono::seconds(1);
   /// Wait before re-establishing an auto peer whose IKE SA was lost.
