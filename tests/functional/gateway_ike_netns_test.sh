@@ -22,8 +22,8 @@
 #   nec (3des-sha1-modp1024 both); v6: IPv6 outer addresses (IKE and ESP over IPv6, IPv4 inside);
 #   ports: [ike] port = 5500, natt_port = 5501 on both gateways; restart: after the stop, gw1 starts
 #   again (INITIAL_CONTACT: gw2 keeps only the new SAs, traffic passes); bothauto: both peers
-#   connect_type "auto" (simultaneous initiation: each side ends up with two IKE SAs, so the
-#   one-Child-SA check fails; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
+#   connect_type "auto" (simultaneous initiation: each side starts with two IKE SAs and two Child
+#   SAs, both carry traffic; after the clear only gw1's comes back; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
 #   rekeyed from 6 s on, during the case. Default: gcm:restart nec:v6:ports:ikerekey (each option
 #   also runs alone: gcm:v6, nec:ports, ...).
 # Needs root (namespaces).
