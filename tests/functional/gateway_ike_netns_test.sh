@@ -23,7 +23,7 @@
 #   ports: [ike] port = 5500, natt_port = 5501 on both gateways; restart: after the stop, gw1 starts
 #   again (INITIAL_CONTACT: gw2 keeps only the new SAs, traffic passes); bothauto: both peers
 #   connect_type "auto" (simultaneous initiation: each side starts with two IKE SAs and two Child
-#   SAs, both carry traffic; after the clear only gw1's comes back; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
+#   SAs, both carry traffic; every check passes; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
 #   rekeyed from 6 s on, during the case. Default: gcm:restart nec:v6:ports:ikerekey (each option
 #   also runs alone: gcm:v6, nec:ports, ...).
 # Needs root (namespaces).
