@@ -29,12 +29,14 @@ constexpr std::array kEncr = {
 };
 
 constexpr std::array kInteg = {
-    IntegInfo{IntegAlg::kNone, "none", "NONE", 0, 0, 0, 0},
-    IntegInfo{IntegAlg::kHmacMd5_96, "md5", "HMAC-MD5-96", 1, 1, 16, 12},
-    IntegInfo{IntegAlg::kHmacSha1_96, "sha1", "HMAC-SHA1-96", 2, 2, 20, 12},
-    IntegInfo{IntegAlg::kHmacSha256_128, "sha256", "HMAC-SHA2-256-128", 12, 5, 32, 16},
-    IntegInfo{IntegAlg::kHmacSha384_192, "sha384", "HMAC-SHA2-384-192", 13, 6, 48, 24},
-    IntegInfo{IntegAlg::kHmacSha512_256, "sha512", "HMAC-SHA2-512-256", 14, 7, 64, 32},
+    IntegInfo{IntegAlg::kNone, "none", "NONE", 0, 0, 0, 0, true},
+    IntegInfo{IntegAlg::kHmacMd5_96, "md5", "HMAC-MD5-96", 1, 1, 16, 12, true},
+    IntegInfo{IntegAlg::kHmacSha1_96, "sha1", "HMAC-SHA1-96", 2, 2, 20, 12, true},
+    IntegInfo{IntegAlg::kHmacSha256_128, "sha256", "HMAC-SHA2-256-128", 12, 5, 32, 16, true},
+    IntegInfo{IntegAlg::kHmacSha384_192, "sha384", "HMAC-SHA2-384-192", 13, 6, 48, 24, true},
+    IntegInfo{IntegAlg::kHmacSha512_256, "sha512", "HMAC-SHA2-512-256", 14, 7, 64, 32, true},
+    // RFC 3566: 128-bit key, 96-bit ICV; IKEv2 transform 5, IKEv1 authentication algorithm 9.
+    IntegInfo{IntegAlg::kAesXcbc96, "aesxcbc", "AES-XCBC-MAC-96", 5, 9, 16, 12, false},
 };
 
 // IKEv2 IDs: IANA "Transform Type 2 - Pseudorandom Function Transform IDs" (RFC 7296 3.3.2).
@@ -77,7 +79,7 @@ constexpr bool tables_in_enum_order() {
 }
 static_assert(tables_in_enum_order());
 static_assert(kEncr.size() == static_cast<std::size_t>(EncrAlg::kChaCha20Poly1305) + 1);
-static_assert(kInteg.size() == static_cast<std::size_t>(IntegAlg::kHmacSha512_256) + 1);
+static_assert(kInteg.size() == static_cast<std::size_t>(IntegAlg::kAesXcbc96) + 1);
 static_assert(kPrf.size() == static_cast<std::size_t>(PrfAlg::kHmacSha512) + 1);
 
 }  // namespace

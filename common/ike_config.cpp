@@ -148,7 +148,8 @@ std::optional<IkeIdentity> IkeIdentity::parse(std::string_view text, std::string
       return from_address(*a);
     }
     if (type == "fqdn") {
-      if (!valid_fqdn(value)) {
+      // "*.example": a wildcard remote_id (any name ending in ".example"; docs/configuration.md).
+      if (!valid_fqdn(value.starts_with("*.") ? value.substr(2) : value)) {
         set_error(error, shown(value) + " is not a domain name (letters, digits, '-', dot-separated labels)");
         return std::nullopt;
       }
@@ -273,7 +274,7 @@ std::string supported_list(ProposalKind kind) {
     if (kind == ProposalKind::kEsp || e.alg != EncrAlg::kNull) s.append(" ").append(e.name);
   s += "; integrity";
   for (const IntegInfo& i : integ_algorithms())
-    if (i.alg != IntegAlg::kNone) s.append(" ").append(i.name);
+    if (i.alg != IntegAlg::kNone && (kind == ProposalKind::kIke || i.esp)) s.append(" ").append(i.name);
   if (kind == ProposalKind::kIke) {
     s += "; prf";
     for (const PrfInfo& p : prf_algorithms()) s.append(" ").append(p.name);
@@ -336,8 +337,9 @@ std::vector<EncrAlg> encr_strongest_first(bool aead) {
 
 std::vector<IntegAlg> integ_strongest_first() {
   std::vector<const IntegInfo*> v;
+  // AES-XCBC-96 is IKE-only and never proposed by default (configure "aesxcbc" explicitly).
   for (const IntegInfo& i : integ_algorithms())
-    if (i.alg != IntegAlg::kNone) v.push_back(&i);
+    if (i.alg != IntegAlg::kNone && i.esp) v.push_back(&i);
   std::stable_sort(v.begin(), v.end(), [](const IntegInfo* a, const IntegInfo* b) {
     return std::tuple(a->icv_len, a->key_len) > std::tuple(b->icv_len, b->key_len);
   });
@@ -406,6 +408,11 @@ std::optional<IkeProposal> parse_proposal(std::string_view text, ProposalKind ki
     if (auto e = encr_from_name(tok)) {
       fresh = add_once(p.encr, *e);
     } else if (auto i = integ_from_name(tok); i && *i != IntegAlg::kNone) {
+      if (!ike && !info(*i).esp) {
+        set_error(error, shown(raw) + " in " + whole + " (" + std::string(info(*i).rfc_name) +
+                             ") protects IKE messages only; the ESP engine does not implement it");
+        return std::nullopt;
+      }
       fresh = add_once(p.integ, *i);
     } else if (auto f = prf_from_name(tok)) {
       if (!ike) {
@@ -540,6 +547,8 @@ const IkeSettings& builtin_ike_settings() {
     b.natt = NattMode::kOn;                                   // RFC 7296 2.23: detect, encapsulate when NATed
     b.nat_keepalive = 20;                                     // strongSwan keep_alive 20 s, RFC 3948 4
     b.anti_replay = true;                                     // row 7
+    b.ike_fragmentation = true;                               // strongSwan fragmentation = yes (RFC 7383)
+    b.ike_fragment_size = 1280;                               // strongSwan charon.fragment_size
     return b;
   }();
   return s;
@@ -904,6 +913,9 @@ void read_settings(const Table& t, IkeSettings& s) {
   else if (auto v = t.integer_or("nat_keepalive", 1, 3600, "off", 0))
     s.nat_keepalive = static_cast<uint32_t>(*v);
   if (auto v = t.boolean("anti_replay")) s.anti_replay = *v;
+  if (auto v = t.boolean("ike_fragmentation")) s.ike_fragmentation = *v;
+  if (auto v = t.integer("ike_fragment_size", kMinIkeFragmentSize, kMaxIkeFragmentSize))
+    s.ike_fragment_size = static_cast<uint32_t>(*v);
 }
 
 /// The first key of `s` that is set, for positioning an error about the effective settings.

@@ -19,6 +19,9 @@ std::optional<std::string> SaDescriptor::validate() const {
   } else if (integ == IntegAlg::kNone) {
     return "integ: " + std::string(e.name) + " needs an integrity algorithm (ESP without integrity is not offered)";
   }
+  if (!i.esp)
+    return "integ: " + std::string(i.name) + " (" + std::string(i.rfc_name) +
+           ") is for IKE only; the ESP engine does not implement it";
   if (integ_key.size() != i.key_len)
     return "integ_key: " + std::string(i.name) + " needs " + std::to_string(i.key_len) + " bytes, got " +
            std::to_string(integ_key.size());

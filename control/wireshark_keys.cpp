@@ -59,6 +59,7 @@ std::optional<std::string_view> wireshark_ikev2_integ(IntegAlg a) noexcept {
     case IntegAlg::kHmacSha256_128: return "HMAC_SHA2_256_128 [RFC4868]";
     case IntegAlg::kHmacSha384_192: return "HMAC_SHA2_384_192 [RFC4868]";
     case IntegAlg::kHmacSha512_256: return "HMAC_SHA2_512_256 [RFC4868]";
+    case IntegAlg::kAesXcbc96: return std::nullopt;  // Wireshark's IKEv2 table has no AES-XCBC
   }
   return std::nullopt;
 }
@@ -92,6 +93,7 @@ std::optional<std::string_view> wireshark_esp_auth(IntegAlg a) noexcept {
     case IntegAlg::kHmacSha256_128: return "HMAC-SHA-256-128 [RFC4868]";
     case IntegAlg::kHmacSha384_192: return "HMAC-SHA-384-192 [RFC4868]";
     case IntegAlg::kHmacSha512_256: return "HMAC-SHA-512-256 [RFC4868]";
+    case IntegAlg::kAesXcbc96: return std::nullopt;  // IKE only, never an ESP SA
   }
   return std::nullopt;
 }

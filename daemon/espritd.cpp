@@ -80,6 +80,8 @@ class KeysWritingSink final : public ike::ChildSaSink {
     inner_.install_outbound(sa, ts, replaces_spi);
   }
   void remove(uint32_t spi, SaDirection direction) override { inner_.remove(spi, direction); }
+  void remove_outbound(uint32_t spi, const SaDescriptor& sa) override { inner_.remove_outbound(spi, sa); }
+  bool inbound_spi_in_use(uint32_t spi) const noexcept override { return inner_.inbound_spi_in_use(spi); }
 
  private:
   void write(const SaDescriptor& sa) {
@@ -365,6 +367,7 @@ void build(Daemon& d) {
     }
     ic.outbound = out_opt;
     ic.inbound = in_opt;
+    ic.batch_publish = true;  // the control loop flush()es once per turn (docs/ike.md)
     d.installer = std::make_unique<ike::FastpathInstaller>(std::move(ic));
     if (!d.installer->publish(&err)) die("SPD with IKE-bound policies: " + err);
   }
@@ -534,7 +537,7 @@ class NoSaAcquirer {
 };
 
 /// The IKE control socket commands over the manager (docs/operations.md).
-void register_ike_commands(CommandRegistry& r, ike::IkeManager& m) {
+void register_ike_commands(CommandRegistry& r, ike::IkeManager& m, const ike::FastpathInstaller* installer) {
   using nlohmann::json;
   auto json_flag = [](const json& a) {
     for (auto it = a.begin(); it != a.end(); ++it)
@@ -551,14 +554,27 @@ void register_ike_commands(CommandRegistry& r, ike::IkeManager& m) {
     return json{{"text", ike::format_child_sas(snap)}, {"sas", json::parse(ike::ike_sas_json(snap))}};
   });
   r.add("show ikev2 statistics", "IKE exchange counters and failures (of one peer with \"peer\")",
-        [&m, json_flag](const json& a) {
+        [&m, installer, json_flag](const json& a) {
           json_flag(a);
           const ike::IkeStats* s = &m.statistics();
           if (a.contains("peer")) {
             s = m.statistics(a["peer"].get<std::string>());
             if (!s) throw CommandError("unknown peer " + a["peer"].dump());
           }
-          return json{{"text", ike::format_statistics(*s)}, {"statistics", json::parse(ike::statistics_json(*s))}};
+          json out{{"text", ike::format_statistics(*s)}, {"statistics", json::parse(ike::statistics_json(*s))}};
+          if (installer && !a.contains("peer")) {
+            // The SPD publications of the Child SAs (docs/ike.md "SPD publication").
+            const ike::SpdPublishStats& p = installer->publish_stats();
+            char line[160];
+            std::snprintf(line, sizeof line, "SPD : %llu publications, %llu rules (%llu narrowed), last build %.1f ms\n",
+                          static_cast<unsigned long long>(p.publications), static_cast<unsigned long long>(p.rules),
+                          static_cast<unsigned long long>(p.narrowed), p.last_build_s * 1e3);
+            out["text"] = out["text"].get<std::string>() + line;
+            out["statistics"]["spd"] = {{"publications", p.publications}, {"rules", p.rules},
+                                        {"narrowed", p.narrowed},         {"last_build_ms", p.last_build_s * 1e3},
+                                        {"max_build_ms", p.max_build_s * 1e3}, {"pending", installer->pending()}};
+          }
+          return out;
         });
   r.add("clear ikev2 sa", "delete the IKE SAs (and their Child SAs) of one peer, or all", [&m, json_flag](const json& a) {
     json_flag(a);
@@ -737,7 +753,7 @@ int main(int argc, char** argv) {
     ike.set_handler([&manager](const IkeDatagram& dg) {
       manager->receive(dg.local.address, dg.local.port, dg.remote.address, dg.remote.port, dg.message);
     });
-    register_ike_commands(control->commands(), *manager);
+    register_ike_commands(control->commands(), *manager, d.installer.get());
     acquirer = std::make_unique<NoSaAcquirer>(d, *manager);
   } else {
     ike.set_handler([](const IkeDatagram& dg) {
@@ -787,6 +803,8 @@ int main(int argc, char** argv) {
       manager->tick();   // retransmissions, lifetimes, DPD, re-establishment, NAT keepalives
       next_ike_tick = now + std::chrono::milliseconds(100);
     }
+    // Child SA changes of this turn: one SPD publication at most (paced; docs/ike.md).
+    if (d.installer) (void)d.installer->flush();
     d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     control->poll(now);  // non-blocking: espritctl requests
     if (stats_interval > 0 && now >= next_stats) {

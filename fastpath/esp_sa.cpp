@@ -59,6 +59,7 @@ void hmac_pads(IMB_MGR* mgr, IntegAlg alg, const SecretBytes& key, EspKeys& k) {
       IMB_SHA512_ONE_BLOCK(mgr, opad, k.opad);
       break;
     case IntegAlg::kNone:
+    case IntegAlg::kAesXcbc96:  // IKE only: SaDescriptor::validate() refuses it for ESP
       break;
   }
   secure_wipe(ipad, sizeof(ipad));
@@ -72,7 +73,8 @@ IMB_HASH_ALG imb_hash(IntegAlg alg) {
     case IntegAlg::kHmacSha256_128: return IMB_AUTH_HMAC_SHA_256;
     case IntegAlg::kHmacSha384_192: return IMB_AUTH_HMAC_SHA_384;
     case IntegAlg::kHmacSha512_256: return IMB_AUTH_HMAC_SHA_512;
-    case IntegAlg::kNone: break;
+    case IntegAlg::kNone:
+    case IntegAlg::kAesXcbc96: break;  // IKE only: SaDescriptor::validate() refuses it for ESP
   }
   return IMB_AUTH_NULL;
 }

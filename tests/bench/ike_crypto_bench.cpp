@@ -101,6 +101,8 @@ BENCHMARK(BM_SkSealOpen)
     ->Args({static_cast<int>(EncrAlg::kAesGcm16_128), static_cast<int>(IntegAlg::kNone)})
     ->Args({static_cast<int>(EncrAlg::kAesCbc256), static_cast<int>(IntegAlg::kHmacSha256_128)})
     ->Args({static_cast<int>(EncrAlg::kTripleDesCbc), static_cast<int>(IntegAlg::kHmacSha1_96)})
+    ->Args({static_cast<int>(EncrAlg::kAesCbc128), static_cast<int>(IntegAlg::kAesXcbc96)})
+    ->Args({static_cast<int>(EncrAlg::kAesCbc128), static_cast<int>(IntegAlg::kHmacSha1_96)})
     ->Args({static_cast<int>(EncrAlg::kChaCha20Poly1305), static_cast<int>(IntegAlg::kNone)});
 
 }  // namespace

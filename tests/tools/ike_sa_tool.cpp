@@ -1,7 +1,8 @@
 // ike_sa_tool dump: runs two Esprit IKE stacks against each other (deterministic randomness) through
 // IKE_SA_INIT (with an INVALID_KE retry and a COOKIE), IKE_AUTH, CREATE_CHILD_SA (new Child SA with
-// PFS, Child SA rekey, IKE SA rekey), DPD and deletes, and prints every datagram as "name hex" for
-// tests/functional/ike_sa_tshark_test.py.
+// PFS, Child SA rekey, IKE SA rekey), DPD and deletes, then a second session with IKE fragmentation
+// (RFC 7383: IKE_AUTH and later in Encrypted Fragment payloads of at most 120 bytes), and prints
+// every datagram as "name hex" for tests/functional/ike_sa_tshark_test.py.
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -57,7 +58,9 @@ std::string name_of(std::span<const uint8_t> d) {
     case ExchangeType::kInformational: n = "informational"; break;
     default: n = "other"; break;
   }
-  return n + (h->response() ? "_response" : "_request") + "_" + std::to_string(h->message_id);
+  n += (h->response() ? "_response" : "_request") + std::string("_") + std::to_string(h->message_id);
+  if (d.size() > 28 && d[16] == static_cast<uint8_t>(PayloadType::kEncryptedFragment)) n += "_fragment";
+  return n;
 }
 
 }  // namespace
@@ -73,7 +76,8 @@ int main(int argc, char** argv) {
   ResponderContext ctx(rc);
   auto i = std::make_unique<IkeSa>(IkeRole::kInitiator, make(true), IkeSaEnv{&ri, &clock, &si, nullptr});
   std::unique_ptr<IkeSa> r;
-  auto responder = [&] { r = std::make_unique<IkeSa>(IkeRole::kResponder, make(false), IkeSaEnv{&rr, &clock, &sr, &ctx}); };
+  IkeSettings rs = make(false);
+  auto responder = [&] { r = std::make_unique<IkeSa>(IkeRole::kResponder, rs, IkeSaEnv{&rr, &clock, &sr, &ctx}); };
   responder();
   auto print = [](const std::vector<uint8_t>& d) {
     std::printf("%s ", name_of(d).c_str());
@@ -115,6 +119,25 @@ int main(int argc, char** argv) {
   r->delete_child(r->child_sas()[0].spi_in);
   pump();
   r->delete_ike_sa();
+  pump();
+  if (i->state() != IkeState::kDestroyed) return 1;
+
+  // RFC 7383: both offer IKEV2_FRAGMENTATION_SUPPORTED; IKE_AUTH and the CREATE_CHILD_SA go in
+  // SKF fragments of at most 120 bytes.
+  IkeSettings is = make(true);
+  is.fragmentation = true;
+  is.fragment_size = 120;
+  rs.fragmentation = true;
+  rs.fragment_size = 120;
+  rs.cookie_threshold = 1000;
+  i = std::make_unique<IkeSa>(IkeRole::kInitiator, is, IkeSaEnv{&ri, &clock, &si, nullptr});
+  responder();
+  i->initiate();
+  pump();
+  if (i->state() != IkeState::kEstablished || !i->init_result().fragmentation) return 1;
+  i->create_child();
+  pump();
+  i->delete_ike_sa();
   pump();
   return i->state() == IkeState::kDestroyed ? 0 : 1;
 }

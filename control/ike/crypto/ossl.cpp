@@ -36,7 +36,8 @@ const char* digest_name(IntegAlg alg) noexcept {
     case IntegAlg::kHmacSha256_128: return "SHA256";
     case IntegAlg::kHmacSha384_192: return "SHA384";
     case IntegAlg::kHmacSha512_256: return "SHA512";
-    case IntegAlg::kNone: break;
+    case IntegAlg::kNone:
+    case IntegAlg::kAesXcbc96: break;  // not an HMAC (sk_cipher.cpp uses aes_xcbc_mac)
   }
   return nullptr;
 }

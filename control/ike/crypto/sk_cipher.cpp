@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "esprit/control/ike/crypto/prf.hpp"
 #include "ossl.hpp"
 
 namespace esprit::ike {
@@ -33,6 +34,19 @@ const char* cipher_name(EncrAlg alg) noexcept {
 
 constexpr std::size_t kMaxIcv = 32;
 constexpr std::size_t kMaxMac = 64;
+
+}  // namespace
+
+namespace {
+
+/// The full MAC over aad | IV | ciphertext (RFC 7296 3.14): HMAC (`digest`) or, without a digest,
+/// AES-XCBC-MAC (RFC 3566, AUTH_AES_XCBC_96: the caller keeps the first 12 of the 16 bytes).
+bool integrity_mac(const char* digest, const SecretBytes& key, std::span<const uint8_t> aad, const uint8_t* iv_ct,
+                   std::size_t iv_ct_len, uint8_t* mac) noexcept {
+  if (!digest) return aes_xcbc_mac(key.span(), {aad, {iv_ct, iv_ct_len}}, mac);
+  return detail::hmac_compute(digest, key.data(), key.size(), {{aad.data(), aad.size()}, {iv_ct, iv_ct_len}}, mac,
+                              key.size());  // HMAC keys are digest-sized (RFC 2404, 4868)
+}
 
 }  // namespace
 
@@ -84,7 +98,8 @@ std::unique_ptr<SkCipher> SkCipher::create(EncrAlg encr, IntegAlg integ, SecretB
     c->impl_->key = std::move(encr_key);
     c->impl_->digest = detail::digest_name(integ);
     c->impl_->integ_key = std::move(integ_key);
-    if (!c->impl_->digest) return fail(std::string(i.name) + " is not an HMAC");
+    if (!c->impl_->digest && integ != IntegAlg::kAesXcbc96)
+      return fail(std::string(i.name) + " is neither an HMAC nor AES-XCBC");
   }
   return c;
 }
@@ -140,10 +155,7 @@ SkStatus SkCipher::seal(std::span<const uint8_t> aad, std::span<const uint8_t> p
                   EVP_EncryptFinal_ex(ctx.get(), ct + len, &fin) == 1 && static_cast<std::size_t>(len + fin) == ct_len;
   if (!ok) return SkStatus::kInternal;
   uint8_t mac[kMaxMac];
-  const std::size_t mac_len = impl_->integ_key.size();  // HMAC keys are digest-sized (RFC 2404, 4868)
-  if (!detail::hmac_compute(impl_->digest, impl_->integ_key.data(), impl_->integ_key.size(),
-                            {{aad.data(), aad.size()}, {iv, iv_len_ + ct_len}}, mac, mac_len))
-    return SkStatus::kInternal;
+  if (!integrity_mac(impl_->digest, impl_->integ_key, aad, iv, iv_len_ + ct_len, mac)) return SkStatus::kInternal;
   std::memcpy(icv, mac, icv_len_);
   return SkStatus::kOk;
 }
@@ -179,9 +191,7 @@ SkStatus SkCipher::open(std::span<const uint8_t> aad, std::span<const uint8_t> b
          EVP_DecryptFinal_ex(ctx.get(), plaintext.data() + len, &fin) == 1;  // the constant-time tag check
   } else {
     uint8_t mac[kMaxMac];
-    const std::size_t mac_len = impl_->integ_key.size();
-    ok = detail::hmac_compute(impl_->digest, impl_->integ_key.data(), impl_->integ_key.size(),
-                              {{aad.data(), aad.size()}, {iv, iv_len_ + ct_len}}, mac, mac_len) &&
+    ok = integrity_mac(impl_->digest, impl_->integ_key, aad, iv, iv_len_ + ct_len, mac) &&
          constant_time_equal(mac, icv, icv_len_);
     // Encrypt-then-MAC: nothing is decrypted before the ICV verified.
     ok = ok && EVP_DecryptInit_ex2(ctx.get(), impl_->cipher, impl_->key.data(), iv, nullptr) == 1 &&

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "esprit/fastpath/sad.hpp"
 
@@ -87,6 +88,35 @@ bool covered_by(const esprit::TrafficSelector& sel, const std::vector<ike::Traff
   return fits(sel.src, sel.sport, local) && fits(sel.dst, sel.dport, remote);
 }
 
+namespace {
+/// The narrower of two prefixes when one contains the other.
+std::optional<IpPrefix> prefix_meet(const IpPrefix& a, const IpPrefix& b) noexcept {
+  if (a.family() != b.family()) return std::nullopt;
+  if (a.length() <= b.length() && a.contains(b.address())) return b;
+  if (b.length() <= a.length() && b.contains(a.address())) return a;
+  return std::nullopt;
+}
+bool has_ports(uint8_t proto) noexcept { return proto == 6 || proto == 17 || proto == 132; }
+}  // namespace
+
+std::optional<esprit::TrafficSelector> intersect(const esprit::TrafficSelector& a,
+                                                 const esprit::TrafficSelector& b) noexcept {
+  auto src = prefix_meet(a.src, b.src);
+  auto dst = prefix_meet(a.dst, b.dst);
+  if (!src || !dst) return std::nullopt;
+  if (a.proto && b.proto && a.proto != b.proto) return std::nullopt;
+  esprit::TrafficSelector x;
+  x.src = *src;
+  x.dst = *dst;
+  x.proto = a.proto ? a.proto : b.proto;
+  x.sport = {std::max(a.sport.lo, b.sport.lo), std::min(a.sport.hi, b.sport.hi)};
+  x.dport = {std::max(a.dport.lo, b.dport.lo), std::min(a.dport.hi, b.dport.hi)};
+  if (x.sport.lo > x.sport.hi || x.dport.lo > x.dport.hi) return std::nullopt;
+  // Ports without a protocol that has them cannot be one SPD rule (SpdTable refuses it).
+  if ((!x.sport.any() || !x.dport.any()) && !has_ports(x.proto)) return std::nullopt;
+  return x;
+}
+
 std::vector<esprit::TrafficSelector> to_policy_selectors(const std::vector<ike::TrafficSelector>& src,
                                                          const std::vector<ike::TrafficSelector>& dst) {
   std::vector<esprit::TrafficSelector> out;
@@ -119,6 +149,10 @@ class FastpathInstaller::PeerSink final : public ChildSaSink {
     owner_.install_outbound(peer_, sa, ts, replaces);
   }
   void remove(uint32_t spi, SaDirection d) override { owner_.remove(peer_, spi, d); }
+  void remove_outbound(uint32_t spi, const SaDescriptor& sa) override {
+    owner_.remove(peer_, spi, SaDirection::kOutbound, &sa);
+  }
+  bool inbound_spi_in_use(uint32_t spi) const noexcept override { return owner_.inbound_slot_.count(spi) != 0; }
 
  private:
   FastpathInstaller& owner_;
@@ -140,9 +174,12 @@ void FastpathInstaller::fail(std::string msg) {
 }
 
 uint32_t FastpathInstaller::slot_of(uint32_t spi, SaDirection d) const noexcept {
-  const auto& m = d == SaDirection::kInbound ? inbound_slot_ : outbound_slot_;
-  auto it = m.find(spi);
-  return it == m.end() ? kNoSaSlot : it->second;
+  if (d == SaDirection::kOutbound) {
+    auto it = outbound_pos_.find(spi);  // the first of equal SPIs (counters, tests)
+    return it == outbound_pos_.end() ? kNoSaSlot : it->second->slot;
+  }
+  auto it = inbound_slot_.find(spi);
+  return it == inbound_slot_.end() ? kNoSaSlot : it->second;
 }
 
 ChildCounters FastpathInstaller::counters(uint32_t spi, SaDirection d) const noexcept {
@@ -158,20 +195,38 @@ ChildCounters FastpathInstaller::counters(uint32_t spi, SaDirection d) const noe
   return cc;
 }
 
+namespace {
+double thread_cpu_s() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+}  // namespace
+
 bool FastpathInstaller::publish(std::string* error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = thread_cpu_s();
   std::vector<PolicyRule> rules;
-  rules.reserve(cfg_.rules.size());
+  rules.reserve(cfg_.rules.size() + outbound_pos_.size());
+  uint64_t narrowed = 0;
   for (const InstallerRule& r : cfg_.rules) {
     PolicyRule p = r.rule;
     if (!r.peer.empty() && p.action == PolicyAction::kProtect && p.direction == PolicyDirection::kOutbound) {
       p.sa_index = kNoSaSlot;  // no SA yet: the worker drops (kNoSa)
       auto it = outbound_.find(r.peer);
       if (it != outbound_.end())
-        for (auto o = it->second.rbegin(); o != it->second.rend(); ++o)
+        for (auto o = it->second.rbegin(); o != it->second.rend(); ++o) {
           if (covered_by(p.selector, o->ts.local, o->ts.remote)) {
             p.sa_index = o->slot;
             break;
           }
+          // A Child SA for part of the rule (a road warrior's address): that part goes to it.
+          for (const esprit::TrafficSelector& sel : o->selectors)
+            if (auto x = intersect(p.selector, sel)) {
+              rules.push_back(PolicyRule{p.name, p.direction, *x, PolicyAction::kProtect, o->slot});
+              ++narrowed;
+            }
+        }
     }
     rules.push_back(std::move(p));
   }
@@ -184,6 +239,17 @@ bool FastpathInstaller::publish(std::string* error) {
     return false;
   }
   (void)cfg_.tables->spd->publish(std::move(out), std::move(in));  // waits for the grace period
+  dirty_ = false;
+  const auto t1 = std::chrono::steady_clock::now();
+  const double s = std::chrono::duration<double>(t1 - t0).count();
+  ++stats_.publications;
+  stats_.rules = rules.size();
+  stats_.narrowed = narrowed;
+  stats_.last_build_s = s;
+  stats_.max_build_s = std::max(stats_.max_build_s, s);
+  stats_.total_build_s += s;
+  stats_.total_build_cpu_s += thread_cpu_s() - c0;
+  next_publish_ = t1 + (t1 - t0);  // pacing: at most about half the control core in SPD builds
   return true;
 }
 
@@ -195,6 +261,24 @@ void FastpathInstaller::set_path(const std::string& peer, const SaDescriptor& sa
   o.remote = sa.remote;
   o.configured = true;
   paths[slot] = o;
+}
+
+bool FastpathInstaller::flush(bool force) {
+  if (!dirty_ && doomed_.empty()) return true;
+  if (dirty_) {
+    if (!force && std::chrono::steady_clock::now() < next_publish_) return true;
+    std::string err;
+    if (!publish(&err)) return false;  // the old SPD stays; doomed SAs stay until one succeeds
+  }
+  // No published rule points at these slots any more.
+  for (uint32_t slot : doomed_) cfg_.tables->sad->remove(slot);
+  doomed_.clear();
+  return true;
+}
+
+void FastpathInstaller::outbound_changed() {
+  dirty_ = true;
+  if (!cfg_.batch_publish) (void)flush(true);
 }
 
 void FastpathInstaller::install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts) {
@@ -217,23 +301,37 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   inbound_slot_[sa.spi] = *slot;
 }
 
+namespace {
+uint16_t natt_port(const SaDescriptor& sa) noexcept { return sa.natt ? sa.natt->remote_port : 0; }
+}  // namespace
+
+FastpathInstaller::OutboundIndex::iterator FastpathInstaller::find_outbound(uint32_t spi,
+                                                                          const SaDescriptor* sa) noexcept {
+  auto [first, last] = outbound_pos_.equal_range(spi);
+  if (first == last || std::next(first) == last || !sa) return first == last ? outbound_pos_.end() : first;
+  for (auto it = first; it != last; ++it)
+    if (it->second->remote == sa->remote && it->second->remote_port == natt_port(*sa)) return it;
+  return outbound_pos_.end();  // ambiguous and none with that address and port: touch nothing
+}
+
 void FastpathInstaller::install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts,
                                          uint32_t replaces) {
   Sad& sad = *cfg_.tables->sad;
   std::string err;
   auto& list = outbound_[peer];
-  auto old = std::find_if(list.begin(), list.end(), [&](const Outbound& o) { return replaces && o.spi == replaces; });
+  auto pos = replaces ? find_outbound(replaces, &sa) : outbound_pos_.end();
   uint32_t slot = kNoSaSlot;
-  const bool replacing = old != list.end();
+  const bool replacing = pos != outbound_pos_.end();
   if (replacing) {
     // Rekey (or a NAT mapping change: same SPI, new port): the slot keeps its policies and tunnel.
+    auto old = pos->second;
     if (!sad.replace(old->slot, sa, &err)) {
       fail("peer " + peer + ": outbound SA replace: " + err);
       return;
     }
     slot = old->slot;
-    outbound_slot_.erase(old->spi);
-    Outbound moved{sa.spi, slot, ts};
+    outbound_pos_.erase(pos);
+    Outbound moved{sa.spi, slot, sa.remote, natt_port(sa), ts, std::move(old->selectors)};
     list.erase(old);
     list.push_back(std::move(moved));
   } else {
@@ -248,16 +346,16 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
     }
     slot = *s;
     if (slot != next) set_path(peer, sa, slot);
-    list.push_back(Outbound{sa.spi, slot, ts});
+    list.push_back(Outbound{sa.spi, slot, sa.remote, natt_port(sa), ts, to_policy_selectors(ts.local, ts.remote)});
   }
-  outbound_slot_[sa.spi] = slot;
+  outbound_pos_.emplace(sa.spi, std::prev(list.end()));
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer) cfg_.tables->tunnel_sa[t].store(slot, std::memory_order_release);
   // A replaced SA keeps its slot: the SPD already points there (no rebuild, no grace period).
-  if (!replacing) (void)publish(nullptr);
+  if (!replacing) outbound_changed();
 }
 
-void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirection d) {
+void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirection d, const SaDescriptor* sa) {
   Sad& sad = *cfg_.tables->sad;
   if (d == SaDirection::kInbound) {
     auto it = inbound_slot_.find(spi);
@@ -267,19 +365,18 @@ void FastpathInstaller::remove(const std::string& peer, uint32_t spi, SaDirectio
     inbound_slot_.erase(it);
     return;
   }
-  auto it = outbound_slot_.find(spi);
-  if (it == outbound_slot_.end()) return;
-  uint32_t slot = it->second;
-  outbound_slot_.erase(it);
+  auto pos = find_outbound(spi, sa);
+  if (pos == outbound_pos_.end()) return;
+  const uint32_t slot = pos->second->slot;
   auto& list = outbound_[peer];
-  std::erase_if(list, [&](const Outbound& o) { return o.spi == spi; });
+  list.erase(pos->second);
+  outbound_pos_.erase(pos);
   // Policies and tunnels stop pointing at the slot before the SA goes (kNoSa from then on).
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer && cfg_.tables->tunnel_sa[t].load() == slot)
       cfg_.tables->tunnel_sa[t].store(list.empty() ? kNoTunnelSa : list.back().slot, std::memory_order_release);
-  std::string perr;
-  (void)publish(&perr);
-  sad.remove(slot);
+  doomed_.push_back(slot);  // removed from the SAD once the SPD without it is published
+  outbound_changed();
 }
 
 }  // namespace esprit::ike

@@ -1,6 +1,7 @@
 #include "esprit/control/ike/manager/ike_manager.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "esprit/control/ike/message.hpp"
 
@@ -76,6 +77,8 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
   s.child.lifetime = seconds(eff.child_lifetime.value);
   s.ike_lifetime = seconds(eff.ike_lifetime.value);
   s.cookie_threshold = ike.cookie_threshold;
+  s.fragmentation = eff.ike_fragmentation.value;
+  s.fragment_size = eff.ike_fragment_size.value;
   // retransmit_waits(): the wait after each transmission, the last one before giving up.
   auto waits = eff.retransmit_waits();
   s.retransmit.resend_at.clear();
@@ -105,7 +108,7 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
 // ---------------------------------------------------------------------------------------------
 
 IkeManager::IkeManager(std::vector<ManagedPeer> peers, IkeManagerEnv env) : env_(std::move(env)) {
-  for (auto& p : peers) peers_.push_back(PeerState{std::move(p), {}, {}, false, {}});
+  for (auto& p : peers) peers_.push_back(PeerState{std::move(p), {}, {}, false, {}, {}});
   responder_ = std::make_unique<ResponderContext>(*env_.rng);
 }
 
@@ -131,20 +134,68 @@ std::string IkeManager::init_key(const IpAddress& remote, uint16_t rport, uint64
 
 void IkeManager::index(Entry& e) {
   uint64_t spi = our_spi(*e.sa);
-  if (spi != 0 && e.sa->state() != IkeState::kDestroyed) by_spi_[spi] = &e;
+  if (spi != 0 && e.sa->state() != IkeState::kDestroyed) {
+    by_spi_[spi] = &e;
+    e.indexed_spi = spi;
+  }
+}
+
+IkeManager::Entry& IkeManager::add(std::unique_ptr<Entry> e) {
+  Entry& ref = *e;
+  // An exchange queued on the SA by someone else (a test, a debugging aid) runs at the next tick,
+  // as it did when tick() visited every SA.
+  ref.sa->set_queue_hook([this, serial = ref.serial] {
+    if (busy_ == 0) kicked_.push_back(serial);
+  });
+  peers_[ref.peer].entries.emplace(ref.serial, &ref);
+  for (IkeStats* s : {&global_, &peers_[ref.peer].stats}) {
+    ++s->memory.ike_sas;
+    ++s->memory.half_open;
+  }
+  sas_.emplace(ref.serial, std::move(e));
+  return ref;
+}
+
+void IkeManager::account(Entry& e, bool gone) {
+  std::size_t mem = 0, children = 0;
+  if (!gone) {
+    // The SA, our entry, its Child SA timers and index entries (hash nodes, heap items).
+    constexpr std::size_t kNode = 64;
+    mem = e.sa->memory_estimate() + sizeof(Entry) + e.init_index.capacity() + e.id_key.capacity() +
+          e.children.size() * (sizeof(ChildTimers) + kNode) + 4 * kNode;
+    children = e.sa->child_sas().size();
+  }
+  const bool established_now = !gone && e.was_established && !e.counted_established;
+  for (IkeStats* s : {&global_, &peers_[e.peer].stats}) {
+    s->memory.bytes = s->memory.bytes - e.mem + mem;
+    s->memory.child_sas = s->memory.child_sas - e.child_count + children;
+    if (established_now) --s->memory.half_open;
+    if (gone) {
+      --s->memory.ike_sas;
+      if (!e.counted_established) --s->memory.half_open;
+    }
+  }
+  if (established_now) e.counted_established = true;
+  e.mem = mem;
+  e.child_count = children;
 }
 
 bool IkeManager::has_sa(std::size_t peer) const noexcept {
-  return std::any_of(sas_.begin(), sas_.end(), [&](const auto& e) {
-    return e->peer == peer && e->sa->state() != IkeState::kDestroyed && e->sa->state() != IkeState::kDeleting;
+  const auto& es = peers_[peer].entries;
+  return std::any_of(es.rbegin(), es.rend(), [](const auto& kv) {
+    const IkeState s = kv.second->sa->state();
+    return s != IkeState::kDestroyed && s != IkeState::kDeleting;
   });
 }
 
 const IkeSa* IkeManager::established(std::string_view peer) const noexcept {
-  const IkeSa* best = nullptr;
-  for (const auto& e : sas_)
-    if (peers_[e->peer].cfg.name == peer && e->sa->state() == IkeState::kEstablished) best = e->sa.get();
-  return best;
+  for (const PeerState& p : peers_) {
+    if (p.cfg.name != peer) continue;
+    for (auto it = p.entries.rbegin(); it != p.entries.rend(); ++it)  // the newest first
+      if (it->second->sa->state() == IkeState::kEstablished) return it->second->sa.get();
+    return nullptr;
+  }
+  return nullptr;
 }
 
 const IkeStats* IkeManager::statistics(std::string_view peer) const noexcept {
@@ -175,13 +226,13 @@ IkeManager::Entry& IkeManager::start_initiator(std::size_t peer) {
   e->rport = s.remote_port;
   e->created = e->last_rx = now();
   e->sa->initiate();
-  Entry& ref = *e;
-  sas_.push_back(std::move(e));
+  Entry& ref = add(std::move(e));
   after_activity(ref);
   return ref;
 }
 
 void IkeManager::start() {
+  Busy busy(busy_);
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     const ManagedPeer& p = peers_[i].cfg;
     if (p.connect == ConnectType::kAuto && p.direction != NegotiationDirection::kResponder && p.address &&
@@ -191,6 +242,7 @@ void IkeManager::start() {
 }
 
 InitiateResult IkeManager::initiate(std::string_view name) {
+  Busy busy(busy_);
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].cfg.name != name) continue;
     if (peers_[i].cfg.direction == NegotiationDirection::kResponder || !peers_[i].cfg.address)
@@ -217,9 +269,10 @@ InitiateResult IkeManager::acquire(std::string_view name) {
     p.last_acquire = now();
     // The IKE SA is up but its Child SAs are gone (hard lifetime, the peer's Delete): the traffic
     // asks for a new Child SA on it (CREATE_CHILD_SA), not for a second IKE SA.
-    for (auto& e : sas_) {
+    for (auto& [serial, e] : sas_) {
       if (e->peer != i || e->sa->state() != IkeState::kEstablished || e->hard_deleting) continue;
       if (!e->sa->child_sas().empty() || e->sa->request_outstanding()) return InitiateResult::kAlreadyUp;
+      Busy busy(busy_);
       e->sa->create_child();
       after_activity(*e);
       return InitiateResult::kStarted;
@@ -230,8 +283,9 @@ InitiateResult IkeManager::acquire(std::string_view name) {
 }
 
 std::size_t IkeManager::clear(std::string_view peer) {
+  Busy busy(busy_);
   std::size_t n = 0;
-  for (auto& e : sas_) {
+  for (auto& [serial, e] : sas_) {
     if (!peer.empty() && peers_[e->peer].cfg.name != peer) continue;
     if (e->sa->state() == IkeState::kEstablished) {
       e->sa->delete_ike_sa();
@@ -243,6 +297,7 @@ std::size_t IkeManager::clear(std::string_view peer) {
       ++n;
       e->hard_deleting = true;
       e->destroy_at = now();  // destroyed on the next tick
+      schedule(*e);
     }
   }
   return n;
@@ -323,8 +378,13 @@ void IkeManager::follow_mapping(Entry& e, const IpAddress& remote, uint16_t rpor
 
 void IkeManager::update_children(Entry& e) {
   const ManagedPeer& cfg = peers_[e.peer].cfg;
+  const auto& sas = e.sa->child_sas();
+  // Nothing new or gone (the common case): keep the map as it is.
+  if (sas.size() == e.children.size() &&
+      std::all_of(sas.begin(), sas.end(), [&](const ChildSa& c) { return e.children.count(c.spi_in) != 0; }))
+    return;
   std::map<uint32_t, ChildTimers> next;
-  for (const ChildSa& c : e.sa->child_sas()) {
+  for (const ChildSa& c : sas) {
     auto it = e.children.find(c.spi_in);
     if (it != e.children.end()) {
       next.emplace(c.spi_in, it->second);
@@ -340,7 +400,37 @@ void IkeManager::update_children(Entry& e) {
     }
     next.emplace(c.spi_in, t);
   }
+  if (e.children.empty() && !next.empty()) e.last_poll = now();
   e.children = std::move(next);
+}
+
+void IkeManager::initial_contact(Entry& e) {
+  // RFC 7296 2.4: INITIAL_CONTACT says this is the only IKE SA between the two authenticated
+  // identities; older ones (the peer rebooted) go, with their Child SAs, without a Delete (the
+  // peer no longer knows them). Other IDs from the same address (road warriors behind one NAT,
+  // a load generator) are not touched. Only SAs the peer initiated: when both sides initiate at
+  // once, each side's INITIAL_CONTACT would otherwise delete the SA the other one keeps.
+  const auto& pid = e.sa->peer_id();
+  if (!pid) return;
+  const Identity& lid = e.sa->settings().local_id;
+  std::string key(reinterpret_cast<const char*>(&e.peer), sizeof e.peer);
+  key.push_back(static_cast<char>(lid.type));
+  key.append(std::to_string(lid.data.size())).push_back(':');
+  key.append(lid.data.begin(), lid.data.end());
+  key.push_back(static_cast<char>(pid->type));
+  key.append(pid->data.begin(), pid->data.end());
+  auto& list = by_id_[key];
+  if (e.sa->peer_initial_contact())
+    for (Entry* o : list) {
+      if (o == &e || o->sa->state() == IkeState::kDestroyed || o->sa->role() != IkeRole::kResponder) continue;
+      o->sa->outbox().clear();
+      o->sa->set_state(IkeState::kDestroyed);
+      ++global_.initial_contact;
+      ++peers_[o->peer].stats.initial_contact;
+      note_dead(*o);
+    }
+  e.id_key = std::move(key);
+  list.push_back(&e);
 }
 
 void IkeManager::after_activity(Entry& e) {
@@ -353,24 +443,14 @@ void IkeManager::after_activity(Entry& e) {
     ++global_.established;
     ++peers_[e.peer].stats.established;
     if (env_.on_established) env_.on_established(cfg.name, *e.sa);
-    // RFC 7296 2.4: a peer that sends INITIAL_CONTACT has no other IKE SA with us (it restarted):
-    // its IKE SAs with the same identity and address that were up before this one started go,
-    // with their Child SAs, without a Delete (reap() counts them). Not those set up meanwhile:
-    // when both sides initiate at once, each IKE SA carries INITIAL_CONTACT and neither may take
-    // the other down. Other identities from that address (several peers behind one NAT, or one
-    // peer with an ID per connection) stay.
-    if (e.sa->peer_initial_contact() && !e.sa->peer_id().empty())
-      for (auto& o : sas_)
-        if (o.get() != &e && o->peer == e.peer && o->was_established && o->established_at < e.created &&
-            o->sa->state() != IkeState::kDestroyed && o->sa->peer_id() == e.sa->peer_id() &&
-            o->sa->remote_addr() == e.sa->remote_addr())
-          o->sa->abandon();
     if (cfg.ike_lifetime > Duration::zero()) {
       e.ike_hard = now() + cfg.ike_lifetime;
       Duration soft = cfg.ike_lifetime - cfg.rekey_margin - jitter(cfg.rekey_jitter);
       if (soft < cfg.ike_lifetime / 2) soft = cfg.ike_lifetime / 2;
       e.ike_soft = now() + soft;
     }
+    if (e.id_key.empty()) initial_contact(e);
+    e.sa->release_exchange();  // about 2 KB per SA that only IKE_SA_INIT and IKE_AUTH needed
   }
   // Timeouts: charged to the exchange of the last request sent.
   const IkeSaCounters& c = e.sa->counters();
@@ -393,8 +473,11 @@ void IkeManager::after_activity(Entry& e) {
     for (uint64_t i = 0; i < delta(ev); ++i) count_failure(e.peer, name);
   e.last_counters = c;
   flush(e);
-  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints.
-  if (auto next = e.sa->take_successor()) {
+  // An IKE SA rekey made a successor: it joins the table with the same peer and endpoints. After a
+  // simultaneous rekey (RFC 7296 2.8.2) there are two: the survivor, then the redundant one, which
+  // must stay reachable until its Delete exchange is done.
+  bool first = true;
+  while (auto next = e.sa->take_successor()) {
     auto n = std::make_unique<Entry>();
     n->sa = std::move(next);
     n->peer = e.peer;
@@ -408,17 +491,90 @@ void IkeManager::after_activity(Entry& e) {
     e.children.clear();
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
-    ++global_.rekeys_ike;
-    ++peers_[e.peer].stats.rekeys_ike;
-    Entry& ref = *n;
-    sas_.push_back(std::move(n));
+    // The redundant IKE SA of a collision is already deleting itself: its end is a delete, not a
+    // failed negotiation.
+    n->was_established = n->sa->state() == IkeState::kDeleting;
+    // It was established (its Delete goes out sealed with its keys): the keys file hears of it too.
+    if (n->was_established && env_.on_established) env_.on_established(peers_[e.peer].cfg.name, *n->sa);
+    // The successor is the same peer with the same identities (INITIAL_CONTACT finds it).
+    if (!n->sa->peer_id() && e.sa->peer_id()) n->sa->set_peer_id(*e.sa->peer_id(), false);
+    if (first) {  // one rekey, even when a collision made a second, redundant IKE SA
+      ++global_.rekeys_ike;
+      ++peers_[e.peer].stats.rekeys_ike;
+    }
+    first = false;
+    Entry& ref = add(std::move(n));
     after_activity(ref);
   }
   update_children(e);  // after the hand-over: a successor takes the timers of the Child SAs it adopted
+  account(e);
+  schedule(e);  // after update_children: the Child SAs' lifetimes are among the deadlines
+  note_dead(e);
+}
+
+void IkeManager::note_dead(Entry& e) {
+  if (e.dead || e.sa->state() != IkeState::kDestroyed) return;
+  e.dead = true;
+  dead_.push_back(&e);
+}
+
+Duration IkeManager::next_due(const Entry& e) const noexcept {
+  const IkeSa& sa = *e.sa;
+  if (sa.state() == IkeState::kDestroyed) return kNever;
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  Duration d = kNever;
+  auto at = [&](Duration x) { d = std::min(d, x); };
+  if (e.destroy_at != Duration::zero()) at(e.destroy_at);
+  if (auto t = sa.next_timer()) at(*t);
+  // Half-open responder SAs expire after twice the initiator's give-up time (strictly after).
+  if (!e.was_established && sa.role() == IkeRole::kResponder)
+    at(e.created + cfg.sa.retransmit.give_up_at * 2 + Duration(1));
+  if (sa.state() != IkeState::kEstablished) return d;
+  if (e.ike_hard != Duration::zero() && !e.hard_deleting) at(e.ike_hard);
+  if (e.ike_soft != Duration::zero() && !e.rekey_started && !sa.ike_rekey_under_way()) at(e.ike_soft);
+  bool limits = false;
+  for (const auto& [spi, ct] : e.children) {
+    const ChildSa* c = nullptr;
+    for (const ChildSa& x : sa.child_sas())
+      if (x.spi_in == spi) c = &x;
+    if (!c || c->deleting) continue;
+    limits = true;
+    if (ct.hard != Duration::zero()) at(ct.hard);
+    if (ct.soft != Duration::zero() && !c->rekeyed) at(ct.soft);
+  }
+  if (limits && env_.counters && (cfg.child_bytes || cfg.child_packets)) at(e.last_poll + env_.limit_poll);
+  if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local && env_.send_keepalive)
+    at(e.last_tx + cfg.nat_keepalive);
+  if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding()) at(e.last_rx + cfg.dpd_interval);
+  return d;
+}
+
+void IkeManager::schedule(Entry& e) {
+  Duration d = next_due(e);
+  if (d == e.due) return;
+  e.due = d;
+  if (d != kNever) timers_.push(Due{d, e.serial});
+  // Moved deadlines leave stale items behind (skipped when they come up); rebuild when they pile up.
+  if (timers_.size() > 4 * sas_.size() + 1024) {
+    std::vector<Due> live;
+    live.reserve(sas_.size());
+    for (const auto& [serial, x] : sas_)
+      if (x->due != kNever) live.push_back(Due{x->due, serial});
+    timers_ = decltype(timers_)(std::greater<Due>(), std::move(live));
+  }
+}
+
+std::optional<Duration> IkeManager::next_deadline() const noexcept {
+  std::optional<Duration> d;
+  if (!timers_.empty()) d = timers_.top().at;  // may be stale (earlier): tick() then skips it
+  for (const PeerState& p : peers_)
+    if (p.reconnect_at != Duration::zero() && (!d || p.reconnect_at < *d)) d = p.reconnect_at;
+  return d;
 }
 
 void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
                          std::span<const uint8_t> bytes) {
+  Busy busy(busy_);
   auto h = Message::parse_header(bytes);
   if (!h) {
     ++global_.dropped;
@@ -461,7 +617,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       e->floated = lport == peers_[*p].cfg.natt_port;  // [ike] natt_port, not "anything but 500"
       target = e.get();
       by_init_[key] = target;
-      sas_.push_back(std::move(e));
+      add(std::move(e));
     }
   } else {
     // Our SPI: SPIr when the sender is the original initiator, SPIi otherwise.
@@ -497,12 +653,15 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
 }
 
 void IkeManager::reap() {
-  for (auto it = sas_.begin(); it != sas_.end();) {
-    Entry& e = **it;
-    if (e.sa->state() != IkeState::kDestroyed) {
-      ++it;
-      continue;
-    }
+  if (dead_.empty()) return;
+  // In creation order, as a scan of the table would find them.
+  std::sort(dead_.begin(), dead_.end(), [](const Entry* a, const Entry* b) { return a->serial < b->serial; });
+  std::vector<std::size_t> dead_of_peer(peers_.size(), 0);
+  for (const Entry* e : dead_) ++dead_of_peer[e->peer];
+  auto dead = std::move(dead_);
+  dead_.clear();
+  for (Entry* ep : dead) {
+    Entry& e = *ep;
     flush(e);
     PeerState& p = peers_[e.peer];
     if (e.was_established) {
@@ -517,91 +676,139 @@ void IkeManager::reap() {
     if (ChildSaSink* sink = sink_of(e.peer))
       for (const ChildSa& c : e.sa->child_sas()) {
         sink->remove(c.spi_in, SaDirection::kInbound);
-        sink->remove(c.spi_out, SaDirection::kOutbound);
+        sink->remove_outbound(c.spi_out, c.outbound);
       }
-    std::size_t peer = e.peer;
-    bool rekeyed_away = false;
-    for (auto& o : sas_)
-      if (o.get() != &e && o->peer == peer && o->sa->state() != IkeState::kDestroyed) rekeyed_away = true;
-    for (auto i = by_spi_.begin(); i != by_spi_.end();) i = i->second == &e ? by_spi_.erase(i) : std::next(i);
+    const std::size_t peer = e.peer;
+    // Another SA of the peer still stands (the IKE SA was rekeyed away, or another road warrior).
+    const bool rekeyed_away = p.entries.size() > dead_of_peer[peer];
+    if (e.indexed_spi != 0)
+      if (auto i = by_spi_.find(e.indexed_spi); i != by_spi_.end() && i->second == &e) by_spi_.erase(i);
     if (!e.init_index.empty()) {
       auto i = by_init_.find(e.init_index);
       if (i != by_init_.end() && i->second == &e) by_init_.erase(i);
     }
-    it = sas_.erase(it);
+    if (!e.id_key.empty())
+      if (auto i = by_id_.find(e.id_key); i != by_id_.end()) {
+        std::erase(i->second, &e);
+        if (i->second.empty()) by_id_.erase(i);
+      }
+    account(e, true);
+    p.entries.erase(e.serial);
+    --dead_of_peer[peer];
+    sas_.erase(e.serial);
     if (!rekeyed_away && p.cfg.connect == ConnectType::kAuto && p.cfg.direction != NegotiationDirection::kResponder &&
         p.cfg.address)
       p.reconnect_at = now() + env_.reconnect_delay;
   }
 }
 
-void IkeManager::tick() {
-  Duration t = now();
-  for (std::size_t i = 0; i < sas_.size(); ++i) {
-    Entry& e = *sas_[i];
-    IkeSa& sa = *e.sa;
-    if (sa.state() == IkeState::kDestroyed) continue;
-    const ManagedPeer& cfg = peers_[e.peer].cfg;
-    if (e.destroy_at != Duration::zero() && t >= e.destroy_at) {
-      sa.set_state(IkeState::kDestroyed);
-      continue;
+void IkeManager::run_timers(Entry& e, Duration t) {
+  IkeSa& sa = *e.sa;
+  if (sa.state() == IkeState::kDestroyed) return;
+  ++timer_runs_;
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  if (e.destroy_at != Duration::zero() && t >= e.destroy_at) {
+    sa.set_state(IkeState::kDestroyed);
+    note_dead(e);
+    return;
+  }
+  sa.tick();
+  // Half-open SAs that never complete (responders do not retransmit): dropped after the
+  // initiator's give-up time.
+  if (!e.was_established && sa.role() == IkeRole::kResponder && t - e.created > cfg.sa.retransmit.give_up_at * 2)
+    sa.set_state(IkeState::kDestroyed);
+  if (sa.state() == IkeState::kEstablished) {
+    if (e.ike_hard != Duration::zero() && t >= e.ike_hard && !e.hard_deleting) {
+      e.hard_deleting = true;
+      sa.delete_ike_sa();
+    } else if (e.ike_soft != Duration::zero() && t >= e.ike_soft && !e.rekey_started && !sa.ike_rekey_under_way()) {
+      e.rekey_started = true;
+      sa.rekey_ike_sa();
+    }
+    const bool poll = env_.counters && (cfg.child_bytes || cfg.child_packets) && t >= e.last_poll + env_.limit_poll;
+    if (poll) e.last_poll = t;
+    for (auto& [spi, ct] : e.children) {
+      const ChildSa* c = nullptr;
+      for (const ChildSa& x : sa.child_sas())
+        if (x.spi_in == spi) c = &x;
+      if (!c || c->deleting) continue;
+      bool hard = ct.hard != Duration::zero() && t >= ct.hard;
+      bool soft = ct.soft != Duration::zero() && t >= ct.soft;
+      if (poll) {
+        ChildCounters in = env_.counters(c->spi_in, SaDirection::kInbound);
+        ChildCounters out = env_.counters(c->spi_out, SaDirection::kOutbound);
+        uint64_t bytes = std::max(in.octets, out.octets), pkts = std::max(in.packets, out.packets);
+        if ((cfg.child_bytes && bytes >= cfg.child_bytes) || (cfg.child_packets && pkts >= cfg.child_packets))
+          hard = true;
+        else if ((cfg.child_bytes && bytes >= cfg.child_bytes / 10 * 9) ||
+                 (cfg.child_packets && pkts >= cfg.child_packets / 10 * 9))
+          soft = true;
+      }
+      if (hard) {
+        sa.delete_child(spi);
+        ct.soft = ct.hard = Duration::zero();
+      } else if (soft && !c->rekeyed) {
+        sa.rekey_child(spi);
+        ++global_.rekeys_child;
+        ++peers_[e.peer].stats.rekeys_child;
+        ct.soft = Duration::zero();
+      }
+    }
+    // RFC 3948 4: behind a NAT, keep the mapping alive when we have sent nothing for a while.
+    if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local &&
+        t - e.last_tx >= cfg.nat_keepalive && env_.send_keepalive) {
+      env_.send_keepalive(e.local, e.lport, e.remote, e.rport);
+      e.last_tx = t;
+      ++global_.nat_keepalives;
+      ++peers_[e.peer].stats.nat_keepalives;
+    }
+    if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding() && t - e.last_rx >= cfg.dpd_interval) {
+      sa.dpd();
+      e.last_rx = t;  // next probe one interval later; the retransmission schedule detects death
     }
     sa.tick();
-    // Half-open SAs that never complete (responders do not retransmit): dropped after the
-    // initiator's give-up time.
-    if (!e.was_established && sa.role() == IkeRole::kResponder && t - e.created > cfg.sa.retransmit.give_up_at * 2)
-      sa.set_state(IkeState::kDestroyed);
-    if (sa.state() == IkeState::kEstablished) {
-      if (e.ike_hard != Duration::zero() && t >= e.ike_hard && !e.hard_deleting) {
-        e.hard_deleting = true;
-        sa.delete_ike_sa();
-      } else if (e.ike_soft != Duration::zero() && t >= e.ike_soft && !e.rekey_started && !sa.ike_rekey_under_way()) {
-        e.rekey_started = true;
-        sa.rekey_ike_sa();
-      }
-      for (auto& [spi, ct] : e.children) {
-        const ChildSa* c = nullptr;
-        for (const ChildSa& x : sa.child_sas())
-          if (x.spi_in == spi) c = &x;
-        if (!c || c->deleting) continue;
-        bool hard = ct.hard != Duration::zero() && t >= ct.hard;
-        bool soft = ct.soft != Duration::zero() && t >= ct.soft;
-        if (env_.counters && (cfg.child_bytes || cfg.child_packets)) {
-          ChildCounters in = env_.counters(c->spi_in, SaDirection::kInbound);
-          ChildCounters out = env_.counters(c->spi_out, SaDirection::kOutbound);
-          uint64_t bytes = std::max(in.octets, out.octets), pkts = std::max(in.packets, out.packets);
-          if ((cfg.child_bytes && bytes >= cfg.child_bytes) || (cfg.child_packets && pkts >= cfg.child_packets))
-            hard = true;
-          else if ((cfg.child_bytes && bytes >= cfg.child_bytes / 10 * 9) ||
-                   (cfg.child_packets && pkts >= cfg.child_packets / 10 * 9))
-            soft = true;
-        }
-        if (hard) {
-          sa.delete_child(spi);
-          ct.soft = ct.hard = Duration::zero();
-        } else if (soft && !c->rekeyed) {
-          sa.rekey_child(spi);
-          ++global_.rekeys_child;
-          ++peers_[e.peer].stats.rekeys_child;
-          ct.soft = Duration::zero();
-        }
-      }
-      // RFC 3948 4: behind a NAT, keep the mapping alive when we have sent nothing for a while.
-      if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local &&
-          t - e.last_tx >= cfg.nat_keepalive && env_.send_keepalive) {
-        env_.send_keepalive(e.local, e.lport, e.remote, e.rport);
-        e.last_tx = t;
-        ++global_.nat_keepalives;
-        ++peers_[e.peer].stats.nat_keepalives;
-      }
-      if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding() && t - e.last_rx >= cfg.dpd_interval) {
-        sa.dpd();
-        e.last_rx = t;  // next probe one interval later; the retransmission schedule detects death
-      }
-      sa.tick();
-    }
-    after_activity(e);
   }
+  after_activity(e);
+}
+
+void IkeManager::tick() {
+  Busy busy(busy_);
+  const Duration t = now();
+  ++tick_no_;
+  // Pop what is due; an SA runs at most once per tick (a deadline it leaves at or before now waits
+  // for the next tick). Stale heap items (the SA's deadline moved, or the SA is gone) are skipped.
+  std::vector<Entry*> due;
+  std::vector<Due> again;  // due once more after running this tick: kept for the next one
+  for (uint64_t serial : kicked_)
+    if (auto it = sas_.find(serial); it != sas_.end() && it->second->tick_seen != tick_no_) {
+      timers_.push(Due{t, serial});
+      it->second->due = t;
+    }
+  kicked_.clear();
+  for (;;) {
+    due.clear();
+    while (!timers_.empty() && timers_.top().at <= t) {
+      Due d = timers_.top();
+      timers_.pop();
+      auto it = sas_.find(d.serial);
+      if (it == sas_.end()) continue;
+      Entry& e = *it->second;
+      if (e.due != d.at) continue;
+      if (e.tick_seen == tick_no_) {
+        again.push_back(d);
+        continue;
+      }
+      e.tick_seen = tick_no_;
+      e.due = kNever;
+      due.push_back(&e);
+    }
+    if (due.empty()) break;
+    // In creation order, as the scan of every SA ran them. A successor created meanwhile (IKE SA
+    // rekey) runs in the same tick, as it did.
+    std::sort(due.begin(), due.end(), [](const Entry* a, const Entry* b) { return a->serial < b->serial; });
+    for (Entry* e : due) run_timers(*e, t);
+  }
+  for (const Due& d : again) timers_.push(d);
   reap();
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     PeerState& p = peers_[i];

@@ -87,7 +87,8 @@ int64_t remaining(Duration deadline, Duration now) {
 std::vector<IkeSaSnapshot> IkeManager::snapshot() const {
   std::vector<IkeSaSnapshot> out;
   Duration t = now();
-  for (const auto& ep : sas_) {
+  out.reserve(sas_.size());
+  for (const auto& [serial, ep] : sas_) {
     const Entry& e = *ep;
     const IkeSa& sa = *e.sa;
     const ManagedPeer& cfg = peers_[e.peer].cfg;
@@ -222,6 +223,13 @@ std::string format_statistics(const IkeStats& s) {
   o << "Acquire : " << s.acquire << " received, " << s.acquire_limited << " rate limited\n";
   o << "DPD : " << s.dpd_sent << " sent\n";
   o << "NAT keepalive : " << s.nat_keepalives << " sent\n";
+  o << "Initial contact : " << s.initial_contact << " older IKE SA deleted\n";
+  {
+    char mem[32];
+    std::snprintf(mem, sizeof mem, "%.1f", static_cast<double>(s.memory.bytes) / 1024.0);
+    o << "Memory : " << s.memory.ike_sas << " IKE SA (" << s.memory.half_open << " half-open), " << s.memory.child_sas
+      << " Child SA, about " << mem << " KiB\n";
+  }
   o << "Exchange\n";
   auto ex = [&](const char* name, const ExchangeStats& x) {
     o << name << " : " << x.send_request << " send request, " << x.recv_response << " recv response\n"
@@ -303,7 +311,10 @@ std::string statistics_json(const IkeStats& s) {
                       {"nat_keepalives", s.nat_keepalives},
                       {"ike_sa_init", ex_json(s.init)}, {"ike_auth", ex_json(s.auth)},
                       {"create_child_sa", ex_json(s.create_child)}, {"informational", ex_json(s.informational)},
-                      {"failures", s.failures}};
+                      {"failures", s.failures},
+                      {"initial_contact", s.initial_contact},
+                      {"memory", {{"ike_sas", s.memory.ike_sas}, {"half_open", s.memory.half_open},
+                                  {"child_sas", s.memory.child_sas}, {"bytes", s.memory.bytes}}}};
   return j.dump();
 }
 

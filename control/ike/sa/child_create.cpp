@@ -43,7 +43,7 @@ class ChildCreate final : public Task {
       out.push_back(std::move(n));
     }
     if (transport_) out.push_back(notify(NotifyType::kUseTransportMode));
-    if (spi_in_ == 0) spi_in_ = make_esp_spi(sa.rng());
+    if (spi_in_ == 0) spi_in_ = sa.new_inbound_spi();
     if (ni_.empty()) ni_ = make_nonce(sa.rng(), sa.settings().nonce_len);
     if (spi_in_ == 0 || ni_.empty()) return TaskStatus::kFailed;
     if (group_ == 0) group_ = first_group(cs.esp_proposals);
@@ -166,7 +166,7 @@ class ChildCreate final : public Task {
     if (tsi_.empty() || tsr_.empty()) return refuse(sa, NotifyType::kTsUnacceptable);
     transport_ = find_notify(in, NotifyType::kUseTransportMode) && cs.transport_mode;
     nr_ = make_nonce(sa.rng(), sa.settings().nonce_len);
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (nr_.empty() || spi_in_ == 0) return refuse(sa, NotifyType::kTemporaryFailure);
     sel->proposal.spi = spi_bytes(spi_in_);
     selected_ = sel;

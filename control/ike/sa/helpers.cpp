@@ -86,6 +86,15 @@ std::vector<uint8_t> id_body(const IdPayload& id) {
   return b;
 }
 
+bool id_matches(const Identity& want, const IdPayload& got) {
+  if (want.type != got.id_type) return false;
+  if (want.data == got.data) return true;
+  if ((want.type != IdType::kFqdn && want.type != IdType::kRfc822Addr) || want.data.empty() || want.data[0] != '*')
+    return false;
+  const std::size_t n = want.data.size() - 1;  // the part after '*'
+  return got.data.size() > n && std::equal(want.data.begin() + 1, want.data.end(), got.data.end() - static_cast<std::ptrdiff_t>(n));
+}
+
 NotifyPayload notify(NotifyType t, std::vector<uint8_t> data) {
   NotifyPayload n;
   n.protocol = ProtocolId::kNone;

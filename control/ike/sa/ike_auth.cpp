@@ -8,15 +8,6 @@ namespace esprit::ike::sa_detail {
 
 namespace {
 
-/// The peer's authenticated identity as IkeSa::peer_id() keeps it: the ID type, then the data.
-std::vector<uint8_t> peer_id_bytes(const IdPayload& id) {
-  std::vector<uint8_t> out;
-  out.reserve(1 + id.data.size());
-  out.push_back(static_cast<uint8_t>(id.id_type));
-  out.insert(out.end(), id.data.begin(), id.data.end());
-  return out;
-}
-
 class IkeAuth final : public Task {
  public:
   ExchangeType exchange() const noexcept override { return ExchangeType::kIkeAuth; }
@@ -29,7 +20,7 @@ class IkeAuth final : public Task {
     out.push_back(auth(sa, true, id));
     if (s.send_initial_contact) out.push_back(notify(NotifyType::kInitialContact));
     if (s.child.transport_mode) out.push_back(notify(NotifyType::kUseTransportMode));
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     out.push_back(offer(s.child.esp_proposals, ProtocolId::kEsp, spi_bytes(spi_in_), false));
     out.push_back(TsPayload{true, s.child.local_ts});
@@ -51,7 +42,7 @@ class IkeAuth final : public Task {
       sa.set_error(NotifyType::kAuthenticationFailed);
       return TaskStatus::kDestroySa;
     }
-    sa.set_peer_id(peer_id_bytes(*idr));
+    sa.set_peer_id(Identity{idr->id_type, idr->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     // The Child SA may fail while the IKE SA stands (RFC 7296 2.21.3).
@@ -88,16 +79,16 @@ class IkeAuth final : public Task {
     const IkeSettings& s = sa.settings();
     const auto* idi = find<IdPayload>(in, true);
     const auto* au = find<AuthPayload>(in);
-    bool id_ok = idi && (!s.remote_id || (s.remote_id->type == idi->id_type && s.remote_id->data == idi->data));
+    bool id_ok = idi && (!s.remote_id || id_matches(*s.remote_id, *idi));
     if (!idi || !au || !id_ok || !verify(sa, true, *idi, *au)) {
       sa.count(IkeSaEvent::kAuthFailed);
       sa.set_error(NotifyType::kAuthenticationFailed);
       auth_failed_ = true;
       return TaskStatus::kDestroySa;
     }
-    // INITIAL_CONTACT: the manager drops older IKE SAs of this peer (IkeManager::after_activity).
-    if (find_notify(in, NotifyType::kInitialContact)) sa.set_peer_initial_contact();
-    sa.set_peer_id(peer_id_bytes(*idi));
+    // INITIAL_CONTACT (RFC 7296 2.4): the owner (IkeManager) drops the older IKE SAs between the
+    // same two identities once this one is established.
+    sa.set_peer_id(Identity{idi->id_type, idi->data}, find_notify(in, NotifyType::kInitialContact) != nullptr);
     sa.set_state(IkeState::kEstablished);
     sa.count(IkeSaEvent::kEstablished);
     const auto* sap = find<SaPayload>(in);
@@ -120,7 +111,7 @@ class IkeAuth final : public Task {
     }
     transport_ = find_notify(in, NotifyType::kUseTransportMode) && s.child.transport_mode;
     uint32_t peer_spi = spi_value(sel->proposal.spi);
-    spi_in_ = make_esp_spi(sa.rng());
+    spi_in_ = sa.new_inbound_spi();
     if (spi_in_ == 0) return TaskStatus::kDestroySa;
     sel->proposal.spi = spi_bytes(spi_in_);
     selected_ = sel;

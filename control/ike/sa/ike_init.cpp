@@ -53,6 +53,7 @@ class IkeInit final : public Task {
     out.push_back(NoncePayload{ex.ni});
     out.push_back(notify(NotifyType::kNatDetectionSourceIp, natd(sa.spi_i(), 0, s.local_addr, s.local_port)));
     out.push_back(notify(NotifyType::kNatDetectionDestinationIp, natd(sa.spi_i(), 0, s.remote_addr, s.remote_port)));
+    if (s.fragmentation) out.push_back(notify(NotifyType::kIkev2FragmentationSupported));  // RFC 7383 2.3
     return TaskStatus::kSuccess;
   }
 
@@ -93,6 +94,7 @@ class IkeInit final : public Task {
     auto& r = sa.init_result_mut();
     r.transforms = IkeSaTransforms{*sel->prf, *sel->encr, *sel->integ};
     r.dh_group = sel->dh;
+    r.fragmentation = sa.settings().fragmentation && find_notify(in, NotifyType::kIkev2FragmentationSupported);
     check_natd(sa, in);
     if (!sa.derive_keys(g_ir)) return TaskStatus::kDestroySa;
     sa.set_state(IkeState::kAuthenticating);
@@ -134,6 +136,7 @@ class IkeInit final : public Task {
     auto& r = sa.init_result_mut();
     r.transforms = IkeSaTransforms{*sel->prf, *sel->encr, *sel->integ};
     r.dh_group = sel->dh;
+    r.fragmentation = s.fragmentation && find_notify(in, NotifyType::kIkev2FragmentationSupported);
     chosen_ = sel->proposal;
     check_natd(sa, in);
     if (!sa.derive_keys(g_ir)) return TaskStatus::kDestroySa;
@@ -157,6 +160,7 @@ class IkeInit final : public Task {
     out.push_back(notify(NotifyType::kNatDetectionSourceIp, natd(sa.spi_i(), sa.spi_r(), s.local_addr, s.local_port)));
     out.push_back(
         notify(NotifyType::kNatDetectionDestinationIp, natd(sa.spi_i(), sa.spi_r(), s.remote_addr, s.remote_port)));
+    if (sa.init_result().fragmentation) out.push_back(notify(NotifyType::kIkev2FragmentationSupported));
     return TaskStatus::kSuccess;
   }
 

@@ -65,6 +65,7 @@ void IkeSa::queue(std::unique_ptr<Task> task) {
   if (state_ == IkeState::kDestroyed) return;
   queue_.push_back(std::move(task));
   run_next();
+  if (queue_hook_) queue_hook_();
 }
 
 void IkeSa::dpd() {
@@ -94,26 +95,64 @@ void IkeSa::run_next() {
   send_request(*current_);
 }
 
-std::vector<uint8_t> IkeSa::encode(Header h, const std::vector<Payload>& payloads) {
+std::vector<std::vector<uint8_t>> IkeSa::encode(Header h, const std::vector<Payload>& payloads) {
   h.spi_i = spi_i_;
   h.spi_r = spi_r_;
   h.flags = static_cast<uint8_t>((role_ == IkeRole::kInitiator ? kFlagInitiator : 0) | (h.flags & kFlagResponse));
   Message m{h, {}};
   if (h.exchange == ExchangeType::kIkeSaInit) {
     m.payloads = payloads;
-    return m.encode();
+    return {m.encode()};
   }
   std::vector<uint8_t> inner = encode_inner(payloads);
+  const PayloadType first = payloads.empty() ? PayloadType::kNone : payload_type(payloads[0]);
   std::size_t n = sk_out_->body_size(inner.size());
-  m.payloads.push_back(EncryptedPayload{payloads.empty() ? PayloadType::kNone : payload_type(payloads[0]),
-                                        std::vector<uint8_t>(n)});
+  // RFC 7383 2.5: with fragmentation negotiated, a message too big for one datagram goes in SKFs.
+  constexpr std::size_t kSkOverhead = 28 + 4;  // IKE header + SK generic header
+  if (init_.fragmentation && kSkOverhead + n > settings_.fragment_size) {
+    auto frags = fragment(h, first, inner);
+    if (!frags.empty()) return frags;  // else too small a fragment_size: sent whole
+  }
+  m.payloads.push_back(EncryptedPayload{first, std::vector<uint8_t>(n)});
   std::vector<uint8_t> wire = m.encode();
   auto r = Message::sk_region(wire);
   if (!r) return {};
   std::span<uint8_t> w(wire);
   if (sk_out_->seal(w.first(r->aad_length), inner, w.subspan(r->body_offset, r->body_length)) != SkStatus::kOk)
     return {};
-  return wire;
+  return {std::move(wire)};
+}
+
+std::vector<std::vector<uint8_t>> IkeSa::fragment(const Header& h, PayloadType first, std::span<const uint8_t> inner) {
+  // Each datagram: IKE header (28) | SKF header (8: generic + Fragment Number + Total Fragments) |
+  // IV | ciphertext of one chunk with its padding | ICV, at most fragment_size bytes (RFC 7383 2.5).
+  constexpr std::size_t kSkfOverhead = 28 + 4 + EncryptedFragmentPayload::kExtraHeader;
+  if (settings_.fragment_size <= kSkfOverhead) return {};
+  const std::size_t room = settings_.fragment_size - kSkfOverhead;
+  std::size_t chunk = room;
+  while (chunk > 0 && sk_out_->body_size(chunk) > room) --chunk;
+  if (chunk == 0) return {};
+  const std::size_t total = (inner.size() + chunk - 1) / chunk;
+  if (total < 2 || total > kMaxIkeFragments) return {};
+  std::vector<std::vector<uint8_t>> out;
+  for (std::size_t k = 0; k < total; ++k) {
+    auto part = inner.subspan(k * chunk, std::min(chunk, inner.size() - k * chunk));
+    EncryptedFragmentPayload f;
+    f.inner_first = k == 0 ? first : PayloadType::kNone;  // Next Payload only in fragment 1 (2.5)
+    f.fragment_number = static_cast<uint16_t>(k + 1);
+    f.total_fragments = static_cast<uint16_t>(total);
+    f.body.resize(sk_out_->body_size(part.size()));
+    Message m{h, {std::move(f)}};
+    std::vector<uint8_t> wire = m.encode();
+    auto r = Message::sk_region(wire);
+    if (!r) return {};
+    std::span<uint8_t> w(wire);
+    // Associated data: IKE header through Total Fragments (RFC 7383 2.5).
+    if (sk_out_->seal(w.first(r->aad_length), part, w.subspan(r->body_offset, r->body_length)) != SkStatus::kOk)
+      return {};
+    out.push_back(std::move(wire));
+  }
+  return out;
 }
 
 void IkeSa::send_request(Task& task) {
@@ -129,28 +168,28 @@ void IkeSa::send_request(Task& task) {
   h.flags = 0;
   // A retried IKE_SA_INIT (COOKIE, INVALID_KE) keeps message ID 0 (RFC 7296 2.6, 1.3).
   h.message_id = task.exchange() == ExchangeType::kIkeSaInit ? 0 : next_mid_;
-  std::vector<uint8_t> wire = encode(h, payloads);
+  auto wire = encode(h, payloads);
   if (wire.empty()) {
     current_.reset();
     destroy();
     return;
   }
-  if (task.exchange() == ExchangeType::kIkeSaInit) ex_.init_request = wire;
+  if (task.exchange() == ExchangeType::kIkeSaInit) ex_.init_request = wire[0];
   last_request_ = wire;
   first_sent_ = env_.clock->now();
   resends_ = 0;
-  outbox_.push_back(std::move(wire));
+  for (auto& d : wire) outbox_.push_back(std::move(d));
 }
 
 void IkeSa::send_response(const Header& req, const std::vector<Payload>& payloads) {
   Header h = req;
   h.flags = kFlagResponse;
-  std::vector<uint8_t> wire = encode(h, payloads);
+  auto wire = encode(h, payloads);
   if (wire.empty()) return;
-  if (req.exchange == ExchangeType::kIkeSaInit) ex_.init_response = wire;
+  if (req.exchange == ExchangeType::kIkeSaInit) ex_.init_response = wire[0];
   last_response_ = wire;
   have_response_ = true;
-  outbox_.push_back(std::move(wire));
+  for (auto& d : wire) outbox_.push_back(std::move(d));
 }
 
 void IkeSa::tick() {
@@ -167,20 +206,110 @@ void IkeSa::tick() {
     if (resends_ < rs.resend_at.size() && elapsed >= rs.resend_at[resends_]) {
       ++resends_;
       count(IkeSaEvent::kRetransmit);
-      outbox_.push_back(last_request_);
+      outbox_.insert(outbox_.end(), last_request_.begin(), last_request_.end());  // every fragment
     }
   }
   run_next();
 }
 
-IkeSa::Opened IkeSa::open(std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
+uint32_t IkeSa::new_inbound_spi() noexcept {
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t spi = make_esp_spi(*env_.rng);
+    if (spi == 0) return 0;
+    if (!env_.sink || !env_.sink->inbound_spi_in_use(spi)) return spi;
+  }
+  return 0;
+}
+
+std::optional<Duration> IkeSa::next_timer() const noexcept {
+  if (state_ == IkeState::kDestroyed) return std::nullopt;
+  if (current_) {
+    const RetransmitSchedule& rs = settings_.retransmit;
+    Duration at = first_sent_ + rs.give_up_at;
+    if (resends_ < rs.resend_at.size()) at = std::min(at, first_sent_ + rs.resend_at[resends_]);
+    return at;
+  }
+  if (!queue_.empty() && (state_ == IkeState::kEstablished || queue_.front()->exchange() == ExchangeType::kIkeSaInit ||
+                          queue_.front()->exchange() == ExchangeType::kIkeAuth))
+    return env_.clock->now();
+  return std::nullopt;
+}
+
+std::size_t IkeSa::memory_estimate() const noexcept {
+  // OpenSSL state we cannot see: an EVP_CIPHER_CTX with its key schedule per direction, a DH key.
+  constexpr std::size_t kSkCipher = 1024, kDh = 512, kSecret = 64, kTask = 128;
+  auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+  auto proposals = [&](const std::vector<ProposalSpec>& ps) {
+    std::size_t n = bytes(ps);
+    for (const auto& p : ps) n += bytes(p.transforms);
+    return n;
+  };
+  std::size_t n = sizeof(IkeSa);
+  n += proposals(settings_.ike_proposals) + proposals(settings_.child.esp_proposals);
+  n += bytes(settings_.child.local_ts) + bytes(settings_.child.remote_ts) + kSecret;  // + PSK
+  n += bytes(settings_.local_id.data) + (settings_.remote_id ? bytes(settings_.remote_id->data) : 0);
+  n += bytes(settings_.retransmit.resend_at);
+  n += keys_.empty() ? 0 : 7 * kSecret;
+  n += (sk_out_ ? kSkCipher : 0) + (sk_in_ ? kSkCipher : 0);
+  n += bytes(ex_.init_request) + bytes(ex_.init_response) + bytes(ex_.ni) + bytes(ex_.nr) + bytes(ex_.cookie);
+  n += ex_.dh ? kDh : 0;
+  n += bytes(children_);
+  for (const ChildSa& c : children_)
+    n += bytes(c.ts.local) + bytes(c.ts.remote) + bytes(c.peer_rekey_min_nonce) + 4 * kSecret;
+  n += (queue_.size() + (current_ ? 1 : 0)) * kTask;
+  n += bytes(last_request_) + bytes(last_response_) + bytes(outbox_);
+  for (const auto& d : outbox_) n += bytes(d);
+  n += peer_id_ ? bytes(peer_id_->data) : 0;
+  return n;
+}
+
+IkeSa::Opened IkeSa::open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner) {
   if (!sk_in_) return Opened::kRejected;
   auto r = Message::sk_region(datagram);
-  if (!r || r->type != PayloadType::kEncrypted) return Opened::kRejected;  // SKF reassembly: not done
+  if (!r) return Opened::kRejected;
+  const auto* frag = m.payloads.empty() ? nullptr : std::get_if<EncryptedFragmentPayload>(&m.payloads.back());
+  // SKF only once negotiated (RFC 7383 2.5); the codec already checked 1 <= number <= total.
+  if (r->type == PayloadType::kEncryptedFragment && (!init_.fragmentation || !frag)) return Opened::kRejected;
   std::vector<uint8_t> plain;
   if (sk_in_->open(datagram.first(r->aad_length), datagram.subspan(r->body_offset, r->body_length), plain) !=
       SkStatus::kOk)
     return Opened::kRejected;
+  if (r->type == PayloadType::kEncryptedFragment) {
+    // RFC 7383 2.6: each fragment is authenticated before it is kept; one message per direction
+    // at a time (window 1), bounded in fragments and bytes.
+    Reassembly& ra = reassembly_[m.header.response() ? 1 : 0];
+    if (frag->total_fragments > kMaxIkeFragments) return Opened::kRejected;
+    if (ra.active && ra.message_id == m.header.message_id && frag->total_fragments < ra.total)
+      return Opened::kRejected;  // a stale fragment of a larger-fragment attempt (2.6.1)
+    if (!ra.active || ra.message_id != m.header.message_id || frag->total_fragments > ra.total) {
+      ra = Reassembly{};  // a new message, or the sender re-fragmented smaller (2.6.1)
+      ra.active = true;
+      ra.message_id = m.header.message_id;
+      ra.total = frag->total_fragments;
+      ra.parts.resize(ra.total);
+      ra.have.resize(ra.total);
+    }
+    const std::size_t k = frag->fragment_number - 1u;
+    if (ra.have[k]) return Opened::kIncomplete;  // a duplicate (retransmission)
+    if (ra.bytes + plain.size() > kMaxReassembledBytes) {
+      ra = Reassembly{};
+      return Opened::kRejected;
+    }
+    if (k == 0) ra.first = frag->inner_first;
+    ra.bytes += plain.size();
+    ra.parts[k] = std::move(plain);
+    ra.have[k] = true;
+    if (++ra.received < ra.total) return Opened::kIncomplete;
+    std::vector<uint8_t> all;
+    all.reserve(ra.bytes);
+    for (const auto& p : ra.parts) all.insert(all.end(), p.begin(), p.end());
+    const PayloadType first = ra.first;
+    ra = Reassembly{};
+    auto chain = parse_inner(first, all);
+    if (!chain) return Opened::kMalformed;
+    inner = std::move(*chain);
+    return Opened::kOk;
+  }
   auto chain = parse_inner(r->inner_first, plain);
   if (!chain) return Opened::kMalformed;
   inner = std::move(*chain);
@@ -224,8 +353,11 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
     }
   }
   if (have_response_ && h.message_id + 1 == expected_peer_mid_) {
+    // A retransmitted fragmented request: answered once, on its first fragment (RFC 7383 2.6.2).
+    const auto* f = m.payloads.empty() ? nullptr : std::get_if<EncryptedFragmentPayload>(&m.payloads.back());
+    if (f && f->fragment_number != 1) return;
     count(IkeSaEvent::kDuplicateRequest);
-    outbox_.push_back(last_response_);
+    outbox_.insert(outbox_.end(), last_response_.begin(), last_response_.end());
     return;
   }
   if (h.message_id != expected_peer_mid_) {
@@ -235,7 +367,8 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
   std::vector<Payload> in;
   std::unique_ptr<Task> task;
   if (h.exchange != ExchangeType::kIkeSaInit && state_ != IkeState::kCreated && state_ != IkeState::kConnecting) {
-    Opened o = open(datagram, in);
+    Opened o = open(m, datagram, in);
+    if (o == Opened::kIncomplete) return;
     if (o == Opened::kRejected) {
       count(IkeSaEvent::kDropped);
       return;
@@ -261,9 +394,17 @@ void IkeSa::handle_request(const Message& m, std::span<const uint8_t> datagram) 
       task = make_ike_auth();
       break;
     case ExchangeType::kCreateChildSa: {
-      if (state_ != IkeState::kEstablished) break;
+      if (state_ != IkeState::kEstablished && state_ != IkeState::kDeleting) break;
       const auto* sap = find<SaPayload>(in);
       bool ike = sap && !sap->proposals.empty() && sap->proposals[0].protocol == ProtocolId::kIke;
+      if (!ike && (state_ != IkeState::kEstablished || ike_rekey_under_way() || peer_rekey_)) {
+        // A Child SA created or rekeyed on an IKE SA being rekeyed or deleted would be lost:
+        // TEMPORARY_FAILURE, the peer retries on the new IKE SA (RFC 7296 2.25, 2.25.2).
+        count(IkeSaEvent::kOtherError);
+        send_response(h, {notify(NotifyType::kTemporaryFailure)});
+        ++expected_peer_mid_;
+        return;
+      }
       task = ike ? make_ike_rekey() : make_child_create(0);
       break;
     }
@@ -300,8 +441,11 @@ void IkeSa::handle_response(const Message& m, std::span<const uint8_t> datagram)
     in = m.payloads;
     ex_.init_response.assign(datagram.begin(), datagram.end());
     if (h.spi_r != 0) spi_r_ = h.spi_r;
-  } else if (h.spi_r != spi_r_ || open(datagram, in) != Opened::kOk) {
+  } else if (h.spi_r != spi_r_) {
     count(IkeSaEvent::kDropped);
+    return;
+  } else if (Opened o = open(m, datagram, in); o != Opened::kOk) {
+    if (o != Opened::kIncomplete) count(IkeSaEvent::kDropped);
     return;
   }
   TaskStatus st = current_->process_i(*this, in);
@@ -329,7 +473,7 @@ void IkeSa::finish_task(TaskStatus st) {
 void IkeSa::destroy() {
   for (const ChildSa& c : children_) {
     env_.sink->remove(c.spi_in, SaDirection::kInbound);
-    env_.sink->remove(c.spi_out, SaDirection::kOutbound);
+    env_.sink->remove_outbound(c.spi_out, c.outbound);
   }
   children_.clear();
   queue_.clear();
@@ -397,7 +541,7 @@ bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
       }
   }
   env_.sink->remove(it->spi_in, SaDirection::kInbound);
-  env_.sink->remove(it->spi_out, SaDirection::kOutbound);
+  env_.sink->remove_outbound(it->spi_out, it->outbound);
   children_.erase(it);
   count(IkeSaEvent::kChildDeleted);
   return true;

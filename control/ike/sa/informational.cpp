@@ -72,6 +72,10 @@ class InformationalResponder final : public Task {
       if (d->protocol == ProtocolId::kIke) {
         sa.count(IkeSaEvent::kDeleted);
         delete_ike_ = true;
+        // The peer deletes this IKE SA while the IKE SA it made by rekeying it waits for our own
+        // rekey's outcome (2.8.2): it did not see a collision, or it won; its SA takes the Child
+        // SAs and we forget our rekey (2.25.2).
+        if (sa.peer_rekey_pending()) sa.hand_over(sa.take_peer_rekey());
         continue;
       }
       if (d->protocol != ProtocolId::kEsp) continue;

@@ -41,6 +41,9 @@ std::optional<ProposalSpec> parse_proposal(std::string_view text, ProtocolId pro
       have_encr = true;
       aead = aead || i.aead();
     } else if (auto g = integ_from_name(tok); g && *g != IntegAlg::kNone) {
+      if (protocol != ProtocolId::kIke && !info(*g).esp)
+        return fail("'" + std::string(tok) + "' (" + std::string(info(*g).rfc_name) +
+                    ") is for IKE only; the ESP engine does not implement it");
       spec.transforms.push_back(Transform{TransformType::kInteg, info(*g).ikev2_id, {}});
       have_integ = true;
       if (protocol == ProtocolId::kIke) {

@@ -58,6 +58,10 @@ bool covered(const std::vector<TrafficSelector>& inner, const std::vector<Traffi
 
 /// The ID payload body without its generic header (IDx' of RFC 7296 2.15).
 std::vector<uint8_t> id_body(const IdPayload& id);
+/// The peer's ID is the one configured: same type and data, or, for a configured FQDN or RFC 822
+/// ID starting with '*' ("*.gw.lab", "*@example.com", as strongSwan writes them), any non-empty
+/// prefix followed by the rest of it.
+bool id_matches(const Identity& want, const IdPayload& got);
 NotifyPayload notify(NotifyType t, std::vector<uint8_t> data = {});
 const NotifyPayload* find_notify(const std::vector<Payload>& p, NotifyType t);
 /// The first error notify (type < 16384), or nullptr.

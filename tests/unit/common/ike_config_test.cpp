@@ -114,6 +114,8 @@ TEST(IkeConfig, BuiltinDefaultsAreTheNecTable) {
   EXPECT_EQ(e.child_lifetime_packets.value, 0u);
   EXPECT_EQ(e.nat_keepalive.value, 20u);
   EXPECT_EQ(e.natt.value, NattMode::kOn);
+  EXPECT_TRUE(e.ike_fragmentation.value);  // RFC 7383, as strongSwan's default
+  EXPECT_EQ(e.ike_fragment_size.value, 1280u);
   EXPECT_EQ(c.ike.port, 500);
   EXPECT_EQ(c.ike.natt_port, 4500);
   EXPECT_TRUE(c.ike.keys_file.empty());
@@ -241,6 +243,8 @@ negotiation_direction = "initiator"
 connect_type = "auto"
 rekey_margin = 60
 rekey_jitter = 0
+ike_fragmentation = false
+ike_fragment_size = 576
 )"));
   EXPECT_EQ(c.ike.port, 1500);
   EXPECT_EQ(c.ike.peers[0].local->to_string(), "192.0.2.1");
@@ -259,6 +263,8 @@ rekey_jitter = 0
   EXPECT_EQ(e.negotiation_direction.value, NegotiationDirection::kInitiator);
   EXPECT_EQ(e.connect_type.value, ConnectType::kAuto);
   EXPECT_EQ(e.rekey_margin.value, 60u);
+  EXPECT_FALSE(e.ike_fragmentation.value);
+  EXPECT_EQ(e.ike_fragment_size.value, 576u);
   const auto lines = e.describe();
   EXPECT_NE(std::find(lines.begin(), lines.end(), "nat_keepalive = off  (peer)"), lines.end());
   EXPECT_NE(std::find(lines.begin(), lines.end(), "child_pfs = [curve25519, modp2048]  (peer)"), lines.end());
@@ -296,6 +302,12 @@ TEST(IkeProposalParse, Valid) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->integ, std::vector<IntegAlg>{IntegAlg::kHmacSha1_96});
   EXPECT_TRUE(parse_proposal("null-sha256", ProposalKind::kEsp));
+  // AES-XCBC-96 (RFC 3566) for IKE, strongSwan's name; its PRF follows it like sha256 -> prfsha256.
+  p = parse_proposal("aes128-aesxcbc-modp2048", ProposalKind::kIke);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->integ, std::vector<IntegAlg>{IntegAlg::kAesXcbc96});
+  EXPECT_EQ(p->prf, std::vector<PrfAlg>{PrfAlg::kAesXcbc128});
+  EXPECT_EQ(p->to_string(), "aes128-aesxcbc-prfaesxcbc-modp2048");
 }
 
 struct BadProposal {
@@ -320,6 +332,7 @@ TEST(IkeProposalParse, Invalid) {
       {"aes128--sha256", ProposalKind::kEsp, "empty algorithm name"},
       {"aes128-sha256-sha256", ProposalKind::kEsp, "listed twice"},
       {"", ProposalKind::kEsp, "empty proposal"},
+      {"aes128-aesxcbc", ProposalKind::kEsp, "protects IKE messages only; the ESP engine does not implement it"},
   };
   for (const BadProposal& c : cases) {
     std::string err;
@@ -330,8 +343,14 @@ TEST(IkeProposalParse, Invalid) {
   (void)parse_proposal("aes999-sha256-modp2048", ProposalKind::kIke, &err);
   // The error lists what is supported, by transform type.
   for (std::string_view w : {"supported: encryption", "aes128gcm16", "integrity", "sha256", "prf", "prfsha256", "dh",
-                             "curve25519"})
+                             "curve25519", "aesxcbc"})
     EXPECT_NE(err.find(w), std::string::npos) << w << " in " << err;
+  (void)parse_proposal("aes999-sha256", ProposalKind::kEsp, &err);
+  EXPECT_EQ(err.find("aesxcbc"), std::string::npos) << "not offered for ESP: " << err;
+  // Never in the default proposals (IKE-only and not needed by the NEC table).
+  for (ProposalKind k : {ProposalKind::kIke, ProposalKind::kEsp})
+    for (const IkeProposal& d : default_proposals(k))
+      for (IntegAlg i : d.integ) EXPECT_NE(i, IntegAlg::kAesXcbc96);
 }
 
 // ----- identities ---------------------------------------------------------------------------
@@ -353,6 +372,7 @@ TEST(IkeIdentityParse, EveryType) {
       {"fqdn:gw.example", IkeIdType::kFqdn, "fqdn:gw.example", {'g', 'w', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'}},
       {"gw.example", IkeIdType::kFqdn, "fqdn:gw.example", {'g', 'w', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'}},
       {"@gw", IkeIdType::kFqdn, "fqdn:gw", {'g', 'w'}},
+      {"fqdn:*.gw.lab", IkeIdType::kFqdn, "fqdn:*.gw.lab", {'*', '.', 'g', 'w', '.', 'l', 'a', 'b'}},  // wildcard
       {"email:a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
       {"userfqdn:a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
       {"a@b", IkeIdType::kRfc822Addr, "email:a@b", {'a', '@', 'b'}},
@@ -369,7 +389,7 @@ TEST(IkeIdentityParse, EveryType) {
     EXPECT_EQ(id->to_string(), c.canonical);
     EXPECT_EQ(IkeIdentity::parse(id->to_string()), id) << c.text;  // round trip
   }
-  for (std::string_view bad : {"", "gateway", "ipv4:2001:db8::1", "ipv6:192.0.2.1", "fqdn:a..b", "email:nobody",
+  for (std::string_view bad : {"", "gateway", "ipv4:2001:db8::1", "ipv6:192.0.2.1", "fqdn:a..b", "fqdn:*", "fqdn:*gw.lab", "fqdn:a.*.lab", "email:nobody",
                                "keyid:0x123", "keyid:", "x509:CN=a"}) {
     std::string err;
     EXPECT_FALSE(IkeIdentity::parse(bad, &err)) << bad;
@@ -498,6 +518,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "peer[0].child_lifetime", "expected 10..691200"},
         ErrorCase{"dpd out of range", kPorts + "\n[ike]\ndpd_interval = 5\n", "dpd_interval", "ike.dpd_interval",
                   "\"off\" or an integer 10..3600"},
+        ErrorCase{"fragment size out of range", kPorts + peer("ike_fragment_size = 100\n"), "ike_fragment_size",
+                  "peer[0].ike_fragment_size", "576..1900"},
+        ErrorCase{"aesxcbc for ESP", kPorts + "\n[ike]\nesp = \"aes128-aesxcbc\"\n", "esp =", "ike.esp",
+                  "protects IKE messages only"},
         ErrorCase{"bad id", kPorts + peer("remote_id = \"fqdn:bad..name\"\n"), "remote_id", "peer[0].remote_id",
                   "is not a domain name"},
         ErrorCase{"any without remote_id",

@@ -564,6 +564,8 @@ INSTANTIATE_TEST_SUITE_P(
                       SkCase{EncrAlg::kAesCbc256, IntegAlg::kHmacSha512_256},
                       SkCase{EncrAlg::kTripleDesCbc, IntegAlg::kHmacMd5_96},
                       SkCase{EncrAlg::kTripleDesCbc, IntegAlg::kHmacSha1_96},
+                      SkCase{EncrAlg::kAesCbc128, IntegAlg::kAesXcbc96},
+                      SkCase{EncrAlg::kAesCbc256, IntegAlg::kAesXcbc96},
                       SkCase{EncrAlg::kAesGcm16_128, IntegAlg::kNone}, SkCase{EncrAlg::kAesGcm16_192, IntegAlg::kNone},
                       SkCase{EncrAlg::kAesGcm16_256, IntegAlg::kNone}, SkCase{EncrAlg::kAesGcm8_128, IntegAlg::kNone},
                       SkCase{EncrAlg::kAesGcm12_256, IntegAlg::kNone},
@@ -595,6 +597,40 @@ TEST(SkCipher, CbcRandomFailureIsReported) {
   rng.fail_from_now_on();
   std::vector<uint8_t> body(tx->body_size(4));
   EXPECT_EQ(tx->seal(counting(32), counting(4), body), SkStatus::kInternal);
+}
+
+TEST(SkCipher, AesXcbc96IcvIsTheRfc3566MacOfHeaderIvAndCiphertext) {
+  // AUTH_AES_XCBC_96 (RFC 7296 3.3.2 transform 5, RFC 3566): ICV = the first 96 bits of
+  // AES-XCBC-MAC(SK_a, aad | IV | ciphertext) (RFC 7296 3.14). aes_xcbc_mac() itself is pinned by
+  // the RFC 3566 4 vectors above; here the RFC 3566 test-case key 000102..0f as SK_a.
+  DeterministicRandom rng(9);
+  const auto ak = counting(16);
+  SecretBytes ek(repeat(0x42, 16));
+  auto tx = SkCipher::create(EncrAlg::kAesCbc128, IntegAlg::kAesXcbc96, ek, SecretBytes(ak), rng);
+  auto rx = SkCipher::create(EncrAlg::kAesCbc128, IntegAlg::kAesXcbc96, ek, SecretBytes(ak), rng);
+  ASSERT_TRUE(tx && rx);
+  EXPECT_EQ(tx->icv_len(), 12u);
+  const auto aad = counting(32);
+  for (std::size_t n : {0u, 15u, 16u, 33u}) {
+    std::vector<uint8_t> body(tx->body_size(n));
+    ASSERT_EQ(tx->seal(aad, repeat(7, n), body), SkStatus::kOk);
+    uint8_t mac[16];
+    const auto signed_part = std::span<const uint8_t>(body).first(body.size() - 12);
+    ASSERT_TRUE(aes_xcbc_mac(ak, {aad, signed_part}, mac));
+    EXPECT_EQ(to_hex(std::span<const uint8_t>(mac, 12)), to_hex(std::span<const uint8_t>(body).last(12))) << n;
+    std::vector<uint8_t> out;
+    EXPECT_EQ(rx->open(aad, body, out), SkStatus::kOk);
+    EXPECT_EQ(out, repeat(7, n));
+  }
+  // SK_a must be the 128-bit key of RFC 3566 2.1.
+  std::string err;
+  EXPECT_FALSE(SkCipher::create(EncrAlg::kAesCbc128, IntegAlg::kAesXcbc96, ek, SecretBytes(repeat(1, 20)), rng, &err));
+  EXPECT_NE(err.find("aesxcbc"), std::string::npos) << err;
+  // IKE SA keys for it: SK_ai/SK_ar 16 bytes.
+  const IkeSaKeys k = derive_ike_sa_keys({PrfAlg::kAesXcbc128, EncrAlg::kAesCbc128, IntegAlg::kAesXcbc96},
+                                         repeat(3, 16), repeat(1, 16), repeat(2, 16), 1, 2);
+  EXPECT_EQ(k.sk_ai.size(), 16u);
+  EXPECT_EQ(k.sk_d.size(), 16u);
 }
 
 TEST(SkCipher, AesGcmKnownAnswer) {

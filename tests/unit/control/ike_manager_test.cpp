@@ -345,6 +345,41 @@ TEST(IkeManager, ChildLifetimeRunsOnAcrossIkeRekey) {
   EXPECT_EQ(n.a->statistics().rekeys_child, 1u);  // at 140 s from its installation, not 90 + 140
 }
 
+TEST(IkeManager, SimultaneousIkeRekeyLeavesOneIkeSa) {
+  // Same lifetime, no jitter: both sides rekey the IKE SA in the same tick (RFC 7296 2.8.2). Both
+  // new IKE SAs join the tables; the redundant one is deleted, the Child SA stays in the fast path.
+  auto tweak = [](esprit::IkeSettings& s) {
+    s.connect_type = ConnectType::kAuto;
+    s.ike_lifetime = 1000;
+    s.rekey_margin = 100;
+    s.rekey_jitter = 0;
+  };
+  Net n(tweak, tweak);
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  uint64_t old_spi = n.a->established("right")->spi_i();
+  n.run(905s, 5s);
+  EXPECT_EQ(n.a->statistics().rekeys_ike, 1u);
+  EXPECT_EQ(n.b->statistics().rekeys_ike, 1u);
+  EXPECT_EQ(n.a->sa_count(), 1u);
+  EXPECT_EQ(n.b->sa_count(), 1u);
+  const IkeSa* a = n.a->established("right");
+  const IkeSa* b = n.b->established("left");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->spi_i(), old_spi);
+  EXPECT_EQ(a->spi_i(), b->spi_i());
+  EXPECT_EQ(a->spi_r(), b->spi_r());
+  ASSERT_EQ(a->child_sas().size(), 1u);
+  EXPECT_EQ(b->child_sas().size(), 1u);
+  EXPECT_TRUE(n.sink_a.removed.empty());
+  EXPECT_TRUE(n.sink_b.removed.empty());
+  // A real collision: each side saw the old and the redundant IKE SA go.
+  EXPECT_EQ(n.a->statistics().deleted, 2u);
+  EXPECT_EQ(n.b->statistics().deleted, 2u);
+  EXPECT_EQ(n.a->statistics().failed + n.b->statistics().failed, 0u);
+}
+
 TEST(IkeManager, HardPacketLimitDeletesChild) {
   Net n([](esprit::IkeSettings& s) {
     s.connect_type = ConnectType::kAuto;

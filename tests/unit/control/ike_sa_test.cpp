@@ -3,6 +3,8 @@
 // sources and a fake clock.
 #include "esprit/control/ike/sa/ike_sa.hpp"
 
+#include <openssl/hmac.h>
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -301,6 +303,37 @@ TEST(IkeSa, WrongRemoteIdIsAuthenticationFailed) {
   auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
   sr.remote_id = Identity::fqdn("someone.else");
   Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  p.establish();
+  EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+}
+
+// A remote_id starting with '*' (strongSwan's wildcard) matches any ID of that type ending in the
+// rest: one [[peer]] for N initiators with IDs 0.gw.lab, 1.gw.lab, ... (esprit-ikeload).
+TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
+  struct Case {
+    const char* want;
+    const char* got;
+    bool ok;
+  };
+  for (const Case& c : {Case{"*.gw.lab", "17.gw.lab", true}, Case{"*.gw.lab", "gw.lab", false},
+                        Case{"*.gw.lab", ".gw.lab", false}, Case{"*.gw.lab", "17.gw.labx", false},
+                        Case{"*.gw.lab", "17.sw.lab", false}}) {
+    SCOPED_TRACE(std::string(c.want) + " vs " + c.got);
+    auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    si.local_id = Identity::fqdn(c.got);
+    sr.remote_id = Identity::fqdn(c.want);
+    Pair p(si, sr);
+    p.establish();
+    EXPECT_EQ(p.i->state() == IkeState::kEstablished, c.ok);
+    if (!c.ok) EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+  }
+  // Only FQDN and RFC 822 IDs take the wildcard, and the type must match.
+  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  si.local_id = Identity::fqdn("a.gw.lab");
+  sr.remote_id = Identity{IdType::kKeyId, {'*', '.', 'g', 'w', '.', 'l', 'a', 'b'}};
+  Pair p(si, sr);
   p.establish();
   EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
 }
@@ -726,26 +759,197 @@ TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
   }
 }
 
-TEST(IkeSa, SimultaneousIkeRekeysBothRefusedThenRetried) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+// Both ends of a pair after IKE SA rekeys: every IKE SA of each side (old, successors), datagrams
+// routed by their SPIs to the peer's IKE SA with the same SPIs, successors collected as the IKE SA
+// manager does.
+struct Mesh {
+  explicit Mesh(Pair& p) {
+    side[0].push_back(std::move(p.i));
+    side[1].push_back(std::move(p.r));
+  }
+  void collect() {
+    for (auto& s : side)
+      for (std::size_t k = 0; k < s.size(); ++k)
+        while (auto n = s[k]->take_successor()) s.push_back(std::move(n));
+  }
+  // Delivers one datagram to the IKE SA of side `to` that has its SPIs.
+  void deliver(int to, const std::vector<uint8_t>& d) {
+    auto h = Message::parse_header(d);
+    ASSERT_TRUE(h);
+    for (auto& sa : side[to])
+      if (sa->spi_i() == h->spi_i && sa->spi_r() == h->spi_r && sa->state() != IkeState::kDestroyed) {
+        sa->receive(d);
+        collect();
+        return;
+      }
+    ++unrouted;
+  }
+  void pump() {
+    for (int n = 0; n < 20; ++n) {
+      bool any = false;
+      for (int from : {0, 1})
+        for (std::size_t k = 0; k < side[from].size(); ++k) {
+          auto out = std::move(side[from][k]->outbox());
+          side[from][k]->outbox().clear();
+          for (auto& d : out) {
+            any = true;
+            deliver(1 - from, d);
+          }
+        }
+      if (!any) return;
+    }
+  }
+  std::vector<IkeSa*> alive(int s) {
+    std::vector<IkeSa*> out;
+    for (auto& sa : side[s])
+      if (sa->state() != IkeState::kDestroyed) out.push_back(sa.get());
+    return out;
+  }
+  std::vector<std::unique_ptr<IkeSa>> side[2];  // [0]: the original initiator's, [1]: the responder's
+  int unrouted = 0;
+};
+
+// Scripts the next IKE rekey's SPI and nonce (IkeRekey::build_i draws the SPI, then Ni).
+void script_rekey_nonce(test::DeterministicRandom& rng, uint8_t spi_byte, uint8_t nonce_byte) {
+  std::vector<uint8_t> b(8, spi_byte);
+  b.insert(b.end(), 32, nonce_byte);
+  rng.queue(b);
+}
+
+TEST(IkeSa, SimultaneousIkeRekeyKeepsOneNewIkeSaWithTheChildSas) {
+  // RFC 7296 2.8.2: both rekeys succeed; the new IKE SA made by the exchange with the lowest of
+  // the four nonces is deleted by its maker, the other takes the Child SAs, its maker deletes the
+  // old IKE SA. `loser` is the side whose exchange carries the lowest nonce (an all-zero Ni).
+  for (int loser : {0, 1}) {
+    SCOPED_TRACE(loser == 0 ? "original initiator's exchange has the lowest nonce"
+                            : "original responder's exchange has the lowest nonce");
+    Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+    p.establish();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    ChildSa child = p.i->child_sas()[0];
+    script_rekey_nonce(loser == 0 ? p.rng_i : p.rng_r, 0x10, 0x00);
+    script_rekey_nonce(loser == 0 ? p.rng_r : p.rng_i, 0x20, 0xff);
+    p.i->rekey_ike_sa();
+    p.r->rekey_ike_sa();
+    Mesh m(p);
+    m.pump();
+    EXPECT_EQ(m.unrouted, 0);
+    // Each side: old, its own new SA, the peer's new SA; only the survivor is left.
+    for (int s : {0, 1}) {
+      ASSERT_EQ(m.side[s].size(), 3u);
+      EXPECT_EQ(m.side[s][0]->state(), IkeState::kDestroyed);
+      EXPECT_EQ(m.side[s][0]->last_error(), static_cast<NotifyType>(0));
+    }
+    auto a = m.alive(0), b = m.alive(1);
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    IkeSa& na = *a[0];
+    IkeSa& nb = *b[0];
+    EXPECT_EQ(na.state(), IkeState::kEstablished);
+    EXPECT_EQ(na.spi_i(), nb.spi_i());
+    EXPECT_EQ(na.spi_r(), nb.spi_r());
+    expect_same_keys(na, nb);
+    // The survivor is the winner's: its original initiator is the side that did not lose.
+    EXPECT_EQ(na.role(), loser == 0 ? IkeRole::kResponder : IkeRole::kInitiator);
+    EXPECT_EQ(na.spi_i(), 0x2020202020202020ull);  // the winner's SPI
+    // The Child SA moved, nothing left the fast path.
+    ASSERT_EQ(na.child_sas().size(), 1u);
+    EXPECT_EQ(na.child_sas()[0].spi_in, child.spi_in);
+    expect_children_mirror(na, nb);
+    EXPECT_EQ(p.sink_i.events.size(), 2u);
+    EXPECT_EQ(p.sink_r.events.size(), 2u);
+    // The loser deleted its redundant SA, the winner the old one: two IKE deletes per side.
+    uint64_t deleted = 0;
+    for (auto& sa : m.side[loser]) deleted += sa->counters()[IkeSaEvent::kDeleted];
+    EXPECT_EQ(deleted, 2u);
+    // The survivor carries on: a Child SA rekey (its new SK_d) and DPD both ways.
+    na.rekey_child(child.spi_in);
+    m.pump();
+    ASSERT_EQ(na.child_sas().size(), 1u);
+    EXPECT_NE(na.child_sas()[0].spi_in, child.spi_in);
+    expect_children_mirror(na, nb);
+    nb.dpd();
+    m.pump();
+    EXPECT_EQ(nb.state(), IkeState::kEstablished);
+    EXPECT_EQ(na.counters()[IkeSaEvent::kDropped] + nb.counters()[IkeSaEvent::kDropped], 0u);
+  }
+}
+
+TEST(IkeSa, IkeRekeyCollisionSeenByOneSideOnly) {
+  // The original initiator's rekey completes before the peer's rekey request reaches it: that
+  // request gets TEMPORARY_FAILURE (the SA is being closed, RFC 7296 2.8.2); the peer, which had
+  // answered ours and kept the new SA aside, gets our Delete of the old SA and lets ours take the
+  // Child SAs (2.25.2: forget its own rekey).
+  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
   p.establish();
+  ChildSa child = p.i->child_sas()[0];
   p.i->rekey_ike_sa();
   p.r->rekey_ike_sa();
-  p.pump();
-  EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
-  EXPECT_EQ(p.r->last_error(), NotifyType::kTemporaryFailure);
-  EXPECT_FALSE(p.i->take_successor());
-  EXPECT_FALSE(p.r->take_successor());
-  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
-  EXPECT_EQ(p.i->child_sas().size(), 1u);
-  p.r->rekey_ike_sa();
-  p.pump();
-  auto ni = p.i->take_successor();
-  auto nr = p.r->take_successor();
-  ASSERT_TRUE(ni && nr);
-  expect_same_keys(*ni, *nr);
-  EXPECT_EQ(ni->child_sas().size(), 1u);
+  Mesh m(p);
+  IkeSa& ia = *m.side[0][0];
+  IkeSa& rb = *m.side[1][0];
+  auto ra = std::move(ia.outbox());
+  ia.outbox().clear();
+  ASSERT_EQ(ra.size(), 1u);
+  m.deliver(1, ra[0]);  // the responder answers our rekey, its own still outstanding
+  auto from_r = std::move(rb.outbox());
+  rb.outbox().clear();
+  ASSERT_EQ(from_r.size(), 2u);  // its rekey request, then the response to ours
+  m.deliver(0, from_r[1]);       // ours completes: we delete the old IKE SA
+  m.deliver(0, from_r[0]);       // its rekey arrives late: TEMPORARY_FAILURE
+  EXPECT_EQ(ia.counters()[IkeSaEvent::kOtherError], 1u);
+  m.pump();
+  EXPECT_EQ(ia.state(), IkeState::kDestroyed);
+  EXPECT_EQ(rb.state(), IkeState::kDestroyed);
+  auto a = m.alive(0), b = m.alive(1);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0]->role(), IkeRole::kInitiator);
+  EXPECT_EQ(a[0]->spi_i(), b[0]->spi_i());
+  expect_same_keys(*a[0], *b[0]);
+  ASSERT_EQ(a[0]->child_sas().size(), 1u);
+  EXPECT_EQ(a[0]->child_sas()[0].spi_in, child.spi_in);
+  expect_children_mirror(*a[0], *b[0]);
+  EXPECT_EQ(p.sink_i.events.size(), 2u);
+  EXPECT_EQ(p.sink_r.events.size(), 2u);
+}
+
+TEST(IkeSa, ChildRekeyCollidingWithIkeRekeyIsRefusedThenRetried) {
+  // RFC 7296 2.25.2: a Child SA rekey arriving while we rekey the IKE SA, and an IKE rekey arriving
+  // while our Child SA rekey is outstanding, are answered TEMPORARY_FAILURE (as strongSwan does);
+  // nothing changes, and a later retry works.
+  for (bool ike_from_initiator : {true, false}) {
+    SCOPED_TRACE(ike_from_initiator ? "initiator rekeys the IKE SA" : "responder rekeys the IKE SA");
+    Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
+           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+    p.establish();
+    ChildSa child = p.i->child_sas()[0];
+    if (ike_from_initiator) {
+      p.i->rekey_ike_sa();
+      p.r->rekey_child(child.spi_out);
+    } else {
+      p.i->rekey_child(child.spi_in);
+      p.r->rekey_ike_sa();
+    }
+    p.pump();
+    EXPECT_EQ(p.i->last_error(), NotifyType::kTemporaryFailure);
+    EXPECT_EQ(p.r->last_error(), NotifyType::kTemporaryFailure);
+    EXPECT_FALSE(p.i->take_successor());
+    EXPECT_FALSE(p.r->take_successor());
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    EXPECT_EQ(p.i->child_sas()[0].spi_in, child.spi_in);
+    expect_children_mirror(*p.i, *p.r);
+    EXPECT_EQ(p.sink_i.events.size(), 2u);
+    p.i->rekey_ike_sa();
+    p.pump();
+    auto ni = p.i->take_successor();
+    auto nr = p.r->take_successor();
+    ASSERT_TRUE(ni && nr);
+    expect_same_keys(*ni, *nr);
+    EXPECT_EQ(ni->child_sas().size(), 1u);
+  }
 }
 
 TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
@@ -786,6 +990,181 @@ TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
   live.r->outbox().clear();
 }
 
+// ---- IKE fragmentation (RFC 7383) ----
+
+bool is_skf(const std::vector<uint8_t>& d) {
+  auto m = Message::parse(d);
+  return m && !m->payloads.empty() && std::holds_alternative<EncryptedFragmentPayload>(m->payloads.back());
+}
+bool offers_fragmentation(const std::vector<uint8_t>& d) {
+  auto m = Message::parse(d);
+  return m && m->find_notify(NotifyType::kIkev2FragmentationSupported) != nullptr;
+}
+IkeSettings frag_settings(bool initiator, bool on, std::size_t size = 256) {
+  IkeSettings s = settings(initiator, "aes128-sha256-x25519", "aes128gcm16");
+  s.fragmentation = on;
+  s.fragment_size = size;
+  return s;
+}
+std::vector<std::vector<uint8_t>> take(IkeSa& sa) {
+  auto out = std::move(sa.outbox());
+  sa.outbox().clear();
+  return out;
+}
+
+TEST(IkeSa, IkeAuthGoesInFragmentsWhenBothSupportThem) {
+  // IKE_AUTH here is about 250 bytes: 128-byte datagrams make a few fragments each way.
+  Pair p(frag_settings(true, true, 128), frag_settings(false, true, 128));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  ASSERT_EQ(p.r->state(), IkeState::kEstablished);
+  EXPECT_TRUE(p.i->init_result().fragmentation);
+  EXPECT_TRUE(p.r->init_result().fragmentation);
+  expect_same_keys(*p.i, *p.r);
+  expect_children_mirror(*p.i, *p.r);
+  ASSERT_GE(p.wire_log.size(), 2u);
+  EXPECT_TRUE(offers_fragmentation(p.wire_log[0]));
+  EXPECT_TRUE(offers_fragmentation(p.wire_log[1]));
+  std::size_t req = 0, resp = 0;
+  for (const auto& d : p.wire_log) {
+    auto h = Message::parse_header(d);
+    ASSERT_TRUE(h);
+    if (h->exchange == ExchangeType::kIkeSaInit) continue;
+    EXPECT_LE(d.size(), 128u);
+    EXPECT_TRUE(is_skf(d));
+    (h->response() ? resp : req)++;
+  }
+  EXPECT_GE(req, 2u);
+  EXPECT_GE(resp, 2u);
+  // Later exchanges use it too, and the rekeyed IKE SA keeps it.
+  p.i->rekey_child(p.i->child_sas()[0].spi_in);
+  p.pump();
+  expect_children_mirror(*p.i, *p.r);
+  p.r->rekey_ike_sa();
+  p.pump();
+  auto ni = p.i->take_successor(), nr = p.r->take_successor();
+  ASSERT_TRUE(ni && nr);
+  EXPECT_TRUE(ni->init_result().fragmentation);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped] + p.r->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+TEST(IkeSa, NoFragmentsUnlessBothSupportThem) {
+  for (bool initiator_on : {true, false}) {
+    SCOPED_TRACE(initiator_on ? "only the initiator" : "only the responder");
+    Pair p(frag_settings(true, initiator_on), frag_settings(false, !initiator_on));
+    p.establish();
+    ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+    EXPECT_FALSE(p.i->init_result().fragmentation);
+    EXPECT_FALSE(p.r->init_result().fragmentation);
+    EXPECT_EQ(offers_fragmentation(p.wire_log[0]), initiator_on);
+    EXPECT_FALSE(offers_fragmentation(p.wire_log[1]));  // the responder answers only an offer
+    for (const auto& d : p.wire_log) EXPECT_FALSE(is_skf(d));
+  }
+}
+
+TEST(IkeSa, FragmentsReassembleInAnyOrderAndAreResentTogether) {
+  Pair p(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  p.i->initiate();
+  auto init = take(*p.i);
+  ASSERT_EQ(init.size(), 1u);
+  p.r->receive(init[0]);
+  auto init_r = take(*p.r);
+  ASSERT_EQ(init_r.size(), 1u);
+  p.i->receive(init_r[0]);
+  auto auth = take(*p.i);
+  ASSERT_GE(auth.size(), 3u);
+  for (const auto& d : auth) EXPECT_TRUE(is_skf(d));
+  // A fragment with a bad ICV is dropped (each fragment is authenticated, RFC 7383 2.6).
+  auto bad = auth[1];
+  bad.back() ^= 1;
+  p.r->receive(bad);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], 1u);
+  // Last to first, one duplicated: nothing happens until every fragment is in.
+  for (std::size_t k = auth.size(); k-- > 0;) {
+    p.r->receive(auth[k]);
+    if (k == auth.size() - 1) p.r->receive(auth[k]);
+    if (k > 0) {
+      EXPECT_TRUE(p.r->outbox().empty());
+    }
+  }
+  ASSERT_EQ(p.r->state(), IkeState::kEstablished);
+  auto auth_r = take(*p.r);
+  ASSERT_GE(auth_r.size(), 2u);
+  // The last response fragment is lost: the initiator resends every request fragment, byte for
+  // byte; the responder answers once (on fragment 1) from its cache, with every fragment.
+  for (std::size_t k = 0; k + 1 < auth_r.size(); ++k) p.i->receive(auth_r[k]);
+  EXPECT_EQ(p.i->state(), IkeState::kAuthenticating);
+  p.clock.t += 2s;
+  p.i->tick();
+  auto again = take(*p.i);
+  EXPECT_EQ(again, auth);
+  for (const auto& d : again) p.r->receive(d);
+  auto again_r = take(*p.r);
+  EXPECT_EQ(again_r, auth_r);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDuplicateRequest], 1u);
+  for (const auto& d : again_r) p.i->receive(d);
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  expect_same_keys(*p.i, *p.r);
+  expect_children_mirror(*p.i, *p.r);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+TEST(IkeSa, MutatedFragmentsNeverCrashOrBreakTheSa) {
+  // Every datagram of a fragmented session (SKF headers, numbers, totals, bodies), mutated, fed to
+  // an established fragmenting pair and to a fresh responder: dropped, never a crash; then the
+  // pair still runs a fragmented exchange.
+  Pair ref(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  ref.establish();
+  ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
+  ref.pump();
+  ASSERT_GE(ref.wire_log.size(), 10u);
+  test::DeterministicRandom mut(78);
+  Pair live(frag_settings(true, true, 100), frag_settings(false, true, 100));
+  live.establish();
+  ASSERT_EQ(live.i->state(), IkeState::kEstablished);
+  for (const auto& d : ref.wire_log) {
+    for (int k = 0; k < 24; ++k) {
+      std::vector<uint8_t> m = d;
+      uint8_t pick[4];
+      ASSERT_TRUE(mut.fill(pick));
+      if (k % 4 == 3) {
+        m.resize(pick[0] % m.size());
+      } else {
+        m[(pick[0] << 8 | pick[1]) % m.size()] ^= static_cast<uint8_t>(pick[2] | 1);
+      }
+      IkeSa fresh(IkeRole::kResponder, live.sr_, IkeSaEnv{&live.rng_r, &live.clock, &live.sink_r, &live.ctx});
+      fresh.receive(m);
+      live.i->receive(m);
+      live.r->receive(m);
+    }
+  }
+  live.i->outbox().clear();
+  live.r->outbox().clear();
+  EXPECT_EQ(live.i->state(), IkeState::kEstablished);
+  live.r->rekey_child(live.r->child_sas()[0].spi_in);
+  live.pump();
+  expect_children_mirror(*live.i, *live.r);
+  EXPECT_EQ(live.i->state(), IkeState::kEstablished);
+}
+
+TEST(IkeSa, FragmentsAreRefusedUnlessNegotiated) {
+  // SKF is only valid once both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.5): a responder
+  // that did not agree drops each fragment (authentic or not) and stays where it was.
+  Pair p(frag_settings(true, true, 200), frag_settings(false, true, 200));
+  p.i->initiate();
+  auto init = take(*p.i);
+  p.r->receive(init[0]);
+  auto init_r = take(*p.r);
+  p.i->receive(init_r[0]);
+  auto auth = take(*p.i);
+  ASSERT_GE(auth.size(), 2u);
+  p.r->init_result_mut().fragmentation = false;  // as if it had not answered the notify
+  for (const auto& d : auth) p.r->receive(d);
+  EXPECT_EQ(p.r->counters()[IkeSaEvent::kDropped], auth.size());
+  EXPECT_EQ(p.r->state(), IkeState::kAuthenticating);
+  EXPECT_TRUE(p.r->outbox().empty());
+}
+
 TEST(Proposal, ParseErrors) {
   std::string err;
   EXPECT_FALSE(parse_proposal("aes256-sha256", ProtocolId::kIke, &err));
@@ -795,6 +1174,133 @@ TEST(Proposal, ParseErrors) {
   EXPECT_FALSE(parse_proposal("aes128gcm16-sha256", ProtocolId::kEsp, &err));
   EXPECT_FALSE(parse_proposal("null-sha256-modp2048", ProtocolId::kIke, &err));
   EXPECT_TRUE(parse_proposal("aes128gcm16-esn", ProtocolId::kEsp, &err)) << err;
+  // AES-XCBC-96 protects IKE messages only (the ESP engine has no XCBC).
+  EXPECT_TRUE(parse_proposal("aes128-aesxcbc-modp2048", ProtocolId::kIke, &err)) << err;
+  EXPECT_FALSE(parse_proposal("aes128-aesxcbc", ProtocolId::kEsp, &err));
+  EXPECT_NE(err.find("IKE only"), std::string::npos) << err;
+}
+
+TEST(IkeSa, AesXcbcProtectsTheIkeSa) {
+  // AUTH_AES_XCBC_96 with PRF_AES128_XCBC (RFC 3566, RFC 4434) for SK: IKE_AUTH, a Child SA rekey
+  // and DPD go through; the Child SAs use HMAC (XCBC is IKE only).
+  Pair p(settings(true, "aes128-aesxcbc-modp2048", "aes128-sha256"),
+         settings(false, "aes128-aesxcbc-modp2048", "aes128-sha256"));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->init_result().transforms.integ, IntegAlg::kAesXcbc96);
+  EXPECT_EQ(p.i->init_result().transforms.prf, PrfAlg::kAesXcbc128);
+  EXPECT_EQ(p.i->keys().sk_ai.size(), 16u);
+  EXPECT_EQ(p.i->keys().sk_d.size(), 16u);
+  expect_same_keys(*p.i, *p.r);
+  ASSERT_EQ(p.i->child_sas().size(), 1u);
+  EXPECT_EQ(p.i->child_sas()[0].integ, IntegAlg::kHmacSha256_128);
+  p.r->rekey_child(p.r->child_sas()[0].spi_in);
+  p.pump();
+  expect_children_mirror(*p.i, *p.r);
+  p.i->dpd();
+  p.pump();
+  EXPECT_EQ(p.i->state(), IkeState::kEstablished);
+  EXPECT_EQ(p.i->counters()[IkeSaEvent::kDropped] + p.r->counters()[IkeSaEvent::kDropped], 0u);
+}
+
+// prf = HMAC-SHA1 and prf+ (RFC 7296 2.13) straight from OpenSSL's one-shot HMAC(), independent
+// of control/ike/crypto.
+std::vector<uint8_t> hmac_sha1(std::span<const uint8_t> key, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> out(20);
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len);
+  return out;
+}
+std::vector<uint8_t> prf_plus_sha1(std::span<const uint8_t> key, const std::vector<uint8_t>& seed, std::size_t len) {
+  std::vector<uint8_t> out, t;
+  for (uint8_t n = 1; out.size() < len; ++n) {
+    std::vector<uint8_t> in = t;
+    in.insert(in.end(), seed.begin(), seed.end());
+    in.push_back(n);
+    t = hmac_sha1(key, in);
+    out.insert(out.end(), t.begin(), t.end());
+  }
+  out.resize(len);
+  return out;
+}
+
+std::string hex_of(std::span<const uint8_t> b) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (uint8_t x : b) {
+    s += d[x >> 4];
+    s += d[x & 15];
+  }
+  return s;
+}
+
+TEST(IkeSa, KeysAreCutInTheRfcOrder) {
+  // RFC 7296 2.14: {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr |
+  // SPIi | SPIr), SKEYSEED = prf(Ni | Nr, g^ir). RFC 7296 2.17: KEYMAT = prf+(SK_d, Ni | Nr) gives
+  // the initiator->responder SA's encryption key, then its integrity key, then the
+  // responder->initiator ones; "initiator" is the initiator of the exchange that made the Child SA.
+  // Recomputed here with OpenSSL's HMAC-SHA1 (not control/ike/crypto) from the nonces and g^ir
+  // both stacks used, with distinct key lengths (AES-256 32, HMAC-SHA2-256 32
+  // in ESP; 16 + 20 + 20 for aes128-sha1 in IKE) so a swap cannot go unnoticed.
+  Pair p(settings(true, "aes128-sha1-curve25519", "aes256-sha256"),
+         settings(false, "aes128-sha1-curve25519", "aes256-sha256"));
+  p.establish();
+  ASSERT_EQ(p.i->state(), IkeState::kEstablished);
+  auto& exi = p.i->ex();
+  auto pub_r = p.r->ex().dh->public_value();
+  SecretBytes g_ir;
+  ASSERT_EQ(exi.dh->derive(pub_r, g_ir), DhStatus::kOk);
+  std::vector<uint8_t> ni_nr = exi.ni;
+  ni_nr.insert(ni_nr.end(), exi.nr.begin(), exi.nr.end());
+  const auto seed = hmac_sha1(ni_nr, std::vector<uint8_t>(g_ir.span().begin(), g_ir.span().end()));
+  std::vector<uint8_t> ike_seed = ni_nr;
+  for (uint64_t spi : {p.i->spi_i(), p.i->spi_r()})
+    for (int k = 0; k < 8; ++k) ike_seed.push_back(static_cast<uint8_t>(spi >> (56 - 8 * k)));
+  const std::size_t ike_len = 3 * 20 + 2 * 20 + 2 * 16;
+  const auto dkm = prf_plus_sha1(seed, ike_seed, ike_len);
+  const IkeSaKeys& k = p.i->keys();
+  EXPECT_EQ(hex_of(k.sk_d.span()) + hex_of(k.sk_ai.span()) + hex_of(k.sk_ar.span()) + hex_of(k.sk_ei.span()) +
+                hex_of(k.sk_er.span()) + hex_of(k.sk_pi.span()) + hex_of(k.sk_pr.span()),
+            hex_of(dkm));
+  EXPECT_EQ(k.sk_ai.size(), 20u);
+  EXPECT_EQ(k.sk_ei.size(), 16u);
+  expect_same_keys(*p.i, *p.r);
+
+  // The IKE_AUTH Child SA: the IKE initiator is the exchange initiator.
+  auto expect_order = [](const std::vector<uint8_t>& keymat, const ChildSa& exch_i, const ChildSa& exch_r) {
+    auto part = [&](std::size_t off) { return hex_of(std::span(keymat).subspan(off, 32)); };
+    EXPECT_EQ(hex_of(exch_i.outbound.encr_key.span()), part(0));    // encr i->r
+    EXPECT_EQ(hex_of(exch_i.outbound.integ_key.span()), part(32));  // integ i->r
+    EXPECT_EQ(hex_of(exch_i.inbound.encr_key.span()), part(64));    // encr r->i
+    EXPECT_EQ(hex_of(exch_i.inbound.integ_key.span()), part(96));   // integ r->i
+    EXPECT_EQ(hex_of(exch_r.inbound.encr_key.span()), part(0));
+    EXPECT_EQ(hex_of(exch_r.inbound.integ_key.span()), part(32));
+    EXPECT_EQ(hex_of(exch_r.outbound.encr_key.span()), part(64));
+    EXPECT_EQ(hex_of(exch_r.outbound.integ_key.span()), part(96));
+  };
+  {
+    const auto keymat = prf_plus_sha1(k.sk_d.span(), ni_nr, 128);
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    expect_order(keymat, p.i->child_sas()[0], p.r->child_sas()[0]);
+  }
+  // A CREATE_CHILD_SA started by the IKE responder: its keys come first. Nonces and SPIs scripted
+  // (ChildCreate draws SPI then Ni as initiator, Nr then SPI as responder without PFS).
+  std::vector<uint8_t> ni(32, 0x11), nr(32, 0x22);
+  std::vector<uint8_t> script_r = {0x01, 0x02, 0x03, 0x04};
+  script_r.insert(script_r.end(), ni.begin(), ni.end());
+  std::vector<uint8_t> script_i = nr;
+  script_i.insert(script_i.end(), {0x0a, 0x0b, 0x0c, 0x0d});
+  p.rng_r.queue(script_r);
+  p.rng_i.queue(script_i);
+  p.r->create_child();
+  p.pump();
+  const ChildSa* on_r = by_in(*p.r, 0x01020304);
+  const ChildSa* on_i = by_in(*p.i, 0x0a0b0c0d);
+  ASSERT_TRUE(on_r && on_i);
+  std::vector<uint8_t> ni_nr2 = ni;
+  ni_nr2.insert(ni_nr2.end(), nr.begin(), nr.end());
+  const auto keymat = prf_plus_sha1(k.sk_d.span(), ni_nr2, 128);
+  expect_order(keymat, *on_r, *on_i);
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ enum class EncrAlg : uint8_t {
   kChaCha20Poly1305,
 };
 
-/// ESP integrity algorithm (kNone for AEAD ciphers).
+/// Integrity algorithm of ESP and of IKE's SK payload (kNone for AEAD ciphers). Not every one is
+/// in the ESP engine: see IntegInfo::esp.
 enum class IntegAlg : uint8_t {
   kNone,
   kHmacMd5_96,
@@ -36,6 +37,7 @@ enum class IntegAlg : uint8_t {
   kHmacSha256_128,
   kHmacSha384_192,
   kHmacSha512_256,
+  kAesXcbc96,  ///< AUTH_AES_XCBC_96 (RFC 3566): IKE only, the ESP engine has no XCBC job set up
 };
 
 enum class CipherFamily : uint8_t { kNull, kDesCbc, kAesCbc, kAesGcm, kChaCha20Poly1305 };
@@ -65,6 +67,7 @@ struct IntegInfo {
   uint16_t ikev1_id;          ///< IKEv1 IPsec DOI authentication algorithm attribute value
   uint8_t key_len;
   uint8_t icv_len;
+  bool esp;                   ///< the ESP engine (fastpath/esp_sa.cpp) implements it
 };
 
 /// IKEv2 pseudo-random function (transform type 2).

@@ -102,6 +102,10 @@ enum class NattMode : uint8_t { kOn, kOff, kForce };
 /// tests see rekeys within seconds (every NEC value stays valid).
 inline constexpr uint32_t kMinLifetime = 10;
 inline constexpr uint32_t kMaxLifetime = 691200;
+/// ike_fragment_size bounds: the IPv4 minimum datagram RFC 7383 2.5.1 assumes (576), and what one
+/// mbuf of espritd's pool holds after reassembly (2 KiB data room, docs/ike.md "Transport").
+inline constexpr uint32_t kMinIkeFragmentSize = 576;
+inline constexpr uint32_t kMaxIkeFragmentSize = 1900;
 
 /// Every setting with a default. X(type, field, "key"). The built-in defaults are in
 /// builtin_ike_settings() (ike_config.cpp), each citing the NEC table row.
@@ -123,7 +127,9 @@ inline constexpr uint32_t kMaxLifetime = 691200;
   X(ConnectType, connect_type, "connect_type")                    \
   X(NattMode, natt, "natt")                                       \
   X(uint32_t, nat_keepalive, "nat_keepalive")                     \
-  X(bool, anti_replay, "anti_replay")
+  X(bool, anti_replay, "anti_replay")                             \
+  X(bool, ike_fragmentation, "ike_fragmentation")                 \
+  X(uint32_t, ike_fragment_size, "ike_fragment_size")
 
 /// Settings as written at one level: nullopt = not set here. Meaning of the values:
 ///  local_id nullopt inside = "our source address" (ID_IPV4_ADDR/ID_IPV6_ADDR of the outer address);

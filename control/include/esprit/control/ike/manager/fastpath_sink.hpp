@@ -13,9 +13,13 @@
 // Control core only; not for the workers.
 #pragma once
 
+#include <chrono>
+#include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "esprit/common/policy.hpp"
@@ -44,6 +48,20 @@ struct FastpathInstallerConfig {
   std::map<std::string, SaPathOptions> peer_paths;
   SpdTable::Options outbound{PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0};
   SpdTable::Options inbound{PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0};
+  /// false: every change of an outbound SA publishes at once (tests, small setups); true: changes are
+  /// coalesced and flush() publishes (espritd, once per control-loop turn).
+  bool batch_publish = false;
+};
+
+/// SPD publications by the installer (`show ikev2 statistics`, benchmarks).
+struct SpdPublishStats {
+  uint64_t publications = 0;   ///< SPD builds published (start included)
+  uint64_t rules = 0;          ///< rules (both directions) in the last one
+  uint64_t narrowed = 0;       ///< of which narrowed Child SA rules
+  double last_build_s = 0;     ///< wall time of the last build (both rte_acl tables) + publish
+  double max_build_s = 0;
+  double total_build_s = 0;
+  double total_build_cpu_s = 0;  ///< CPU time of the control thread in them (builds; the RCU wait spins)
 };
 
 class FastpathInstaller {
@@ -58,6 +76,13 @@ class FastpathInstaller {
   /// Builds and publishes the SPD from the current state (the daemon calls it once at start so that
   /// IKE-bound PROTECT rules point at kNoSaSlot). False with `error` if rte_acl refuses.
   bool publish(std::string* error = nullptr);
+  /// batch_publish: publishes if an SA change is pending and the pacing allows (see above), then
+  /// removes the outbound SAs that waited for it. `force`: ignore the pacing. Cheap when nothing
+  /// is pending. Returns false if a build failed (counted in failures(); retried on the next call).
+  bool flush(bool force = false);
+  /// An SA change waits for flush().
+  [[nodiscard]] bool pending() const noexcept { return dirty_ || !doomed_.empty(); }
+  [[nodiscard]] const SpdPublishStats& publish_stats() const noexcept { return stats_; }
 
   /// Failures of SAD operations (descriptor refused, SAD full) since start, and the last message.
   [[nodiscard]] uint64_t failures() const noexcept { return failures_; }
@@ -76,19 +101,33 @@ class FastpathInstaller {
   struct Outbound {
     uint32_t spi;
     uint32_t slot;
+    IpAddress remote;  ///< the peer's address and NAT-T port (0: none): outbound SPIs of two road
+    uint16_t remote_port;  ///< warriors behind one NAT may be equal
     ChildSelectors ts;
+    std::vector<esprit::TrafficSelector> selectors;  ///< ts as policy selectors (local -> remote)
   };
+  using OutboundList = std::list<Outbound>;
   void install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts);
   void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
   /// Writes sa_paths[slot] for a slot no worker reads yet (before Sad::add publishes the SA).
   void set_path(const std::string& peer, const SaDescriptor& sa, uint32_t slot);
-  void remove(const std::string& peer, uint32_t spi, SaDirection d);
+  void remove(const std::string& peer, uint32_t spi, SaDirection d, const SaDescriptor* sa = nullptr);
+  using OutboundIndex = std::unordered_multimap<uint32_t, OutboundList::iterator>;
+  /// The outbound SA with this SPI (when several have it: the one with the remote address and NAT-T
+  /// port of `sa`); end() if none.
+  [[nodiscard]] OutboundIndex::iterator find_outbound(uint32_t spi, const SaDescriptor* sa) noexcept;
   void fail(std::string msg);
 
   FastpathInstallerConfig cfg_;
   std::map<std::string, std::unique_ptr<PeerSink>> sinks_;
-  std::map<std::string, std::vector<Outbound>> outbound_;  ///< per peer, oldest first
-  std::map<uint32_t, uint32_t> inbound_slot_, outbound_slot_;  ///< SPI -> slot
+  void outbound_changed();
+  std::map<std::string, OutboundList> outbound_;  ///< per peer, oldest first
+  OutboundIndex outbound_pos_;  ///< the peers' SPI -> the entries
+  std::unordered_map<uint32_t, uint32_t> inbound_slot_;  ///< our SPI -> slot
+  bool dirty_ = false;
+  std::vector<uint32_t> doomed_;  ///< outbound slots to remove after the next publication
+  std::chrono::steady_clock::time_point next_publish_{};
+  SpdPublishStats stats_;
   uint64_t failures_ = 0;
   std::string last_error_;
 };
@@ -97,6 +136,9 @@ class FastpathInstaller {
 /// `remote`, protocol and ports included).
 [[nodiscard]] bool covered_by(const esprit::TrafficSelector& sel, const std::vector<ike::TrafficSelector>& local,
                               const std::vector<ike::TrafficSelector>& remote) noexcept;
+/// The traffic both selectors match (nullopt: none, or not expressible as one rule).
+[[nodiscard]] std::optional<esprit::TrafficSelector> intersect(const esprit::TrafficSelector& a,
+                                                               const esprit::TrafficSelector& b) noexcept;
 /// An IKE traffic selector (address range) as policy selectors (the fewest prefixes that make up the
 /// range), `src` side; the other side any.
 [[nodiscard]] std::vector<esprit::TrafficSelector> to_policy_selectors(const std::vector<ike::TrafficSelector>& src,

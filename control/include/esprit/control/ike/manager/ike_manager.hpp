@@ -4,7 +4,14 @@
 // into the SA code's settings, routes datagrams in (receive) and out (a send callback), drives
 // every timer from tick(now): retransmissions, soft/hard lifetimes with jittered rekeys, DPD,
 // connect type auto (bring up, re-establish) and trigger (acquire, rate-limited), NAT-T float and
-// NAT mapping changes. Runs on the control core; may allocate. No DPDK.
+// NAT mapping changes, INITIAL_CONTACT (RFC 7296 2.4: older IKE SAs between the same identities
+// go). Runs on the control core; may allocate. No DPDK.
+//
+// Scale: each SA sits in a min-heap keyed by its next deadline (resend or give-up, DPD, NAT
+// keepalive, soft/hard lifetimes of it and its Child SAs, half-open expiry, destroy), recomputed
+// after everything that happens to it; tick() pops what is due, so a tick costs O(expired log N),
+// not O(N). Lookups on the path of a message are hashed (SPI, half-open key, identity); a
+// destroyed SA is reaped in O(1) amortised.
 //
 //   IkeManager m(peers, {&rng, &clock, &sink, send_fn});
 //   m.start();                                   // connect_type auto peers initiate
@@ -17,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -78,7 +86,15 @@ struct IkeStats {
   uint64_t acquire = 0, acquire_limited = 0;
   uint64_t nat_keepalives = 0;
   uint64_t dropped = 0;  ///< datagrams that matched no SA or did not parse
+  uint64_t initial_contact = 0;  ///< older IKE SAs dropped for an INITIAL_CONTACT (RFC 7296 2.4)
   std::map<std::string, uint64_t> failures;  ///< by notify name ("AUTHENTICATION_FAILED", "TIMEOUT")
+  /// Now, not counters: the SAs in the table and about how much memory they hold.
+  struct Memory {
+    uint64_t ike_sas = 0;    ///< IKE SAs in the table (any state)
+    uint64_t half_open = 0;  ///< of which not established yet
+    uint64_t child_sas = 0;
+    uint64_t bytes = 0;      ///< estimate: IkeSa::memory_estimate() + the manager's entry and indexes
+  } memory;
   [[nodiscard]] ExchangeStats& of(ExchangeType t) noexcept;
 };
 
@@ -143,6 +159,8 @@ struct IkeManagerEnv {
   /// Called once per IKE SA, after its keys are in place and before anything is sent on it (the
   /// daemon writes its keys to the Wireshark keys file); empty: none.
   std::function<void(const std::string& peer, const IkeSa& sa)> on_established;
+  /// How often a Child SA's packet/byte counters are compared with child_lifetime_bytes/packets.
+  Duration limit_poll = std::chrono::seconds(1);
   /// Minimum time between two acquires of one peer that start an exchange.
   Duration acquire_holdoff = std::chrono::seconds(1);
   /// Wait before re-establishing an auto peer whose IKE SA was lost.
@@ -165,8 +183,12 @@ class IkeManager {
   /// A datagram from the peer (UDP payload, non-ESP marker removed).
   void receive(const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
                std::span<const uint8_t> bytes);
-  /// Timers of every SA: retransmissions, lifetimes, DPD, re-establishment.
+  /// The timers that are due: retransmissions, lifetimes, DPD, re-establishment. O(due SAs).
   void tick();
+  /// The earliest deadline of any SA or peer (nullopt: none); tick() before it does nothing.
+  [[nodiscard]] std::optional<Duration> next_deadline() const noexcept;
+  /// SAs whose deadline tick() handled since start (tests, benchmarks).
+  [[nodiscard]] uint64_t timer_runs() const noexcept { return timer_runs_; }
   /// `espritctl initiate <peer>`.
   InitiateResult initiate(std::string_view peer);
   /// The fast path saw a packet for a PROTECT policy of `peer` without SA (connect type trigger).
@@ -176,7 +198,7 @@ class IkeManager {
 
   [[nodiscard]] std::vector<IkeSaSnapshot> snapshot() const;
   [[nodiscard]] const IkeStats& statistics() const noexcept { return global_; }
-  /// Per peer; nullptr if unknown.
+  /// Per peer (memory: its SAs); nullptr if unknown.
   [[nodiscard]] const IkeStats* statistics(std::string_view peer) const noexcept;
   [[nodiscard]] std::size_t sa_count() const noexcept { return sas_.size(); }
   /// The established IKE SA of a peer (the newest), or nullptr.
@@ -188,6 +210,7 @@ class IkeManager {
     Duration soft{};  ///< rekey at
     Duration hard{};
   };
+  static constexpr Duration kNever = Duration::max();
   struct Entry {
     std::unique_ptr<IkeSa> sa;
     std::size_t peer = 0;
@@ -210,6 +233,21 @@ class IkeManager {
     bool have_last_request = false;
     uint32_t last_request_mid = 0;
     ExchangeType last_request_exchange = ExchangeType::kInformational;
+    // scheduling and bookkeeping
+    Duration due = kNever;      ///< its key in timers_ (kNever: not there)
+    Duration last_poll{};       ///< Child SA counters last compared with the byte/packet limits
+    uint64_t tick_seen = 0;     ///< the tick() that last ran it (each SA at most once per tick)
+    uint64_t indexed_spi = 0;   ///< its key in by_spi_ (0: none)
+    std::string id_key;         ///< its key in by_id_ (empty: none)
+    bool dead = false;          ///< in dead_, reaped soon
+    bool counted_established = false;  ///< in the memory statistics as established
+    std::size_t mem = 0;        ///< bytes counted in the memory statistics
+    std::size_t child_count = 0;
+  };
+  struct Due {
+    Duration at;
+    uint64_t serial;
+    bool operator>(const Due& o) const noexcept { return at != o.at ? at > o.at : serial > o.serial; }
   };
   struct PeerState {
     ManagedPeer cfg;
@@ -217,6 +255,7 @@ class IkeManager {
     Duration last_acquire{};
     bool acquired_once = false;
     Duration reconnect_at{};  ///< 0: none pending
+    std::map<uint64_t, Entry*> entries;  ///< its SAs in sas_, by serial
   };
 
   [[nodiscard]] Duration now() const noexcept { return env_.clock->now(); }
@@ -230,6 +269,19 @@ class IkeManager {
   void maybe_float(Entry& e);
   void follow_mapping(Entry& e, const IpAddress& remote, uint16_t rport);
   void reap();
+  void run_timers(Entry& e, Duration t);
+  [[nodiscard]] Duration next_due(const Entry& e) const noexcept;
+  void schedule(Entry& e);
+  void note_dead(Entry& e);
+  void account(Entry& e, bool gone = false);
+  void initial_contact(Entry& e);
+  Entry& add(std::unique_ptr<Entry> e);
+  /// Marks the manager busy for the duration of a public call (SAs queued outside one are kicked_).
+  struct Busy {
+    explicit Busy(int& d) : depth(d) { ++depth; }
+    ~Busy() { --depth; }
+    int& depth;
+  };
   void count_failure(std::size_t peer, std::string name);
   [[nodiscard]] bool has_sa(std::size_t peer) const noexcept;
   [[nodiscard]] ChildSaSink* sink_of(std::size_t peer) const noexcept {
@@ -242,7 +294,14 @@ class IkeManager {
   std::vector<PeerState> peers_;
   IkeManagerEnv env_;
   std::unique_ptr<ResponderContext> responder_;
-  std::vector<std::unique_ptr<Entry>> sas_;
+  std::map<uint64_t, std::unique_ptr<Entry>> sas_;  ///< by serial: creation order
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> timers_;  ///< stale items skipped
+  std::vector<Entry*> dead_;  ///< destroyed, to reap
+  /// Established SAs by (peer, our ID, their ID): INITIAL_CONTACT's "same identities".
+  std::unordered_map<std::string, std::vector<Entry*>> by_id_;
+  uint64_t tick_no_ = 0, timer_runs_ = 0;
+  int busy_ = 0;
+  std::vector<uint64_t> kicked_;  ///< serials of SAs given an exchange from outside (run next tick)
   std::unordered_map<uint64_t, Entry*> by_spi_;  ///< our SPI -> SA (every SA whose SPI is known)
   /// Responder half-open demux: (peer address, port, SPIi, Ni) -> the SA its IKE_SA_INIT made.
   std::unordered_map<std::string, Entry*> by_init_;

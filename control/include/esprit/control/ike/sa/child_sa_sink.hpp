@@ -24,6 +24,14 @@ class ChildSaSink {
   /// Replaces any outbound SA for the same selectors (`replaces_spi`, 0 if none).
   virtual void install_outbound(const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces_spi) = 0;
   virtual void remove(uint32_t spi, SaDirection direction) = 0;
+  /// remove() of an outbound SA, with its descriptor: outbound SPIs are chosen by the peers, so two
+  /// road warriors (behind one NAT) may well use the same one; the peer's address and NAT-T port
+  /// tell them apart.
+  virtual void remove_outbound(uint32_t spi, const SaDescriptor& /*sa*/) { remove(spi, SaDirection::kOutbound); }
+  /// Whether an inbound SA with this SPI is installed already: an IKE SA draws its inbound SPIs
+  /// again until this says no (with thousands of Child SAs on one local address a random 32-bit SPI
+  /// collides now and then, and the SAD would refuse the second one).
+  [[nodiscard]] virtual bool inbound_spi_in_use(uint32_t /*spi*/) const noexcept { return false; }
 };
 
 }  // namespace esprit::ike

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -130,7 +131,12 @@ struct IkeSaInitResult {
   uint16_t dh_group = 0;
   bool nat_local = false;   ///< we are behind a NAT (the peer saw another address/port of ours)
   bool nat_remote = false;  ///< the peer is behind a NAT
+  bool fragmentation = false;  ///< both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3)
 };
+
+/// RFC 7383 reassembly bounds: a message in more fragments, or larger once decrypted, is dropped.
+inline constexpr std::size_t kMaxIkeFragments = 64;
+inline constexpr std::size_t kMaxReassembledBytes = 64 * 1024;
 
 class IkeSa {
  public:
@@ -143,6 +149,9 @@ class IkeSa {
   void initiate();
   /// Queues an exchange (run when no request is outstanding).
   void queue(std::unique_ptr<Task> task);
+  /// Called after every queue() (dpd(), delete_ike_sa(), rekey_child(), ...): lets the owner, whose
+  /// timers only visit SAs with a deadline, see an exchange started from outside its own calls.
+  void set_queue_hook(std::function<void()> hook) { queue_hook_ = std::move(hook); }
   void dpd();              ///< queue an empty INFORMATIONAL
   void delete_ike_sa();    ///< queue an INFORMATIONAL with Delete(IKE)
   void delete_child(uint32_t spi_in);
@@ -155,7 +164,15 @@ class IkeSa {
   /// Queue a rekey of this IKE SA (RFC 7296 2.18). When it completes, take_successor() gives the new
   /// IKE SA (it owns the Child SAs) and this one deletes itself.
   void rekey_ike_sa();
-  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept { return std::move(successor_); }
+  /// The IKE SAs a rekey made, survivor first: usually one. After a simultaneous rekey (RFC 7296
+  /// 2.8.2) a second call gives the redundant new IKE SA (no Child SAs), which is being deleted
+  /// (by us, or by the peer that made it) and must stay reachable until then. nullptr: none left.
+  [[nodiscard]] std::unique_ptr<IkeSa> take_successor() noexcept {
+    if (successors_.empty()) return nullptr;
+    auto s = std::move(successors_.front());
+    successors_.pop_front();
+    return s;
+  }
 
   /// A datagram from the peer (UDP payload without the non-ESP marker).
   void receive(std::span<const uint8_t> datagram);
@@ -187,14 +204,29 @@ class IkeSa {
     settings_.remote_port = remote_port;
   }
   [[nodiscard]] bool request_outstanding() const noexcept { return current_ != nullptr; }
-  /// The peer sent INITIAL_CONTACT in its IKE_AUTH (RFC 7296 2.4): it has no other IKE SA with us.
+  /// When tick() has something to do: the next resend or the give-up of the outstanding request,
+  /// or now if a queued exchange may start. nullopt: nothing until a message arrives or the owner
+  /// queues an exchange. (The owner's timer wheel keys on it instead of ticking every SA.)
+  [[nodiscard]] std::optional<Duration> next_timer() const noexcept;
+  /// The peer's authenticated identity (nullopt before IKE_AUTH completes) and whether its IKE_AUTH
+  /// carried INITIAL_CONTACT (RFC 7296 2.4).
+  [[nodiscard]] const std::optional<Identity>& peer_id() const noexcept { return peer_id_; }
   [[nodiscard]] bool peer_initial_contact() const noexcept { return peer_initial_contact_; }
-  /// The identity the peer authenticated with (IDi or IDr: type byte, then the data); empty before
-  /// IKE_AUTH. A rekey's new IKE SA inherits it.
-  [[nodiscard]] const std::vector<uint8_t>& peer_id() const noexcept { return peer_id_; }
-  /// The peer lost this SA (it restarted: INITIAL_CONTACT on a newer IKE SA, RFC 7296 2.4): its
-  /// Child SAs leave the fast path and the SA is destroyed without a Delete (nobody would read it).
-  void abandon() { destroy(); }
+  void set_peer_id(Identity id, bool initial_contact) {
+    peer_id_ = std::move(id);
+    peer_initial_contact_ = initial_contact;
+  }
+  /// Frees what only IKE_SA_INIT and IKE_AUTH needed (the IKE_SA_INIT messages, the DH key, the
+  /// cookie); the owner calls it once the SA is established. The nonces stay.
+  void release_exchange() noexcept {
+    ex_.init_request = {};
+    ex_.init_response = {};
+    ex_.cookie = {};
+    ex_.dh.reset();
+  }
+  /// About how many bytes this SA holds (the object, its buffers, keys, cipher contexts and Child
+  /// SAs), for `show ikev2 statistics`. An estimate: capacities, plus fixed sizes for OpenSSL state.
+  [[nodiscard]] std::size_t memory_estimate() const noexcept;
 
   // ---- for tasks ----
   struct Exchange {
@@ -215,8 +247,6 @@ class IkeSa {
   void set_state(IkeState s) noexcept;
   void set_spi_i(uint64_t s) noexcept { spi_i_ = s; }
   void set_spi_r(uint64_t s) noexcept { spi_r_ = s; }
-  void set_peer_initial_contact() noexcept { peer_initial_contact_ = true; }
-  void set_peer_id(std::vector<uint8_t> id) { peer_id_ = std::move(id); }
   /// Installs SK_* from g^ir (IKE_SA_INIT done). False if the crypto failed.
   [[nodiscard]] bool derive_keys(const SecretBytes& g_ir);
   /// Installs given keys (an IKE SA made by a rekey). False if the crypto failed.
@@ -226,10 +256,38 @@ class IkeSa {
     children_ = std::move(children);
     state_ = IkeState::kEstablished;
   }
-  void set_successor(std::unique_ptr<IkeSa> s) noexcept { successor_ = std::move(s); }
-  /// Our IKE SA rekey is outstanding or done (a successor exists).
-  [[nodiscard]] bool ike_rekey_under_way() const noexcept {
-    return successor_ != nullptr || (current_ && current_->name() == "ike_rekey");
+  /// Hands a new IKE SA made by a rekey to the owner (take_successor()); this SA is rekeyed from now on.
+  void set_successor(std::unique_ptr<IkeSa> s) {
+    successors_.push_back(std::move(s));
+    rekeyed_ = true;
+  }
+  /// Our IKE SA rekey is outstanding, or this SA was rekeyed (by either side).
+  [[nodiscard]] bool ike_rekey_under_way() const noexcept { return rekeyed_ || ike_rekey_outstanding(); }
+  /// A rekey of this IKE SA completed (either side's): it only waits to be deleted.
+  [[nodiscard]] bool rekeyed() const noexcept { return rekeyed_; }
+  [[nodiscard]] bool ike_rekey_outstanding() const noexcept { return current_ && current_->name() == "ike_rekey"; }
+  /// A CREATE_CHILD_SA of ours for a Child SA (new or rekey) is outstanding.
+  [[nodiscard]] bool child_exchange_outstanding() const noexcept {
+    return current_ && current_->exchange() == ExchangeType::kCreateChildSa && !ike_rekey_outstanding();
+  }
+  /// Simultaneous IKE SA rekey (RFC 7296 2.8.2): the new IKE SA made by answering the peer's rekey
+  /// while ours was outstanding, kept aside (without the Child SAs) with the lowest nonce of that
+  /// exchange until ours completes and the tie-break says which one survives.
+  void set_peer_rekey(std::unique_ptr<IkeSa> next, std::vector<uint8_t> min_nonce) {
+    peer_rekey_ = std::move(next);
+    peer_rekey_min_nonce_ = std::move(min_nonce);
+  }
+  [[nodiscard]] bool peer_rekey_pending() const noexcept { return peer_rekey_ != nullptr; }
+  [[nodiscard]] const std::vector<uint8_t>& peer_rekey_min_nonce() const noexcept { return peer_rekey_min_nonce_; }
+  [[nodiscard]] std::unique_ptr<IkeSa> take_peer_rekey() noexcept {
+    peer_rekey_min_nonce_.clear();
+    return std::move(peer_rekey_);
+  }
+  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey).
+  void hand_over(std::unique_ptr<IkeSa> next) {
+    next->adopt_established(std::move(children_));
+    children_.clear();
+    set_successor(std::move(next));
   }
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
@@ -240,6 +298,9 @@ class IkeSa {
   /// CREATE_CHILD_SA either side may start). RFC 7296 2.17 takes the keys of that exchange's
   /// initiator->responder direction first, whoever initiated the IKE SA.
   void install_child(ChildSa child, const ChildSaKeys& keys, uint32_t replaces_spi, bool exchange_initiator);
+  /// A random inbound ESP SPI that the sink does not use yet (ChildSaSink::inbound_spi_in_use);
+  /// 0 if the RNG failed or eight draws in a row were taken.
+  [[nodiscard]] uint32_t new_inbound_spi() noexcept;
   /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown.
   bool remove_child_by_spi(uint32_t spi, bool peer_spi);
   /// The IKE_SA_INIT request seen by the responder came from this address (for cookies).
@@ -249,12 +310,15 @@ class IkeSa {
   void run_next();
   void send_request(Task& task);
   void send_response(const Header& req, const std::vector<Payload>& payloads);
-  std::vector<uint8_t> encode(Header h, const std::vector<Payload>& payloads);
+  /// The message as datagrams: one, or its RFC 7383 fragments. Empty if sealing failed.
+  std::vector<std::vector<uint8_t>> encode(Header h, const std::vector<Payload>& payloads);
+  std::vector<std::vector<uint8_t>> fragment(const Header& h, PayloadType first, std::span<const uint8_t> inner);
   void handle_request(const Message& m, std::span<const uint8_t> datagram);
   void handle_response(const Message& m, std::span<const uint8_t> datagram);
-  enum class Opened : uint8_t { kOk, kRejected, kMalformed };
-  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad.
-  Opened open(std::span<const uint8_t> datagram, std::vector<Payload>& inner);
+  enum class Opened : uint8_t { kOk, kRejected, kMalformed, kIncomplete };
+  /// kRejected: no keys or the ICV failed (drop); kMalformed: authenticated, inner chain bad;
+  /// kIncomplete: an authenticated fragment was kept, the message is not complete yet (RFC 7383).
+  Opened open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner);
   void finish_task(TaskStatus st);
   void destroy();
 
@@ -263,8 +327,6 @@ class IkeSa {
   IkeSaEnv env_;
   IkeState state_ = IkeState::kCreated;
   bool half_open_counted_ = false;
-  bool peer_initial_contact_ = false;
-  std::vector<uint8_t> peer_id_;
   uint64_t spi_i_ = 0, spi_r_ = 0;
   IkeSaKeys keys_;
   IkeSaInitResult init_;
@@ -278,16 +340,34 @@ class IkeSa {
   std::deque<std::unique_ptr<Task>> queue_;
   std::unique_ptr<Task> current_;
   uint32_t next_mid_ = 0;
-  std::vector<uint8_t> last_request_;
+  std::vector<std::vector<uint8_t>> last_request_;  ///< its datagrams (several: fragments)
   Duration first_sent_{};
   std::size_t resends_ = 0;
   // requests we answer
   uint32_t expected_peer_mid_ = 0;
-  std::vector<uint8_t> last_response_;
+  std::vector<std::vector<uint8_t>> last_response_;
   bool have_response_ = false;
+  /// RFC 7383 reassembly, one message at a time per direction ([0] requests, [1] responses).
+  struct Reassembly {
+    bool active = false;
+    uint32_t message_id = 0;
+    uint16_t total = 0;
+    PayloadType first = PayloadType::kNone;
+    std::vector<std::vector<uint8_t>> parts;  ///< decrypted plaintext of each fragment
+    std::vector<bool> have;
+    std::size_t received = 0;
+    std::size_t bytes = 0;
+  };
+  Reassembly reassembly_[2];
 
-  std::unique_ptr<IkeSa> successor_;
+  std::deque<std::unique_ptr<IkeSa>> successors_;
+  bool rekeyed_ = false;
+  std::unique_ptr<IkeSa> peer_rekey_;
+  std::vector<uint8_t> peer_rekey_min_nonce_;
   std::vector<std::vector<uint8_t>> outbox_;
+  std::optional<Identity> peer_id_;
+  bool peer_initial_contact_ = false;
+  std::function<void()> queue_hook_;
 };
 
 }  // namespace esprit::ike

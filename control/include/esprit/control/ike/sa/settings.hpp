@@ -75,6 +75,11 @@ struct IkeSettings {
   bool send_initial_contact = true;
   /// Responder: demand a COOKIE (RFC 7296 2.6) when this many IKE SAs are half-open.
   std::size_t cookie_threshold = 1000;
+  /// IKE fragmentation (RFC 7383): offer/accept IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT; when
+  /// both sides did, an encrypted message whose datagram (UDP payload without the non-ESP marker)
+  /// would exceed `fragment_size` bytes is sent as Encrypted Fragment payloads of at most that size.
+  bool fragmentation = false;
+  std::size_t fragment_size = 1280;
 };
 
 /// Traffic selector of one address (or range) with any protocol and port.
