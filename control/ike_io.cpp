@@ -49,7 +49,8 @@ uint16_t udp_checksum(bool v6, const uint8_t* src, const uint8_t* dst, const uin
 
 }  // namespace
 
-IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id) noexcept {
+IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id, uint16_t ike_port,
+                               uint16_t natt_port) noexcept {
   IkeParseResult r;
   auto fail = [&](IkeIoDrop d) {
     r.error = d;
@@ -92,12 +93,12 @@ IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id)
   const uint16_t sport = be16(udp), dport = be16(udp + 2);
   const uint8_t* payload = udp + 8;
   uint32_t plen = ulen - 8;
-  if (dport == kPortNatt) {
-    // RFC 3948 2.2: IKE on 4500 follows four zero bytes; anything else is not for us here.
+  if (dport == natt_port) {
+    // RFC 3948 2.2: IKE on the NAT-T port follows four zero bytes; anything else is not for us here.
     if (plen < 4 || (payload[0] | payload[1] | payload[2] | payload[3]) != 0) return fail(IkeIoDrop::kNoMarker);
     payload += 4;
     plen -= 4;
-  } else if (dport != kPortIke) {
+  } else if (dport != ike_port) {
     return fail(IkeIoDrop::kNotIkePort);
   }
   if (plen == 0) return fail(IkeIoDrop::kEmpty);
@@ -123,11 +124,11 @@ IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id)
 }
 
 std::size_t build_ike_packet(const IkeEndpoint& local, const IkeEndpoint& remote, std::span<const uint8_t> message,
-                             uint16_t ip_id, std::span<uint8_t> out) noexcept {
+                             uint16_t ip_id, std::span<uint8_t> out, uint16_t natt_port) noexcept {
   if (local.address.is_v4() != remote.address.is_v4()) return 0;
   const bool v6 = !local.address.is_v4();
   const uint32_t hl = v6 ? 40 : 20;
-  const uint32_t marker = ike_needs_marker(local.port, remote.port) ? 4 : 0;
+  const uint32_t marker = ike_needs_marker(local.port, remote.port, natt_port) ? 4 : 0;
   const std::size_t ulen = 8 + marker + message.size();
   const std::size_t total = hl + ulen;
   if (ulen > 0xffff || (!v6 && total > 0xffff) || total > out.size()) return 0;
@@ -173,13 +174,14 @@ void IkeTransport::receive(rte_mbuf* m) noexcept {
     return;
   }
   const IkeParseResult r =
-      parse_ike_frame(std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), m->port);
+      parse_ike_frame(std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len), m->port,
+                      t_.ike_port, t_.natt_port);
   if (!r.ok()) {
     count(r.error);
   } else if (!handler_) {
     count(IkeIoDrop::kNoHandler);
   } else {
-    ++(r.datagram.local.port == kPortIke ? c_.rx_500 : c_.rx_4500);
+    ++(r.datagram.local.port == t_.ike_port ? c_.rx_500 : c_.rx_4500);
     try {
       handler_(r.datagram);
     } catch (const std::exception& e) {  // a handler bug must not take the control core down
@@ -202,7 +204,7 @@ bool IkeTransport::send(const IkeEndpoint& local, const IkeEndpoint& remote, std
     return false;
   }
   std::vector<uint8_t> pkt(need);
-  const std::size_t len = build_ike_packet(local, remote, message, ip_id_++, pkt);
+  const std::size_t len = build_ike_packet(local, remote, message, ip_id_++, pkt, t_.natt_port);
   if (len == 0) {
     count(IkeIoDrop::kBadRequest);
     return false;
@@ -219,13 +221,13 @@ bool IkeTransport::send_keepalive(const IpAddress& local, const IkeEndpoint& rem
     return false;
   }
   // Not an IKE message, so no marker: built with port 0 on both sides (no marker), then the ports
-  // set to 4500 -> the peer's NAT-T port (RFC 3948 2.3) and the checksum recomputed.
+  // set to our NAT-T port -> the peer's NAT-T port (RFC 3948 2.3) and the checksum recomputed.
   const bool v6 = !local.is_v4();
   std::vector<uint8_t> pkt((v6 ? 40 : 20) + 8 + 1);
   const uint8_t ff = 0xff;
   (void)build_ike_packet({local, 0}, {remote.address, 0}, std::span<const uint8_t>(&ff, 1), ip_id_++, pkt);
   uint8_t* udp = pkt.data() + (v6 ? 40 : 20);
-  put16(udp, kPortNatt);
+  put16(udp, t_.natt_port);
   put16(udp + 2, remote.port);
   put16(udp + 6, 0);
   const uint16_t c = udp_checksum(v6, pkt.data() + (v6 ? 8 : 12), pkt.data() + (v6 ? 24 : 16), udp, 9);

@@ -244,6 +244,10 @@ void build(Daemon& d) {
                     m.addr_bytes[2], m.addr_bytes[3], m.addr_bytes[4], m.addr_bytes[5]);
     d.ports.push_back(std::move(port));
   }
+  // The workers punt IKE on these ports (and take ESP in UDP on natt_port); the transport parses
+  // and sends on them.
+  d.tables.ike_port = c.ike.port;
+  d.tables.natt_port = c.ike.natt_port;
 
   // The Wireshark keys files (off unless [ike] keys_file is set; a debugging aid, logged as a warning):
   // the static SAs' keys now, IKE SAs' and their Child SAs' keys as they are negotiated.
@@ -383,6 +387,15 @@ void build(Daemon& d) {
     ic.tables = &d.tables;
     ic.rules = std::move(installer_rules);
     for (const TunnelConfig& t : c.tunnels) ic.tunnel_peer.push_back(t.peer);
+    // Fragmentation, MSS clamp and MTU of a peer's Child SAs: its tunnel's; defaults for policies.
+    for (const IkePeer& p : c.ike.peers) ic.peer_paths[p.name] = SaPathOptions{};
+    for (const TunnelConfig& t : c.tunnels) {
+      if (t.peer.empty()) continue;
+      SaPathOptions& o = ic.peer_paths[t.peer];
+      o.fragmentation = t.fragmentation;
+      o.tcp_mss = t.tcp_mss;
+      o.inner_mtu = t.mtu.value_or(0);
+    }
     ic.outbound = out_opt;
     ic.inbound = in_opt;
     ic.batch_publish = true;  // the control loop flush()es once per turn (docs/ike.md)
@@ -540,7 +553,9 @@ class NoSaAcquirer {
       if (h == hits_[i]) continue;
       hits_[i] = h;
       const auto p = peer_of_.find(r.name);
-      if (p != peer_of_.end() && !m_.established(p->second)) (void)m_.acquire(p->second);
+      // With the IKE SA up but no Child SA left (hard lifetime, the peer deleted it), acquire
+      // creates one on it; with Child SAs up it is a no-op (kAlreadyUp).
+      if (p != peer_of_.end()) (void)m_.acquire(p->second);
     }
   }
 
@@ -766,16 +781,8 @@ int main(int argc, char** argv) {
     env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
       (void)ike.send_keepalive(local, {remote, rport}, std::chrono::steady_clock::now().time_since_epoch());
     };
-    env.counters = [&d](uint32_t spi, SaDirection dir) {
-      ike::ChildCounters cc;
-      const uint32_t slot = d.installer->slot_of(spi, dir);
-      if (slot == kNoSaSlot) return cc;
-      const SaCounters t = d.sad->totals(slot);
-      cc.packets = t.packets;
-      cc.octets = t.bytes;
-      cc.errors = t.total_drops();
-      return cc;
-    };
+    // The Child SA's own packets and bytes (not its slot's: an outbound rekey reuses the slot).
+    env.counters = [&d](uint32_t spi, SaDirection dir) { return d.installer->counters(spi, dir); };
     if (d.keys)
       env.on_established = [&d](const std::string& peer, const ike::IkeSa& sa) { write_ike_sa_keys(*d.keys, peer, sa); };
     manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));

@@ -93,7 +93,9 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
       tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
-      frag_(make_frag_state(tables, worker_id)) {
+      frag_(make_frag_state(tables, worker_id)),
+      ike_port_(tables.ike_port),
+      natt_port_(tables.natt_port) {
   for (const LocalAddress& a : t_.local) {
     if (a.address.is_v4()) {
       uint32_t d;
@@ -267,11 +269,11 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
         const uint16_t dport = be16(ip + l4 + 2);
         const uint32_t payload = ip_len - l4 - 8;
         const uint8_t* u = ip + l4 + 8;
-        if (dport == kPortNatt && payload == 1 && u[0] == 0xff) {
+        if (dport == natt_port_ && payload == 1 && u[0] == 0xff) {
           drop(m, GatewayDrop::kNattKeepalive);
-        } else if (dport == kPortNatt && payload >= 4 && (u[0] | u[1] | u[2] | u[3]) != 0) {
+        } else if (dport == natt_port_ && payload >= 4 && (u[0] | u[1] | u[2] | u[3]) != 0) {
           esp[nesp++] = strip_l2(m);  // ESP in UDP (RFC 3948): no non-ESP marker
-        } else if (dport == kPortNatt || dport == kPortIke) {
+        } else if (dport == natt_port_ || dport == ike_port_) {
           punt[npunt++] = m;
         } else {
           drop(m, GatewayDrop::kToUsUnsupported);

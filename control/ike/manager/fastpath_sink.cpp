@@ -198,6 +198,19 @@ uint32_t FastpathInstaller::slot_of(uint32_t spi, SaDirection d) const noexcept 
   return it == inbound_slot_.end() ? kNoSaSlot : it->second;
 }
 
+ChildCounters FastpathInstaller::counters(uint32_t spi, SaDirection d) const noexcept {
+  ChildCounters cc;
+  const uint32_t slot = slot_of(spi, d);
+  if (slot == kNoSaSlot) return cc;
+  const Sad& sad = *cfg_.tables->sad;
+  if (const EspSa* sa = sad.get(slot)) {
+    cc.packets = sa->lifetime_packets();
+    cc.octets = sa->lifetime_bytes();
+  }
+  cc.errors = sad.totals(slot).total_drops();
+  return cc;
+}
+
 namespace {
 double thread_cpu_s() noexcept {
   timespec ts{};
@@ -256,6 +269,16 @@ bool FastpathInstaller::publish(std::string* error) {
   return true;
 }
 
+void FastpathInstaller::set_path(const std::string& peer, const SaDescriptor& sa, uint32_t slot) {
+  auto& paths = cfg_.tables->sa_paths;
+  if (slot == kNoSaSlot || slot >= paths.size()) return;
+  auto it = cfg_.peer_paths.find(peer);
+  SaPathOptions o = it != cfg_.peer_paths.end() ? it->second : SaPathOptions{};
+  o.remote = sa.remote;
+  o.configured = true;
+  paths[slot] = o;
+}
+
 bool FastpathInstaller::flush(bool force) {
   if (!dirty_ && doomed_.empty()) return true;
   if (dirty_) {
@@ -283,6 +306,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   auto& side = cfg_.tables->sa_selectors;
   if (next != kNoSaSlot && next < side.size()) side[next] = sel;
   if (next != kNoSaSlot) set_peer(peer, next);
+  set_path(peer, sa, next);  // MSS clamp of decapsulated packets
   std::string err;
   auto slot = sad.add(sa, &err);
   if (!slot) {
@@ -291,6 +315,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   }
   if (*slot != next && *slot < side.size()) side[*slot] = std::move(sel);
   if (*slot != next) set_peer(peer, *slot);
+  if (*slot != next) set_path(peer, sa, *slot);
   inbound_slot_[sa.spi] = *slot;
 }
 
@@ -328,12 +353,17 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
     list.erase(old);
     list.push_back(std::move(moved));
   } else {
+    // A replaced SA keeps its slot's path options (same peer address); a new slot gets them
+    // before the SA is published.
+    const uint32_t next = sad.next_free_slot();
+    set_path(peer, sa, next);
     auto s = sad.add(sa, &err);
     if (!s) {
       fail("peer " + peer + ": outbound SA: " + err);
       return;
     }
     slot = *s;
+    if (slot != next) set_path(peer, sa, slot);
     list.push_back(Outbound{sa.spi, slot, sa.remote, natt_port(sa), ts, to_policy_selectors(ts.local, ts.remote)});
   }
   // Before a policy or tunnel points at the slot: a packet decrypted from this peer is never

@@ -267,6 +267,16 @@ InitiateResult IkeManager::acquire(std::string_view name) {
     }
     p.acquired_once = true;
     p.last_acquire = now();
+    // The IKE SA is up but its Child SAs are gone (hard lifetime, the peer's Delete): the traffic
+    // asks for a new Child SA on it (CREATE_CHILD_SA), not for a second IKE SA.
+    for (auto& [serial, e] : sas_) {
+      if (e->peer != i || e->sa->state() != IkeState::kEstablished || e->hard_deleting) continue;
+      if (!e->sa->child_sas().empty() || e->sa->request_outstanding()) return InitiateResult::kAlreadyUp;
+      Busy busy(busy_);
+      e->sa->create_child();
+      after_activity(*e);
+      return InitiateResult::kStarted;
+    }
     return initiate(name);
   }
   return InitiateResult::kUnknownPeer;
@@ -604,7 +614,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       e->rport = rport;
       e->created = now();
       e->init_index = key;
-      e->floated = lport != kDefaultIkePort;
+      e->floated = lport == peers_[*p].cfg.natt_port;  // [ike] natt_port, not "anything but 500"
       target = e.get();
       by_init_[key] = target;
       add(std::move(e));

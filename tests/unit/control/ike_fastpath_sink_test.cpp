@@ -46,6 +46,7 @@ struct Gateway {
     tables.spd = spd.get();
     tables.sa_selectors.assign(sad->capacity(), {});
     tables.sa_peer.assign(sad->capacity(), 0);
+    tables.sa_paths.assign(sad->capacity(), {});
     tables.tunnels = 1;
     tables.tunnel_sa = std::make_unique<std::atomic<uint32_t>[]>(1);
     tables.tunnel_sa[0].store(kNoTunnelSa);
@@ -59,6 +60,7 @@ struct Gateway {
     PolicyRule in_rule{"from-peer", PolicyDirection::kInbound, rev, PolicyAction::kProtect, 0};
     c.rules = {{out_rule, peer}, {in_rule, peer}};
     c.tunnel_peer = {peer};
+    if (left) c.peer_paths[peer].tcp_mss.mode = TcpMssClamp::Mode::kAuto;  // the tunnel's settings
     installer = std::make_unique<FastpathInstaller>(std::move(c));
     EXPECT_TRUE(installer->publish(&err)) << err;
   }
@@ -177,6 +179,14 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_NE(left.tables.sa_peer[out_slot], 0u);
   EXPECT_EQ(left.tables.sa_peer[left_in], left.tables.sa_peer[out_slot]);
   EXPECT_NE(right.tables.sa_peer[in_slot], 0u);
+  // Path options on both slots (found by gateway_ike_netns: without them, TCP with DF above the
+  // tunnel's MTU was dropped as too_big with no ICMP, a PMTU black hole).
+  EXPECT_TRUE(left.tables.sa_paths[out_slot].configured);
+  EXPECT_EQ(left.tables.sa_paths[out_slot].remote, b);
+  EXPECT_EQ(left.tables.sa_paths[out_slot].tcp_mss.mode, TcpMssClamp::Mode::kAuto);
+  EXPECT_TRUE(right.tables.sa_paths[in_slot].configured);
+  EXPECT_EQ(right.tables.sa_paths[in_slot].remote, a);
+  EXPECT_EQ(right.tables.sa_paths[in_slot].tcp_mss.mode, TcpMssClamp::Mode::kOff);
 
   // The engine: encapsulate on the left, decapsulate on the right.
   std::string err;
@@ -202,6 +212,9 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot)), 1);
   EXPECT_EQ(test::mbuf_bytes(mb), pkt);
   rte_pktmbuf_free(mb);
+  EXPECT_EQ(left.installer->counters(c.spi_out, SaDirection::kOutbound).packets, 1u);
+  EXPECT_EQ(left.installer->counters(c.spi_out, SaDirection::kOutbound).octets, 40u);
+  EXPECT_EQ(right.installer->counters(c.spi_out, SaDirection::kInbound).packets, 1u);
 
   // Child SA rekey: the new outbound SA replaces the old one in its slot (the SPD and tunnel keep
   // pointing there), the new inbound SA is added, the old inbound goes with the old Child SA.
@@ -237,6 +250,12 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot2), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot2)), 1);
   EXPECT_EQ(test::mbuf_bytes(mb), pkt);
   rte_pktmbuf_free(mb);
+  // The new Child SA's lifetime counts its own packets, not the slot's (which the old SA shared):
+  // counting the slot made a packet-limited Child SA rekey again at every tick after its first rekey.
+  EXPECT_EQ(left.sad->totals(out_slot).packets, 2u);
+  EXPECT_EQ(left.installer->counters(c2.spi_out, SaDirection::kOutbound).packets, 1u);
+  EXPECT_EQ(right.installer->counters(c2.spi_out, SaDirection::kInbound).packets, 1u);
+  EXPECT_EQ(left.installer->counters(old_out_spi, SaDirection::kOutbound).packets, 0u);  // gone
 
   // Deleting the IKE SA takes the SAs out; the policy is back to "no SA" (dropped, not clear).
   EXPECT_EQ(ml.clear("right"), 1u);

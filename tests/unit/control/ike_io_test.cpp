@@ -159,6 +159,35 @@ INSTANTIATE_TEST_SUITE_P(All, IkeIoParse,
                                            Case{"v6_4500", "2001:db8::2", "2001:db8:1::1", 4500}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// [ike] port = 5500, natt_port = 5501: the marker goes with 5501, parsing takes 5500 and 5501 and
+// refuses 500/4500.
+TEST(IkeIoParse, ConfiguredPorts) {
+  const IkeEndpoint us5500{ip("198.51.100.2"), 5500}, us5501{ip("198.51.100.2"), 5501};
+  const IkeEndpoint peer{ip("192.0.2.1"), 40000};
+  const auto msg = ike_message(100);
+  std::vector<uint8_t> out(400);
+  const std::size_t n5500 = build_ike_packet(peer, us5500, msg, 1, out, 5501);
+  EXPECT_EQ(n5500, 20 + 8 + msg.size());  // no marker on the IKE port
+  const std::size_t n5501 = build_ike_packet(peer, us5501, msg, 1, out, 5501);
+  EXPECT_EQ(n5501, 20 + 8 + 4 + msg.size());  // marker on the NAT-T port
+  EXPECT_EQ(build_ike_packet(peer, {ip("198.51.100.2"), 4500}, msg, 1, out, 5501), 20 + 8 + msg.size());
+  EXPECT_TRUE(ike_needs_marker(5501, 40000, 5501));
+  EXPECT_FALSE(ike_needs_marker(4500, 4500, 5501));
+
+  for (const IkeEndpoint& us : {us5500, us5501}) {
+    std::vector<uint8_t> pkt(400);
+    pkt.resize(build_ike_packet(peer, us, msg, 1, pkt, 5501));
+    const auto r = parse_ike_frame(frame_of(pkt), 0, 5500, 5501);
+    ASSERT_TRUE(r.ok()) << us.port << ": " << kIkeIoDrops[static_cast<int>(r.error)].name;
+    EXPECT_EQ(r.datagram.local, us);
+    EXPECT_EQ(std::vector<uint8_t>(r.datagram.message.begin(), r.datagram.message.end()), msg);
+  }
+  EXPECT_EQ(parse_ike_frame(frame_of(packet(peer, {ip("198.51.100.2"), 500}, msg)), 0, 5500, 5501).error,
+            IkeIoDrop::kNotIkePort);
+  EXPECT_EQ(parse_ike_frame(frame_of(packet(peer, {ip("198.51.100.2"), 4500}, msg)), 0, 5500, 5501).error,
+            IkeIoDrop::kNotIkePort);
+}
+
 TEST(IkeIoParse, MarkerPortsAndFragments) {
   const IkeEndpoint peer{ip("192.0.2.1"), 4500};
   // 4500 with a payload of three bytes: no room for the marker.

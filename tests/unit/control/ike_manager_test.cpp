@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "deterministic_random.hpp"
 
@@ -394,6 +395,78 @@ TEST(IkeManager, HardPacketLimitDeletesChild) {
   bool removed = false;
   for (auto& [spi, d] : n.sink_a.removed) removed |= spi == spi_in && d == SaDirection::kInbound;
   EXPECT_TRUE(removed);
+}
+
+// Found by two espritd back to back (gateway_ike_netns): with the IKE SA up and its only Child SA
+// gone (here its hard packet limit), the policy's traffic was dropped as no_sa for good: acquire
+// only started IKE SAs. Now it creates a Child SA on the established IKE SA.
+TEST(IkeManager, AcquireWithoutChildSaCreatesOneOnTheIkeSa) {
+  Net n([](esprit::IkeSettings& s) { s.child_lifetime_packets = 1000; });
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  n.counters[n.sink_a.in[0].spi] = ChildCounters{1000, 100000, 0};
+  n.run(1s);
+  ASSERT_TRUE(n.a->established("right")->child_sas().empty());
+  const std::size_t installed = n.sink_a.in.size();
+  n.clock.t += 5s;  // past the acquire hold-off
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  EXPECT_EQ(n.a->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(n.b->established("left")->child_sas().size(), 1u);
+  EXPECT_EQ(n.sink_a.in.size(), installed + 1);
+  EXPECT_EQ(n.a->snapshot().size(), 1u);  // on the same IKE SA, not a second one
+  n.clock.t += 5s;
+  EXPECT_EQ(n.a->acquire("right"), InitiateResult::kAlreadyUp);
+}
+
+// Found by two espritd back to back (gateway_ike_netns, restart): a restarted initiator's new IKE
+// SA carries INITIAL_CONTACT (RFC 7296 2.4); the responder kept the old IKE SA and Child SA next to
+// the new ones until their lifetime. Now the old ones go (no Delete: the peer forgot them).
+TEST(IkeManager, InitialContactFromARestartedPeerReplacesItsOldIkeSa) {
+  Net n(auto_connect);
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.b->established("left"), nullptr);
+  const uint32_t old_in = n.sink_b.in.at(0).spi, old_out = n.sink_b.out.at(0).spi;
+  const uint64_t old_spi_r = n.b->snapshot().at(0).spi_r;
+  n.clock.t += 10s;
+  // a restarts: a fresh manager, same configuration, nothing of the old SA.
+  test::DeterministicRandom rng{33};
+  RecordingSink sink;
+  n.a = std::make_unique<IkeManager>(std::vector<ManagedPeer>{peer_config("right", n.b_addr, n.a_addr, auto_connect)},
+                                     n.env(rng, sink, n.established_a));
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.a->established("right"), nullptr);
+  const auto snap = n.b->snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_NE(snap[0].spi_r, old_spi_r);
+  EXPECT_EQ(n.b->established("left")->child_sas().size(), 1u);
+  bool in_gone = false, out_gone = false;
+  for (auto& [spi, d] : n.sink_b.removed) {
+    in_gone |= spi == old_in && d == SaDirection::kInbound;
+    out_gone |= spi == old_out && d == SaDirection::kOutbound;
+  }
+  EXPECT_TRUE(in_gone && out_gone);
+  EXPECT_EQ(n.b->statistics().deleted, 1u);
+}
+
+// Both sides auto: each initiates at once, each IKE SA carries INITIAL_CONTACT; neither may take
+// the other's down (both sides would be left with IKE SAs the other no longer has).
+TEST(IkeManager, SimultaneousInitialContactsKeepBothIkeSas) {
+  Net n(auto_connect, auto_connect);
+  n.a->start();
+  n.b->start();
+  n.pump();
+  auto spis = [](const std::vector<IkeSaSnapshot>& s) {
+    std::set<std::pair<uint64_t, uint64_t>> out;
+    for (const auto& x : s) out.insert({x.spi_i, x.spi_r});
+    return out;
+  };
+  EXPECT_EQ(n.a->snapshot().size(), 2u);
+  EXPECT_EQ(spis(n.a->snapshot()), spis(n.b->snapshot()));
 }
 
 TEST(IkeManager, IkeHardLifetimeDeletes) {

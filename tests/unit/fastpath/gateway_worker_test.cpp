@@ -5,6 +5,8 @@
 // Two net_ring ports: "wan" with two RX queues (worker w polls queue w; the test fills the PMD's
 // ring behind each queue) and "lan", whose TX queue w collects what worker w forwarded. The
 // workers are polled in turn from the test thread (poll_once), so the run is deterministic.
+// Also: the classification of UDP to us follows GatewayTables::ike_port / natt_port ([ike] port and
+// natt_port), not fixed 500/4500.
 #include <gtest/gtest.h>
 
 #include <rte_ether.h>
@@ -313,6 +315,87 @@ TEST(GatewayHandoff, FullRingDropsWithCounter) {
   EXPECT_TRUE(lab.drain_lan(0).empty());
   lab.sad->remove(*s1);
   lab.sad->remove(*s2);
+}
+
+/// Ethernet + IPv4 (header checksum set) + UDP kPeer:sport -> kUs:dport + payload (UDP checksum 0).
+std::vector<uint8_t> udp_to_us(uint16_t sport, uint16_t dport, const std::vector<uint8_t>& payload) {
+  std::vector<uint8_t> f(14 + 28 + payload.size());
+  f[12] = 0x08;
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  const std::size_t len = 28 + payload.size();
+  ip[2] = static_cast<uint8_t>(len >> 8), ip[3] = static_cast<uint8_t>(len);
+  ip[8] = 64;
+  ip[9] = 17;
+  std::memcpy(ip + 12, IpAddress::parse(kPeer)->bytes(), 4);
+  std::memcpy(ip + 16, IpAddress::parse(kUs)->bytes(), 4);
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += ip[i] << 8 | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  ip[10] = static_cast<uint8_t>(~sum >> 8), ip[11] = static_cast<uint8_t>(~sum);
+  uint8_t* udp = ip + 20;
+  udp[0] = static_cast<uint8_t>(sport >> 8), udp[1] = static_cast<uint8_t>(sport);
+  udp[2] = static_cast<uint8_t>(dport >> 8), udp[3] = static_cast<uint8_t>(dport);
+  const std::size_t ulen = 8 + payload.size();
+  udp[4] = static_cast<uint8_t>(ulen >> 8), udp[5] = static_cast<uint8_t>(ulen);
+  std::copy(payload.begin(), payload.end(), udp + 8);
+  return f;
+}
+
+/// What one frame to us became in worker `w`: "punt", a drop reason's name, or "?".
+std::string classify(Lab& lab, GatewayWorker& w, const std::vector<uint8_t>& frame) {
+  const GatewayCounters before = w.counters().snapshot();
+  lab.inject(0, frame);
+  w.poll_once({});
+  const GatewayCounters after = w.counters().snapshot();
+  void* m;
+  std::string what = "?";
+  while (rte_ring_dequeue(lab.tables.punt, &m) == 0) {
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    what = "punt";
+  }
+  for (const GatewayDropInfo& d : kGatewayDrops) {
+    const auto i = static_cast<std::size_t>(d.drop);
+    if (after.drops[i] != before.drops[i]) what = std::string(d.name);
+  }
+  return what;
+}
+
+TEST(GatewayClassify, IkePortsComeFromTheTables) {
+  Lab& lab = Lab::get();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  const std::vector<uint8_t> ike(28, 0x11);  // an IKE header's worth
+  std::vector<uint8_t> marked(32, 0x11);     // non-ESP marker + IKE
+  std::fill_n(marked.begin(), 4, 0);
+  const std::vector<uint8_t> esp_in_udp = {0, 0, 0x77, 0x01, 0, 0, 0, 1, 0, 0, 0, 0};  // SPI 0x7701: no SA
+  const std::vector<uint8_t> keepalive = {0xff};
+
+  // Defaults: 500 and 4500.
+  GatewayWorker& w0 = *lab.workers[0];
+  EXPECT_EQ(classify(lab, w0, udp_to_us(500, 500, ike)), "punt");
+  EXPECT_EQ(classify(lab, w0, udp_to_us(4500, 4500, marked)), "punt");
+  EXPECT_EQ(classify(lab, w0, udp_to_us(4500, 4500, keepalive)), "natt_keepalive");
+  EXPECT_EQ(classify(lab, w0, udp_to_us(4500, 4500, esp_in_udp)), "no_sa");
+  EXPECT_EQ(classify(lab, w0, udp_to_us(5500, 5500, ike)), "to_us_unsupported");
+
+  // [ike] port = 5500, natt_port = 5501: a worker built from such tables punts those, and 500/4500
+  // are nothing to it.
+  lab.tables.ike_port = 5500;
+  lab.tables.natt_port = 5501;
+  std::string err;
+  auto esp = EspWorker::create(nullptr, &err);
+  ASSERT_TRUE(esp) << err;
+  GatewayWorker w(lab.tables, 0, std::vector<RxQueue>{{lab.wan->id(), 0}}, 0, std::move(esp),
+                  std::make_unique<NeighborWorker>(*lab.neighbors));
+  lab.tables.ike_port = 500;
+  lab.tables.natt_port = 4500;
+  EXPECT_EQ(classify(lab, w, udp_to_us(5500, 5500, ike)), "punt");
+  EXPECT_EQ(classify(lab, w, udp_to_us(40000, 5501, marked)), "punt");
+  EXPECT_EQ(classify(lab, w, udp_to_us(40000, 5501, keepalive)), "natt_keepalive");
+  EXPECT_EQ(classify(lab, w, udp_to_us(40000, 5501, esp_in_udp)), "no_sa");
+  EXPECT_EQ(classify(lab, w, udp_to_us(500, 500, ike)), "to_us_unsupported");
+  EXPECT_EQ(classify(lab, w, udp_to_us(4500, 4500, marked)), "to_us_unsupported");
+  EXPECT_EQ(classify(lab, w, udp_to_us(4500, 4500, esp_in_udp)), "to_us_unsupported");
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ struct IkeEndpoint {
 /// A received IKE message. `message` points into the frame: valid only during the handler call.
 struct IkeDatagram {
   uint16_t port_id = 0;  ///< DPDK port it arrived on
-  IkeEndpoint local;     ///< our address and port (500 or 4500)
+  IkeEndpoint local;     ///< our address and port ([ike] port or natt_port: 500 or 4500 by default)
   IkeEndpoint remote;    ///< the peer (possibly behind NAT: any port)
   std::span<const uint8_t> message;  ///< the IKE message, without the non-ESP marker
 };
@@ -57,8 +57,8 @@ struct IkeDatagram {
   X(kFragment, "fragment", "received: an IP fragment (the workers reassemble those to us)")      \
   X(kBadUdpLength, "bad_udp_length", "received: UDP length beyond the IP packet or below 8")      \
   X(kBadUdpChecksum, "bad_udp_checksum", "received: UDP checksum wrong (or zero over IPv6)")      \
-  X(kNotIkePort, "not_ike_port", "received: destination port neither 500 nor 4500")              \
-  X(kNoMarker, "no_marker", "received: UDP 4500 payload too short for the non-ESP marker")         \
+  X(kNotIkePort, "not_ike_port", "received: destination port neither the IKE nor the NAT-T port") \
+  X(kNoMarker, "no_marker", "received: NAT-T port payload too short for the non-ESP marker")       \
   X(kEmpty, "empty", "received: no IKE message bytes")                                             \
   X(kNoHandler, "no_handler", "received: no IKE handler registered")                               \
   X(kBadRequest, "bad_request", "send: endpoints of different families, or message too long")    \
@@ -87,8 +87,8 @@ inline constexpr IkeIoDropInfo kIkeIoDrops[] = {
 };
 
 struct IkeIoCounters {
-  uint64_t rx_500 = 0;      ///< IKE messages received on UDP 500 and handed to the handler
-  uint64_t rx_4500 = 0;     ///< the same on UDP 4500 (marker removed)
+  uint64_t rx_500 = 0;      ///< IKE messages received on the IKE port (UDP 500) and handed to the handler
+  uint64_t rx_4500 = 0;     ///< the same on the NAT-T port (UDP 4500; marker removed)
   uint64_t tx = 0;          ///< IKE messages sent (or held for neighbour resolution)
   uint64_t tx_fragments = 0;  ///< IPv4 fragments those needed (0 when they fit)
   uint64_t held = 0;        ///< messages handed to the neighbour table to wait for resolution
@@ -107,19 +107,24 @@ struct IkeParseResult {
 
 /// Parses an Ethernet + IPv4/IPv6 + UDP frame punted as IKE (no VLAN tags, IPv6 without extension
 /// headers, as the workers classify). Every length is checked against the frame.
-[[nodiscard]] IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id = 0) noexcept;
+/// `ike_port` and `natt_port` are the UDP ports IKE runs on ([ike] port and natt_port); on
+/// `natt_port` the message follows the non-ESP marker.
+[[nodiscard]] IkeParseResult parse_ike_frame(std::span<const uint8_t> frame, uint16_t port_id = 0,
+                                             uint16_t ike_port = 500, uint16_t natt_port = 4500) noexcept;
 
-/// Writes IP + UDP (+ the non-ESP marker when local.port or remote.port is 4500) + `message` into
+/// Writes IP + UDP (+ the non-ESP marker when local.port or remote.port is `natt_port`) + `message` into
 /// `out`, UDP checksum filled in (both families), IPv4 header checksum filled in, DF clear, TTL /
 /// hop limit 64, IPv4 identification `ip_id`. Returns the bytes written, 0 if `out` is too small,
 /// the families differ or the packet would exceed 65535 bytes.
 [[nodiscard]] std::size_t build_ike_packet(const IkeEndpoint& local, const IkeEndpoint& remote,
                                            std::span<const uint8_t> message, uint16_t ip_id,
-                                           std::span<uint8_t> out) noexcept;
+                                           std::span<uint8_t> out, uint16_t natt_port = 4500) noexcept;
 
-/// Whether sending from or to `port` needs the non-ESP marker (RFC 3948 2.2).
-[[nodiscard]] constexpr bool ike_needs_marker(uint16_t local_port, uint16_t remote_port) noexcept {
-  return local_port == 4500 || remote_port == 4500;
+/// Whether sending from or to the NAT-T port (`natt_port`, [ike] natt_port) needs the non-ESP
+/// marker (RFC 3948 2.2).
+[[nodiscard]] constexpr bool ike_needs_marker(uint16_t local_port, uint16_t remote_port,
+                                              uint16_t natt_port = 4500) noexcept {
+  return local_port == natt_port || remote_port == natt_port;
 }
 
 /// Cuts the IP packet `pkt` (IPv4 without DF, or IPv6 without extension headers) into fragments of
@@ -148,7 +153,7 @@ class IkeTransport {
   /// handed to the port or held for neighbour resolution.
   bool send(const IkeEndpoint& local, const IkeEndpoint& remote, std::span<const uint8_t> message,
             std::chrono::nanoseconds now) noexcept;
-  /// A NAT-T keepalive: the single byte 0xff from local:4500 to remote (RFC 3948 2.3), no marker.
+  /// A NAT-T keepalive: the single byte 0xff from local:natt_port to remote (RFC 3948 2.3), no marker.
   bool send_keepalive(const IpAddress& local, const IkeEndpoint& remote, std::chrono::nanoseconds now) noexcept;
 
   [[nodiscard]] const IkeIoCounters& counters() const noexcept { return c_; }

@@ -7,6 +7,7 @@
 //     ESP (proto 50), UDP 4500 without the non-ESP marker  -> inbound ESP
 //     UDP 500, UDP 4500 with the marker (IKE), ICMP, ICMPv6 -> punt
 //     NAT keepalive (UDP 4500, one byte 0xff)               -> dropped, counted
+//     (500 and 4500 are GatewayTables::ike_port / natt_port: [ike] port and natt_port)
 //     anything else                                          -> dropped, counted
 //   IPv6 to a multicast address, ICMPv6 (neighbour discovery) -> punt
 //   other IP arriving on a protected port           -> outbound policy (SPD out: protect/bypass/discard;
@@ -147,6 +148,10 @@ struct GatewayTables {
   NeighborTable* neighbors = nullptr;
   std::vector<Port*> ports;            ///< indexed by DPDK port id (nullptr: not ours)
   std::vector<LocalAddress> local;     ///< the gateway's own addresses
+  /// UDP ports of IKE to our addresses ([ike] port and natt_port): ike_port is punted; on natt_port
+  /// the non-ESP marker tells IKE (punted) from ESP in UDP (decapsulated). Fixed once workers run.
+  uint16_t ike_port = 500;
+  uint16_t natt_port = 4500;
   rte_ring* punt = nullptr;            ///< mbufs (with L2) for the control core, multi-producer
   /// Per port id: frames from the control core for a port without a spare TX queue (single
   /// producer, single consumer: the worker that owns TX queue 0); nullptr when not needed.
@@ -291,6 +296,8 @@ class GatewayWorker {
   /// The gateway's addresses (GatewayTables::local, fixed once workers run), network order.
   std::vector<uint32_t> local4_;
   std::vector<std::array<uint8_t, 16>> local6_;
+  uint16_t ike_port_;   ///< GatewayTables::ike_port
+  uint16_t natt_port_;  ///< GatewayTables::natt_port
 };
 
 }  // namespace esprit

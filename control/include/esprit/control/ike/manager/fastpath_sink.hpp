@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "esprit/common/policy.hpp"
+#include "esprit/control/ike/manager/ike_manager.hpp"  // ChildCounters
 #include "esprit/control/ike/sa/child_sa_sink.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/spd.hpp"
@@ -40,6 +41,11 @@ struct FastpathInstallerConfig {
   GatewayTables* tables = nullptr;  ///< sad, spd, sa_selectors (sized to the SAD), tunnel_sa
   std::vector<InstallerRule> rules;  ///< both directions, in SPD order
   std::vector<std::string> tunnel_peer;  ///< per tunnel id: the peer negotiating its SAs ("" = static)
+  /// Per peer: fragmentation, MSS clamp and inner MTU of its Child SAs (a [[tunnel]]'s settings);
+  /// peers not listed get the defaults. Every installed SA's slot gets GatewayTables::sa_paths
+  /// (configured, remote = the SA's peer), so packets that do not fit the path are fragmented or
+  /// answered with ICMP "fragmentation needed" like those of static SAs, not dropped silently.
+  std::map<std::string, SaPathOptions> peer_paths;
   SpdTable::Options outbound{PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0};
   SpdTable::Options inbound{PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0};
   /// false: every change of an outbound SA publishes at once (tests, small setups); true: changes are
@@ -83,6 +89,11 @@ class FastpathInstaller {
   [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
   /// The SAD slot of an SA by SPI and direction, kNoSaSlot if not installed (tests, show).
   [[nodiscard]] uint32_t slot_of(uint32_t spi, SaDirection d) const noexcept;
+  /// The traffic of one Child SA direction (IkeManagerEnv::counters: lifetimes by packets and
+  /// bytes, `show ikev2 child-sa`): packets and octets of that SA alone, not of its slot, which an
+  /// outbound rekey reuses (Sad::replace keeps the slot's counters); errors are the slot's. Zero
+  /// when not installed. Control thread only (the one that frees SAs).
+  [[nodiscard]] ChildCounters counters(uint32_t spi, SaDirection d) const noexcept;
 
  private:
   class PeerSink;
@@ -98,6 +109,8 @@ class FastpathInstaller {
   using OutboundList = std::list<Outbound>;
   void install_inbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts);
   void install_outbound(const std::string& peer, const SaDescriptor& sa, const ChildSelectors& ts, uint32_t replaces);
+  /// Writes sa_paths[slot] for a slot no worker reads yet (before Sad::add publishes the SA).
+  void set_path(const std::string& peer, const SaDescriptor& sa, uint32_t slot);
   void remove(const std::string& peer, uint32_t spi, SaDirection d, const SaDescriptor* sa = nullptr);
   using OutboundIndex = std::unordered_multimap<uint32_t, OutboundList::iterator>;
   /// The outbound SA with this SPI (when several have it: the one with the remote address and NAT-T
