@@ -388,6 +388,7 @@ class Loader {
   void parse_daemon(const Section& t, DaemonConfig& d);
   void parse_eal(const Section& t, EalConfig& e);
   void parse_spd(const Section& t, SpdConfig& s);
+  void parse_fragmentation(const Section& t, FragmentationConfig& f);
   PortConfig parse_port(const Section& t);
   void parse_device(const Section& t, PortConfig& p);
   std::vector<InterfaceAddress> parse_port_addresses(const Section& t, std::string_view key, IpFamily family);
@@ -550,8 +551,8 @@ std::optional<Section> Section::sub(std::string_view key, std::vector<std::strin
 
 // ----- sections -----------------------------------------------------------------------------
 
-const std::vector<std::string_view> kSections = {"daemon", "eal", "spd", "port",   "route", "neighbor",
-                                                 "policy", "sa",  "tunnel", "ike", "peer"};
+const std::vector<std::string_view> kSections = {"daemon", "eal",    "spd", "fragmentation", "port", "route",
+                                                 "neighbor", "policy", "sa", "tunnel", "ike", "peer"};
 
 void Loader::check_sections(const toml::table& root) {
   for (auto&& [k, v] : root) {
@@ -671,6 +672,19 @@ void Loader::check_eal(const Section* eal) {
     if (a == "--no-pci" && any_pci)
       fail(where(args_node->source()), "eal.args", "\"--no-pci\" but a [[port]] is a PCI device");
   }
+}
+
+void Loader::parse_fragmentation(const Section& t, FragmentationConfig& f) {
+  // Each worker's table holds reassembly_packets x reassembly_fragments mbufs: 65536 packets of 8
+  // are 512 Ki mbufs, far more than any pool; beyond that the key is a typo, not a need.
+  if (auto v = t.integer("reassembly_packets", 1, 65536)) f.reassembly_packets = static_cast<uint32_t>(*v);
+  if (auto v = t.integer("reassembly_fragments", 2, kMaxReassemblyFragments))
+    f.reassembly_fragments = static_cast<uint32_t>(*v);
+  // 1 ms .. 60 s: RFC 791 suggests 15 s as a lower bound of a host's timer; a gateway that only
+  // reassembles its own ESP wants less, never minutes (each entry holds mbufs).
+  if (auto v = t.integer("reassembly_timeout_ms", 1, 60000)) f.reassembly_timeout_ms = static_cast<uint32_t>(*v);
+  if (auto v = t.integer("icmp_rate", 1, 1000000)) f.icmp_rate = static_cast<uint32_t>(*v);
+  if (auto v = t.integer("icmp_burst", 1, 1000000)) f.icmp_burst = static_cast<uint32_t>(*v);
 }
 
 void Loader::parse_spd(const Section& t, SpdConfig& s) {
@@ -1597,6 +1611,11 @@ Config Loader::load(const toml::table& root) {
     parse_eal(*eal, c_.eal);
   }
   if (const toml::table* t = single(root, "spd")) parse_spd(Section(*this, *t, "spd", {"default_action"}), c_.spd);
+  if (const toml::table* t = single(root, "fragmentation"))
+    parse_fragmentation(Section(*this, *t, "fragmentation",
+                                {"reassembly_packets", "reassembly_fragments", "reassembly_timeout_ms", "icmp_rate",
+                                 "icmp_burst"}),
+                        c_.fragmentation);
 
   auto elements = [&](std::string_view name, std::vector<std::string_view> keys, std::vector<Section>& out) {
     const auto tables = array(root, name);

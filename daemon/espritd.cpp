@@ -111,6 +111,8 @@ struct Daemon {
   rte_mempool* pool = nullptr;
   std::unique_ptr<WiresharkKeys> keys;  ///< [ike] keys_file: the Wireshark keys files (debugging aid)
   rte_mempool* indirect_pool = nullptr;  ///< fragments' segments pointing into the original packet
+  rte_mempool* jumbo_pool = nullptr;     ///< one-segment copies of chains (reassembled packets)
+  std::vector<PortFrames> frames;        ///< per config port: device string and largest RX frame
   std::unique_ptr<Rcu> rcu;
   std::unique_ptr<Sad> sad;
   std::unique_ptr<Fib> fib;
@@ -144,20 +146,43 @@ void build(Daemon& d) {
   for (const PortConfig& pc : c.ports)
     mbufs += uint64_t{pc.rx_queues.value_or(static_cast<uint16_t>(nworkers))} * pc.rx_desc +
              uint64_t{nworkers + 1} * pc.tx_desc;
-  // Each worker's reassembly table holds up to 128 packets of up to RTE_LIBRTE_IP_FRAG_MAX_FRAG
-  // fragments (fragment.hpp), and its death row up to 288 mbufs; fragments and ICMP errors of a
-  // burst take headers from this pool too.
-  mbufs += uint64_t{nworkers} * (128 * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 288 + 512);
+  // Each worker's reassembly table holds up to reassembly_packets packets of up to
+  // reassembly_fragments fragments (fragment.hpp), and its death row up to 288 mbufs; fragments
+  // and ICMP errors of a burst take headers from this pool too.
+  const FragmentationConfig& fc = c.fragmentation;
+  mbufs += uint64_t{nworkers} * (uint64_t{fc.reassembly_packets} * fc.reassembly_fragments + 288 + 512);
   // [daemon] mbufs raises the floor: a source that holds packets of its own in the pool (net_pcap
   // with infinite_rx keeps the whole capture in mbufs) needs more than the rings.
   mbufs = std::max<uint64_t>({mbufs, 8192, c.daemon.mbufs});
-  d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+  // One mbuf holds the largest frame any port delivers (port_frames: MTU + 14, or net_af_packet's
+  // frames), plus room for the ESP trailer and ICV of its encapsulation; at least DPDK's default.
+  uint32_t max_frame = 0;
+  uint32_t max_mtu = 0;
+  for (std::size_t i = 0; i < c.ports.size(); ++i) {
+    max_frame = std::max(max_frame, d.frames[i].rx_frame);
+    max_mtu = std::max<uint32_t>(max_mtu, c.ports[i].mtu);
+  }
+  constexpr uint32_t kEspTail = 128;  // pad (to 16), pad length, next header, ICV (up to 32), spare
+  const uint32_t room = std::min<uint32_t>(UINT16_MAX, std::max<uint32_t>(RTE_MBUF_DEFAULT_DATAROOM,
+                                                                          max_frame + kEspTail) + RTE_PKTMBUF_HEADROOM);
+  ESPRIT_LOG_INFO("mbuf pool: %llu mbufs of %u bytes", static_cast<unsigned long long>(mbufs), room);
+  d.pool = rte_pktmbuf_pool_create("esprit_mbufs", static_cast<unsigned>(mbufs), kCache, 0, static_cast<uint16_t>(room),
                                    static_cast<int>(rte_socket_id()));
   if (!d.pool) die(std::string("mbuf pool: ") + rte_strerror(rte_errno));
   // Indirect mbufs carry no data: one per fragment in flight (TX rings, neighbour hold queue).
   d.indirect_pool = rte_pktmbuf_pool_create("esprit_indirect", static_cast<unsigned>(mbufs), kCache, 0, 0,
                                             static_cast<int>(rte_socket_id()));
   if (!d.indirect_pool) die(std::string("indirect mbuf pool: ") + rte_strerror(rte_errno));
+  // Chains the worker must hold in one segment (a reassembled packet: fragments of up to the
+  // largest MTU) and that do not fit `pool` are copied into one of these; a few per worker, as
+  // reassembled packets are rare and leave within their burst (TX rings hold some longer).
+  const uint32_t jumbo_room = static_cast<uint32_t>(std::min<uint64_t>(
+      UINT16_MAX, uint64_t{fc.reassembly_fragments} * max_mtu + kPortL2Overhead + kEspTail + RTE_PKTMBUF_HEADROOM));
+  if (jumbo_room > room) {
+    d.jumbo_pool = rte_pktmbuf_pool_create("esprit_jumbo", 256 * nworkers + 64, 0, 0, static_cast<uint16_t>(jumbo_room),
+                                           static_cast<int>(rte_socket_id()));
+    if (!d.jumbo_pool) die(std::string("jumbo mbuf pool: ") + rte_strerror(rte_errno));
+  }
   d.rcu = Rcu::create(nworkers, &err);
   if (!d.rcu) die(err);
   SadConfig sc;
@@ -177,7 +202,7 @@ void build(Daemon& d) {
   for (const PortConfig& pc : c.ports) {
     PortSpec ps;
     ps.name = pc.name;
-    ps.device = pc.device;
+    ps.device = d.frames[static_cast<std::size_t>(&pc - c.ports.data())].device;
     ps.role = pc.role;
     ps.mtu = pc.mtu;
     ps.ethdev_name = pc.device_name;
@@ -351,6 +376,12 @@ void build(Daemon& d) {
   d.tables.neighbors = d.neighbors.get();
   d.tables.pool = d.pool;
   d.tables.indirect_pool = d.indirect_pool;
+  d.tables.jumbo_pool = d.jumbo_pool;
+  d.tables.reassembly.max_entries = c.fragmentation.reassembly_packets;
+  d.tables.reassembly.max_fragments = c.fragmentation.reassembly_fragments;
+  d.tables.reassembly.timeout = std::chrono::milliseconds(c.fragmentation.reassembly_timeout_ms);
+  d.tables.icmp_rate = c.fragmentation.icmp_rate;
+  d.tables.icmp_burst = c.fragmentation.icmp_burst;
   if (!c.ike.peers.empty()) {
     ike::FastpathInstallerConfig ic;
     ic.tables = &d.tables;
@@ -680,11 +711,16 @@ int main(int argc, char** argv) {
   // The EAL attaches exactly our devices: PCI ports by allowlist, virtual ones by --vdev.
   bool any_pci = false;
   for (const PortConfig& pc : d.config.ports) {
+    // The frame sizes the MTU needs (net_af_packet: framesz/blocksz added to its arguments).
+    d.frames.push_back(port_frames(pc.device, pc.mtu));
+    if (d.frames.back().rx_frame < pc.mtu + kPortL2Overhead)
+      die("port " + pc.name + ": the device's frames hold " + std::to_string(d.frames.back().rx_frame) +
+          " bytes, below mtu " + std::to_string(pc.mtu) + " + 14 (raise framesz or lower mtu)");
     if (pc.device_kind == DeviceKind::kPci) {
-      eal.insert(eal.end(), {"-a", pc.device});
+      eal.insert(eal.end(), {"-a", d.frames.back().device});
       any_pci = true;
     } else {
-      eal.insert(eal.end(), {"--vdev", pc.device});
+      eal.insert(eal.end(), {"--vdev", d.frames.back().device});
     }
   }
   if (!any_pci) eal.emplace_back("--no-pci");

@@ -2,6 +2,7 @@
 #define ALLOW_EXPERIMENTAL_API 1  // rte_ip_frag_table_del_expired_entries (experimental in 22.11)
 #include "esprit/fastpath/fragment.hpp"
 
+#include <rte_hash_crc.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
@@ -134,8 +135,52 @@ uint16_t fragment_packet(rte_mbuf* m, uint16_t mtu, rte_mbuf** out, uint16_t max
   return static_cast<uint16_t>(k);
 }
 
-Reassembler::Reassembler(rte_ip_frag_tbl* tbl, std::unique_ptr<rte_ip_frag_death_row> dr)
-    : tbl_(tbl), dr_(std::move(dr)) {}
+rte_mbuf* make_contiguous(rte_mbuf* m, rte_mempool* big) noexcept {
+  if (m->nb_segs == 1) return m;
+  if (rte_pktmbuf_linearize(m) == 0) return m;
+  if (!big) return nullptr;
+  const uint32_t len = m->pkt_len;
+  if (len + RTE_PKTMBUF_HEADROOM > uint32_t{rte_pktmbuf_data_room_size(big)}) return nullptr;
+  rte_mbuf* c = rte_pktmbuf_alloc(big);
+  if (!c) return nullptr;
+  uint8_t* dst = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(c, static_cast<uint16_t>(len)));
+  uint32_t off = 0;
+  for (const rte_mbuf* s = m; s; s = s->next) {
+    std::memcpy(dst + off, rte_pktmbuf_mtod(s, const uint8_t*), s->data_len);
+    off += s->data_len;
+  }
+  c->port = m->port;
+  c->ol_flags = m->ol_flags;
+  c->packet_type = m->packet_type;
+  c->hash = m->hash;
+  c->tx_offload = m->tx_offload;
+  c->vlan_tci = m->vlan_tci;
+  rte_pktmbuf_free(m);
+  return c;
+}
+
+Reassembler::Reassembler(rte_ip_frag_tbl* tbl, std::unique_ptr<rte_ip_frag_death_row> dr, const Options& o)
+    : tbl_(tbl), dr_(std::move(dr)), options_(o) {
+  if (o.max_fragments < RTE_LIBRTE_IP_FRAG_MAX_FRAG) {
+    const uint32_t n = rte_align32pow2(2 * std::max<uint32_t>(o.max_entries, 8));
+    counts_ = std::make_unique<Count[]>(n);
+    counts_mask_ = n - 1;
+  }
+}
+
+Reassembler::Count& Reassembler::count_of(const uint8_t* ip, bool v6, uint64_t& key) noexcept {
+  // The packet's identity as rte_ip_frag keys it: addresses and identification (and protocol).
+  uint32_t h1, h2;
+  if (!v6) {
+    h1 = rte_hash_crc(ip + 12, 8, rte_hash_crc(ip + 4, 2, ip[9]));
+    h2 = rte_hash_crc(ip + 12, 8, rte_hash_crc(ip + 4, 2, 0x9e3779b9u ^ ip[9]));
+  } else {
+    h1 = rte_hash_crc(ip + 8, 32, rte_hash_crc(ip + 44, 4, 0));
+    h2 = rte_hash_crc(ip + 8, 32, rte_hash_crc(ip + 44, 4, 0x9e3779b9u));
+  }
+  key = (uint64_t{h1} << 32 | h2) | 1;  // never 0 (a free entry)
+  return counts_[h1 & counts_mask_];
+}
 
 Reassembler::~Reassembler() {
   rte_ip_frag_free_death_row(dr_.get(), 0);
@@ -153,7 +198,7 @@ std::unique_ptr<Reassembler> Reassembler::create(const Options& o, int socket, s
   }
   auto dr = std::make_unique<rte_ip_frag_death_row>();
   dr->cnt = 0;
-  return std::unique_ptr<Reassembler>(new Reassembler(tbl, std::move(dr)));
+  return std::unique_ptr<Reassembler>(new Reassembler(tbl, std::move(dr), o));
 }
 
 Reassembler::Result Reassembler::add(rte_mbuf* m, bool v6, uint32_t l3_len, std::chrono::nanoseconds now) noexcept {
@@ -166,12 +211,26 @@ Reassembler::Result Reassembler::add(rte_mbuf* m, bool v6, uint32_t l3_len, std:
   const uint32_t before = dr_->cnt;
   const uint64_t tms = static_cast<uint64_t>(now.count());
   uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, 14);
+  Count* count = nullptr;
+  if (counts_) {
+    uint64_t key;
+    count = &count_of(ip, v6, key);
+    // A new packet, or one whose entry the table has given up on (timeout): count afresh. Two
+    // packets hashing to one entry restart each other's count (bounded by rte_ip_frag's 8).
+    if (count->key != key || tms - count->first_ns > static_cast<uint64_t>(options_.timeout.count()))
+      *count = Count{key, tms, 0};
+    if (++count->n > options_.max_fragments) {
+      rte_pktmbuf_free(m);
+      return Result{nullptr, 1};
+    }
+  }
   rte_mbuf* r =
       v6 ? rte_ipv6_frag_reassemble_packet(tbl_, dr_.get(), m, tms, reinterpret_cast<rte_ipv6_hdr*>(ip),
                                            reinterpret_cast<rte_ipv6_fragment_ext*>(ip + 40))
          : rte_ipv4_frag_reassemble_packet(tbl_, dr_.get(), m, tms, reinterpret_cast<rte_ipv4_hdr*>(ip));
   Result res;
   res.dropped = dr_->cnt - before;
+  if (r && count) *count = Count{};
   if (r && !v6) {
     auto* h = rte_pktmbuf_mtod_offset(r, rte_ipv4_hdr*, 14);
     h->hdr_checksum = 0;

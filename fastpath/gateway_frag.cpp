@@ -29,9 +29,10 @@ bool source_is_local(const GatewayTables& t, const uint8_t* ip) noexcept {
 
 bool GatewayWorker::fragmentation_ready() const noexcept { return frag_ && frag_->reassembler; }
 
-std::unique_ptr<GatewayWorker::FragState> GatewayWorker::make_frag_state(uint32_t worker_id) {
+std::unique_ptr<GatewayWorker::FragState> GatewayWorker::make_frag_state(const GatewayTables& t, uint32_t worker_id) {
   auto s = std::make_unique<FragState>();
-  s->reassembler = Reassembler::create(Reassembler::Options{}, SOCKET_ID_ANY, nullptr);
+  s->reassembler = Reassembler::create(t.reassembly, SOCKET_ID_ANY, nullptr);
+  s->limiter = IcmpRateLimiter(t.icmp_rate, t.icmp_burst);
   s->frag_id = worker_id << 24;
   return s;
 }
@@ -264,12 +265,15 @@ rte_mbuf* GatewayWorker::reassemble(rte_mbuf* m, bool v6, uint32_t l3_len, std::
   const Reassembler::Result r = frag_->reassembler->add(m, v6, l3_len, now);
   if (r.dropped) counters_.drop(GatewayDrop::kFragInvalid, r.dropped);
   if (!r.packet) return nullptr;
-  if (r.packet->nb_segs != 1 && rte_pktmbuf_linearize(r.packet) != 0) {
+  // rte_ip_frag chains the fragments; classification and the ESP engine need the whole packet in
+  // one segment: linearized in place, or copied into one mbuf of the jumbo pool.
+  rte_mbuf* whole = make_contiguous(r.packet, t_.jumbo_pool);
+  if (!whole) {
     drop(r.packet, GatewayDrop::kFragTooBig);
     return nullptr;
   }
   counter_add(counters_.reassembled);
-  return r.packet;
+  return whole;
 }
 
 }  // namespace esprit

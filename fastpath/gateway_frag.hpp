@@ -13,7 +13,7 @@ struct GatewayWorker::FragState {
   static constexpr uint16_t kIcmpQueue = 64;
   static constexpr uint16_t kFragQueue = 4 * kMaxFragments;
   std::unique_ptr<Reassembler> reassembler;
-  IcmpRateLimiter limiter;  ///< 100 errors/s, bursts of 10 (RFC 4443 2.4 (f))
+  IcmpRateLimiter limiter;  ///< GatewayTables::icmp_rate / icmp_burst (RFC 4443 2.4 (f))
   uint16_t ip_id = 0;
   uint16_t min_mtu = 0;  ///< the smallest MTU of our ports: below it no route lookup is needed
   uint32_t frag_id = 0;

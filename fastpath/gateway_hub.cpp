@@ -54,7 +54,7 @@ void GatewayWorker::hub_forward(rte_mbuf** pkts, const uint32_t* from, uint16_t 
         unmatched_from[nunmatched] = live_from[i];
         unmatched[nunmatched++] = live[i];
       } else {
-        drop(live[i], GatewayDrop::kPolicyDiscard);
+        drop(live[i], match[i].rule == SpdMatch::kInvalid ? GatewayDrop::kBadExtHeaders : GatewayDrop::kPolicyDiscard);
       }
     } else if (match[i].action == PolicyAction::kBypass) {
       pass[npass++] = live[i];

@@ -51,14 +51,30 @@ bool selector_matches(const TrafficSelector& ts, const uint8_t* l3, uint32_t len
     return (pb[full] & mask) == (a[full] & mask);
   };
   if (!in_prefix(ts.src, l3 + (v6 ? 8 : 12)) || !in_prefix(ts.dst, l3 + (v6 ? 24 : 16))) return false;
-  const uint8_t proto = v6 ? l3[6] : l3[9];  // IPv6 extension headers are not walked here
+  uint8_t proto;
+  uint32_t l4;
+  bool ports_here;  // false: a non-first fragment (RFC 4301 7.1: it carries no ports)
+  if (!v6) {
+    proto = l3[9];
+    l4 = (l3[0] & 15) * 4u;
+    ports_here = (be16(l3 + 6) & 0x1fff) == 0;
+  } else {
+    // The upper-layer protocol and ports sit behind the extension headers (the SPD's walk).
+    const uint32_t payload = be16(l3 + 4);
+    const uint32_t limit = payload == 0 || 40 + payload > len ? len : 40 + payload;
+    const Ipv6UpperLayer u = ipv6_upper_layer(l3, limit);
+    if (u.status == Ipv6UpperLayer::Status::kMalformed) return false;  // matches no selector
+    proto = u.proto;
+    l4 = u.offset;
+    ports_here = u.status == Ipv6UpperLayer::Status::kOk;
+    len = limit;
+  }
   if (ts.proto != 0 && ts.proto != proto) return false;
   if (ts.sport.any() && ts.dport.any()) return true;
   // RFC 4301 7.1: a non-first fragment carries no ports; it matches only selectors whose ports are
   // ANY (above). A first fragment too short to hold them is refused below like any short packet.
-  if (!v6 && (be16(l3 + 6) & 0x1fff) != 0) return false;
+  if (!ports_here) return false;
   if (proto != net::kProtoTcp && proto != net::kProtoUdp && proto != net::kProtoSctp) return false;  // ports only exist for TCP/UDP/SCTP
-  const uint32_t l4 = v6 ? 40 : (l3[0] & 15) * 4u;
   if (len < l4 + 4) return false;
   return ts.sport.contains(be16(l3 + l4)) && ts.dport.contains(be16(l3 + l4 + 2));
 }
@@ -77,7 +93,7 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       esp_(std::move(esp)),
       neighbor_(std::move(neighbor)),
       tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
-      frag_(make_frag_state(worker_id)),
+      frag_(make_frag_state(tables, worker_id)),
       ike_port_(tables.ike_port),
       natt_port_(tables.natt_port) {
   for (const LocalAddress& a : t_.local) {
@@ -160,9 +176,13 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
   reparse:  // a reassembled packet is classified again
-    if (m->nb_segs != 1 && rte_pktmbuf_linearize(m) != 0) {
-      drop(m, GatewayDrop::kNotIp);
-      continue;
+    if (m->nb_segs != 1) [[unlikely]] {  // RX scatter: the pipeline and the ESP engine want one segment
+      rte_mbuf* c = make_contiguous(m, t_.jumbo_pool);
+      if (!c) {
+        drop(m, GatewayDrop::kSegmented);
+        continue;
+      }
+      m = c;
     }
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     const uint32_t len = m->data_len;
@@ -306,7 +326,7 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
   for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
       if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
-      else drop(live[i], GatewayDrop::kPolicyDiscard);
+      else drop(live[i], match[i].rule == SpdMatch::kInvalid ? GatewayDrop::kBadExtHeaders : GatewayDrop::kPolicyDiscard);
       ++i;
       continue;
     }
@@ -335,8 +355,9 @@ void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nano
   uint16_t npass = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (match[i].action != PolicyAction::kBypass) {
-      drop(pkts[i], match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
-                                                              : GatewayDrop::kClearNotBypass);
+      drop(pkts[i], match[i].rule == SpdMatch::kInvalid       ? GatewayDrop::kBadExtHeaders
+                    : match[i].action == PolicyAction::kDiscard ? GatewayDrop::kPolicyDiscard
+                                                                : GatewayDrop::kClearNotBypass);
     } else if (!decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
       icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
       drop(pkts[i], GatewayDrop::kTtlExceeded);

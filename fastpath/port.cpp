@@ -1,9 +1,16 @@
 #include "esprit/fastpath/port.hpp"
 
+#include <net/if.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace esprit {
@@ -14,7 +21,66 @@ std::string err_text(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 /// The ethdev name of a device string: the part before the first ',' ("net_pcap0,rx_pcap=a").
 std::string device_name(const std::string& device) { return device.substr(0, device.find(',')); }
 
+/// The value of devarg `key` in "name,k=v,k=v", or nullopt.
+std::optional<std::string> devarg(const std::string& device, const std::string& key) {
+  std::size_t pos = device.find(',');
+  while (pos != std::string::npos) {
+    const std::size_t end = device.find(',', pos + 1);
+    const std::string kv = device.substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
+    if (kv.rfind(key + "=", 0) == 0) return kv.substr(key.size() + 1);
+    pos = end;
+  }
+  return std::nullopt;
+}
+
+bool is_af_packet(const std::string& device) {
+  const std::string n = device_name(device);
+  return n.rfind("net_af_packet", 0) == 0 || n.rfind("eth_af_packet", 0) == 0;
+}
+
+// net_af_packet (DPDK 22.11, TPACKET_V2): the kernel writes a received frame 34 bytes into its ring
+// frame (TPACKET_ALIGN(32 + 16) - 14) and cuts what does not fit; the driver requires mbufs of at
+// least framesz - 32 data bytes and sends at most framesz - 32 bytes.
+constexpr uint32_t kAfPacketRxOffset = 34;
+constexpr uint32_t kAfPacketDataOffset = 32;
+/// IPv4 datagrams the kernel reassembles before af_packet sees them fit frames of this much IP.
+constexpr uint32_t kAfPacketMinIp = 9000;
+
+/// Sets the MTU of the Linux interface `if_index` (what net_af_packet's own mtu_set does).
+int set_kernel_mtu(uint32_t if_index, uint16_t mtu) {
+  char name[IF_NAMESIZE];
+  if (!if_indextoname(if_index, name)) return -errno;
+  ifreq ifr{};
+  static_assert(sizeof(ifr.ifr_name) == IF_NAMESIZE);
+  std::memcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name));  // NUL-terminated by if_indextoname
+  ifr.ifr_mtu = mtu;
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) return -errno;
+  const int rc = ioctl(s, SIOCSIFMTU, &ifr) < 0 ? -errno : 0;
+  close(s);
+  return rc;
+}
+
 }  // namespace
+
+PortFrames port_frames(const std::string& device, uint16_t mtu) {
+  PortFrames f{device, mtu + kPortL2Overhead};
+  if (!is_af_packet(device)) return f;
+  const auto framesz = devarg(device, "framesz");
+  if (framesz) {  // the operator's choice; the driver checks it against the mbufs
+    const unsigned long v = std::strtoul(framesz->c_str(), nullptr, 10);
+    f.rx_frame = static_cast<uint32_t>(v > kAfPacketDataOffset ? v - kAfPacketDataOffset : 0);
+    return f;
+  }
+  // Frames for max(mtu, 9000) bytes of IP, in 2 KiB steps; blocks of whole pages holding whole frames.
+  const uint32_t need = std::max<uint32_t>(mtu, kAfPacketMinIp) + kPortL2Overhead + kAfPacketRxOffset;
+  const uint32_t frame = (need + 2047) / 2048 * 2048;
+  const uint32_t block = frame % 4096 == 0 ? frame : 2 * frame;
+  if (!devarg(device, "blocksz")) f.device += ",blocksz=" + std::to_string(block);
+  f.device += ",framesz=" + std::to_string(frame);
+  f.rx_frame = frame - kAfPacketDataOffset;
+  return f;
+}
 
 std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::string* error) {
   auto fail = [&](const std::string& what) -> std::unique_ptr<Port> {
@@ -53,9 +119,27 @@ std::unique_ptr<Port> Port::open(const PortSpec& spec, rte_mempool* pool, std::s
   // The NIC checks received IPv4 header checksums when it can (RTE_MBUF_F_RX_IP_CKSUM_GOOD / BAD);
   // the worker checks in software what arrives flagged UNKNOWN.
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  // Frames of the MTU must reach the worker whole: in one mbuf, or in several (RX scatter) that
+  // the worker puts together (GatewayTables::jumbo_pool). The ESP engine never sees a chain.
+  const uint32_t frame = spec.mtu + kPortL2Overhead;
+  const uint32_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+  if (frame > room) {
+    if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER))
+      return fail("mtu " + std::to_string(spec.mtu) + ": frames of " + std::to_string(frame) +
+                  " bytes do not fit the mbufs' " + std::to_string(room) + " bytes and the device has no RX scatter");
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+  }
   if (int rc = rte_eth_dev_configure(id, spec.rx_queues, txq, &conf); rc != 0) return fail("configure: " + err_text(rc));
-  if (int rc = rte_eth_dev_set_mtu(id, spec.mtu); rc != 0 && rc != -ENOTSUP)
-    return fail("set_mtu " + std::to_string(spec.mtu) + ": " + err_text(rc));
+  if (int rc = rte_eth_dev_set_mtu(id, spec.mtu); rc != 0 && rc != -ENOTSUP) {
+    // DPDK 22.11 checks the MTU against the driver's max_rx_pktlen, which net_af_packet reports as
+    // 1518 whatever its frames hold: for a device bound to a Linux interface, set the interface's
+    // MTU (the driver's own mtu_set does no more); its frames were sized by port_frames().
+    if (rc != -EINVAL || info.if_index == 0 || spec.mtu + kPortL2Overhead <= info.max_rx_pktlen)
+      return fail("set_mtu " + std::to_string(spec.mtu) + ": " + err_text(rc));
+    if (int krc = set_kernel_mtu(info.if_index, spec.mtu); krc != 0)
+      return fail("mtu " + std::to_string(spec.mtu) + " on interface " + std::to_string(info.if_index) + ": " +
+                  std::strerror(-krc));
+  }
 
   uint16_t rx_desc = spec.rx_desc;
   uint16_t tx_desc = spec.tx_desc;

@@ -18,6 +18,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "esprit/fastpath/ip_checks.hpp"
 #include "esprit/fastpath/net_constants.hpp"
 #include "esprit/fastpath/rcu.hpp"
 
@@ -27,10 +28,6 @@ namespace {
 using net::kProtoSctp;
 using net::kProtoTcp;
 using net::kProtoUdp;
-constexpr uint8_t kExtHopByHop = net::kProtoHopByHop;
-constexpr uint8_t kExtRouting = net::kProtoRouting;
-constexpr uint8_t kExtFragment = net::kProtoFragment;
-constexpr uint8_t kExtDestOpts = net::kProtoDestOpts;
 
 /// Bit of the key's meta word: the ports could not be read (non-first fragment, truncated packet).
 /// Rules with a port range require it clear; rules with "any" ports ignore it.
@@ -179,30 +176,15 @@ inline bool make_key6(const uint8_t* ip, uint32_t len, Key6& k) noexcept {
   k.pad[0] = k.pad[1] = k.pad[2] = 0;
   std::memcpy(k.src, ip + 8, 16);
   std::memcpy(k.dst, ip + 24, 16);
-  uint8_t nh = ip[6];
-  uint32_t off = 40;
-  bool readable = true;
-  for (uint32_t walked = 0;; ++walked) {
-    if (nh != kExtHopByHop && nh != kExtRouting && nh != kExtDestOpts && nh != kExtFragment) break;
-    // Every one of these headers is at least 8 bytes; a chain we cannot finish leaves the
-    // upper-layer protocol unknown: classify with the last Next Header read, ports opaque.
-    if (walked == kSpdMaxExtHeaders || off + 8 > limit) [[unlikely]] {
-      readable = false;
-      break;
-    }
-    if (nh == kExtFragment) {
-      const bool later_fragment = (load_be16(ip + off + 2) & 0xfff8u) != 0;
-      nh = ip[off];
-      off += 8;
-      if (later_fragment) {
-        readable = false;
-        break;
-      }
-    } else {
-      nh = ip[off];
-      off += (ip[off + 1] + 1u) * 8u;
-    }
-  }
+  // The same walk as the decapsulated packet's selector check (ip_checks.hpp). A chain that
+  // cannot be finished is refused (kInvalid, DISCARD): its protocol and ports are unknown, and
+  // classifying it by the last header read would let a crafted chain pick its rule.
+  const Ipv6UpperLayer u = ipv6_upper_layer(ip, limit);
+  if (u.status == Ipv6UpperLayer::Status::kMalformed) [[unlikely]]
+    return false;
+  const uint8_t nh = u.proto;
+  const uint32_t off = u.offset;
+  const bool readable = u.status == Ipv6UpperLayer::Status::kOk;
   k.proto = nh;
   static_assert(offsetof(Key6, dport) == offsetof(Key6, sport) + 2 && offsetof(Key6, meta) == offsetof(Key6, sport) + 4);
   put_ports(ip, off, limit, nh, readable, k.sport);

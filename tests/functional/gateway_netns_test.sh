@@ -3,10 +3,12 @@
 # (no hugepages):
 #
 #   left 10.1.0.5 --l0|g1lan-- [gw1: espritd] --g1wan|g2wan-- [gw2: espritd] --g2lan|r0-- right 10.2.0.7
-#                               192.0.2.1            192.0.2.2
+#   MTU 1500                    192.0.2.1   MTU 1500   192.0.2.2            MTU 9000 (jumbo)
 #
-# Checks: ping and a TCP transfer pass both ways; a capture on the wire between the gateways shows
-# only ESP (and ARP); stopping one gateway stops the traffic (nothing leaks in the clear).
+# Checks: ping and a TCP transfer pass both ways; packets larger than the 1500-byte links (a
+# 3000-byte ping from left, an 8000-byte one from the jumbo side) cross the tunnel; a capture on
+# the wire between the gateways shows only ESP (and ARP); stopping one gateway stops the traffic
+# (nothing leaks in the clear).
 # Needs root (namespaces). Usage: gateway_netns_test.sh path/to/espritd
 set -u
 ESPRITD=$(realpath "$1")
@@ -43,17 +45,18 @@ ip -n "$NS_L" addr add 10.1.0.5/16 dev l0
 ip -n "$NS_L" link set l0 up
 ip -n "$NS_L" route add default via 10.1.0.1
 ip -n "$NS_R" addr add 10.2.0.7/16 dev r0
-ip -n "$NS_R" link set r0 up
+ip -n "$NS_R" link set r0 mtu 9000 up  # gw2's LAN port has mtu = 9000 (espritd sets g2lan's)
 ip -n "$NS_R" route add default via 10.2.0.1
-# The hosts keep the default MTU of 1500: the gateways fragment ESP that does not fit (and
-# reassemble it at the other end), and answer DF packets with ICMP "fragmentation needed".
+# Host left keeps the default MTU of 1500, host right has jumbo frames: the gateways fragment ESP
+# that does not fit the 1500-byte wire between them (and reassemble it at the other end), and
+# answer DF packets with ICMP "fragmentation needed".
 # veth TX checksum offload leaves TCP/UDP checksums for the driver; af_packet would forward them unfilled.
 ip netns exec "$NS_L" ethtool -K l0 tx off >/dev/null
 ip netns exec "$NS_R" ethtool -K r0 tx off >/dev/null
 
 KEY_A=0x0102030405060708090a0b0c0d0e0f1011121314
 KEY_B=0x2122232425262728292a2b2c2d2e2f3031323334
-gateway_config() {  # name lcores lan_if lan_addr wan_if wan_addr peer_wan remote_net local_net out_key in_key out_spi in_spi
+gateway_config() {  # name lcores lan_if lan_addr wan_if wan_addr peer_wan remote_net local_net out_key in_key out_spi in_spi lan_mtu
   cat >"$WORK/$1.toml" <<EOT
 [daemon]
 control_socket = "$WORK/$1.sock"
@@ -65,6 +68,7 @@ args = ["--no-huge", "-m 512", "-l $2", "--no-shconf", "--file-prefix esprit-$1-
 name = "lan"
 device = "net_af_packet_$1_lan,iface=$3"
 role = "protected"
+mtu = ${14}
 ipv4 = ["$4"]
 
 [[port]]
@@ -104,8 +108,8 @@ sa = "out"
 sa_in = ["in"]
 EOT
 }
-gateway_config gw1 0,1 g1lan 10.1.0.1/16 g1wan 192.0.2.1/24 192.0.2.2 10.2.0.0/16 10.1.0.0/16 $KEY_A $KEY_B 0x1001 0x2001
-gateway_config gw2 1,0 g2lan 10.2.0.1/16 g2wan 192.0.2.2/24 192.0.2.1 10.1.0.0/16 10.2.0.0/16 $KEY_B $KEY_A 0x2001 0x1001
+gateway_config gw1 0,1 g1lan 10.1.0.1/16 g1wan 192.0.2.1/24 192.0.2.2 10.2.0.0/16 10.1.0.0/16 $KEY_A $KEY_B 0x1001 0x2001 1500
+gateway_config gw2 1,0 g2lan 10.2.0.1/16 g2wan 192.0.2.2/24 192.0.2.1 10.1.0.0/16 10.2.0.0/16 $KEY_B $KEY_A 0x2001 0x1001 9000
 
 # The wire, captured where frames arrive (af_packet's own transmissions bypass local taps):
 # g1wan sees what gw2 sends, g2wan what gw1 sends.
@@ -135,11 +139,20 @@ check "ping left -> right through the tunnel" ip netns exec "$NS_L" ping -c 5 -i
 check "ping right -> left through the tunnel" ip netns exec "$NS_R" ping -c 5 -i 0.2 -W 2 10.1.0.5
 # 1500-byte packets without DF: ESP fragmented by one gateway, reassembled by the other.
 check "ping -s 1472 (no DF) through the tunnel" ip netns exec "$NS_L" ping -M dont -s 1472 -c 3 -i 0.2 -W 2 10.2.0.7
-# Not `ping -s 3000`: DPDK 22.11's net_af_packet opens its sockets with PACKET_FANOUT_FLAG_DEFRAG,
-# so the kernel reassembles the host's fragments into one 3042-byte frame, which af_packet's
-# 2048-byte frames cut short (dropped as bad_ip_header). On PCI and pcap ports the gateway forwards
-# such fragments as they are. For the same reason the ESP fragments above are reassembled by the
-# kernel, not by espritd's own reassembly (gateway_pcap_test covers that).
+# Larger than the 1500-byte links. DPDK 22.11's net_af_packet opens its sockets with
+# PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles the host's fragments (and the ESP fragments
+# between the gateways) into one frame larger than the MTU: espritd gives af_packet ports frames
+# for 9000 bytes of IP (framesz) and mbufs that hold them. On PCI and pcap ports the gateway
+# forwards a host's fragments as they are and reassembles ESP itself (gateway_pcap_test).
+check "ping -s 3000 left -> right (host fragments, kernel-reassembled on af_packet)" \
+  ip netns exec "$NS_L" ping -s 3000 -c 3 -i 0.2 -W 2 10.2.0.7
+# The jumbo side: right sends 8028-byte packets whole to gw2's 9000-byte LAN port.
+check "ping -s 8000 right -> left from the jumbo side (no DF)" \
+  ip netns exec "$NS_R" ping -M dont -s 8000 -c 3 -i 0.2 -W 2 10.1.0.5
+check "espritd set gw2's LAN interface to its port mtu 9000" \
+  test "$(ip netns exec "$NS_G2" cat /sys/class/net/g2lan/mtu)" -eq 9000
+ip netns exec "$NS_R" ping -M do -s 8972 -c 1 -W 1 10.1.0.5 >"$WORK/pmtu9000.txt" 2>&1
+check "jumbo DF ping -s 8972: ICMP fragmentation needed, mtu = 1446" grep -q "mtu = 1446" "$WORK/pmtu9000.txt"
 # With DF the gateway answers "fragmentation needed" (MTU 1446); the host learns it and fragments.
 ip netns exec "$NS_L" ping -M do -s 1472 -c 1 -W 1 10.2.0.7 >"$WORK/pmtu.txt" 2>&1
 check "DF ping -s 1472: ICMP fragmentation needed, mtu = 1446" grep -q "mtu = 1446" "$WORK/pmtu.txt"

@@ -507,6 +507,89 @@ def case_inbound_reassembly():
 
 
 
+BIG_EXT = """
+[fragmentation]
+reassembly_fragments = 4
+icmp_rate = 1000
+icmp_burst = 20
+
+[[policy]]
+name = "v6-web"
+src = "2001:db8:1::/64"
+dst = "2001:db8:3::/64"
+proto = "tcp"
+dport = 80
+action = "protect"
+sa = "out"
+sa_in = ["in"]
+"""
+
+
+def case_big_and_ext6():
+    """A fragmented ESP packet larger than one 2 KB mbuf is reassembled (copied into one jumbo
+    mbuf), decrypted and forwarded; [fragmentation] reassembly_fragments = 4 is honoured. IPv6
+    extension headers are walked for SPD and inbound selector matching; malformed chains are
+    dropped and counted."""
+    from scapy.layers.inet6 import IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, IPv6ExtHdrFragment
+    sa = sa_in()
+    # 3028-byte inner packet: its ESP packet (3080 bytes) arrives in 3 fragments.
+    orig = IP(src="10.2.0.7", dst="10.1.0.5", ttl=30, id=99) / UDP(sport=7, dport=8) / \
+        Raw((bytes(range(256)) * 12)[:3000])
+    esp = IP(bytes(sa.encrypt(orig, seq_num=1)))
+    esp.id = 177
+    parts = fragment(esp, fragsize=1480)
+    wan_in = [peer(p) for p in parts]
+    # The same size in 6 fragments: above reassembly_fragments = 4, never completed.
+    six = IP(bytes(sa.encrypt(orig, seq_num=2)))
+    six.id = 178
+    six_parts = fragment(six, fragsize=600)
+    wan_in += [peer(p) for p in six_parts]
+    # Inbound IPv6 behind extension headers: the selector of "v6-web" (sport 80) is found.
+    v6_src, v6_host = "2001:db8:3::7", "2001:db8:1::5"
+    ok6 = IPv6(src=v6_src, dst=v6_host, hlim=40) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / \
+        TCP(sport=80, dport=1000, flags="A") / Raw(b"web reply")
+    bad6 = IPv6(src=v6_src, dst=v6_host, hlim=40) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / \
+        TCP(sport=81, dport=1000, flags="A") / Raw(b"not web")
+    wan_in += [peer(sa.encrypt(ok6, seq_num=3)), peer(sa.encrypt(bad6, seq_num=4))]
+    # Outbound IPv6 from the LAN.
+    web = IPv6(src=v6_host, dst=v6_src, hlim=64) / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting() / \
+        IPv6ExtHdrDestOpt() / TCP(sport=1000, dport=80, flags="S") / Raw(b"GET")
+    other = IPv6(src=v6_host, dst=v6_src, hlim=64) / IPv6ExtHdrDestOpt() / TCP(sport=1000, dport=81) / Raw(b"x")
+    hbh_late = IPv6(src=v6_host, dst=v6_src, hlim=64) / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop() / \
+        TCP(sport=1000, dport=80) / Raw(b"y")
+    too_long = IPv6(src=v6_host, dst=v6_src, hlim=64)
+    for _ in range(9):
+        too_long = too_long / IPv6ExtHdrDestOpt()
+    too_long = too_long / TCP(sport=1000, dport=80) / Raw(b"z")
+    later = IPv6(src=v6_host, dst=v6_src, hlim=64) / IPv6ExtHdrFragment(nh=6, offset=100, id=5) / Raw(b"\x00\x50" * 8)
+    lan_in = [host(p) for p in (web, other, hbh_late, too_long, later)]
+    lan, wan, out = run("big-ext6", lan_in, wan_in, append=BIG_EXT)
+
+    from scapy.layers.inet import defragment
+    frags = [IP(bytes(p[IP])) for p in lan if IP in p and p[IP].dst == "10.1.0.5"]
+    whole = [bytes(p) for p in defragment(frags)] if frags else []
+    check(len(frags) == 3 and whole == [ttl_minus_one(orig)],
+          f"big: 3 ESP fragments (3080 bytes) reassembled past one 2 KB mbuf, decrypted, forwarded "
+          f"(fragmented again for the 1500-byte LAN): {len(frags)} fragments")
+    check(counter(out, "worker 0", "reassembled") == 1, "big: one reassembled packet (not the 6-fragment one)")
+    check(counter(out, "worker 0", "frag_invalid") >= 2, "big: fragments above reassembly_fragments = 4 refused")
+    check(counter(out, "worker 0", "frag_too_big") == 0 and counter(out, "worker 0", "segmented") == 0,
+          "big: nothing dropped for its size")
+    got6 = [p[IPv6] for p in lan if IPv6 in p and p[IPv6].dst == v6_host]
+    check(len(got6) == 1 and TCP in got6[0] and got6[0][TCP].sport == 80 and IPv6ExtHdrDestOpt in got6[0],
+          "ext6 inbound: TCP behind Hop-by-Hop and Destination Options matches the SA's sport-80 selector")
+    check(counter(out, "worker 0", "inbound_policy") == 1, "ext6 inbound: sport 81 outside the selector, dropped")
+    back = [sa_out().decrypt(IP(bytes(p[IP]))) for p in wan if ESP in p]
+    sent6 = [p for p in back if IPv6 in p]
+    check(len(sent6) == 1 and TCP in sent6[0] and sent6[0][TCP].dport == 80 and IPv6ExtHdrRouting in sent6[0],
+          f"ext6 outbound: only the dport-80 packet behind three extension headers is encrypted ({len(sent6)})")
+    check(counter(out, "worker 0", "bad_ext_headers") == 2,
+          "ext6 outbound: Hop-by-Hop not first and a 9-header chain dropped as bad_ext_headers")
+    check(not [p for p in wan if IPv6 in p], "ext6: nothing IPv6 in clear on the WAN")
+    if failures:
+        print(out)
+
+
 PEER_B_MAC = "02:00:00:00:03:03"
 KEY_B_OUT = "3132333435363738393a3b3c3d3e3f4041424344"
 KEY_B_IN = "4142434445464748494a4b4c4d4e4f5051525354"
@@ -692,6 +775,7 @@ case_local()
 case_post_fragment()
 case_pre_fragment()
 case_inbound_reassembly()
+case_big_and_ext6()
 case_two_workers()
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

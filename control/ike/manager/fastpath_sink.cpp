@@ -141,7 +141,10 @@ std::vector<esprit::TrafficSelector> to_policy_selectors(const std::vector<ike::
 
 class FastpathInstaller::PeerSink final : public ChildSaSink {
  public:
-  PeerSink(FastpathInstaller& owner, std::string peer) : owner_(owner), peer_(std::move(peer)) {}
+  PeerSink(FastpathInstaller& owner, std::string peer, uint32_t id)
+      : owner_(owner), peer_(std::move(peer)), id_(id) {}
+  /// The peer's id in GatewayTables::sa_peer (hub_loop detection).
+  [[nodiscard]] uint32_t id() const noexcept { return id_; }
   void install_inbound(const SaDescriptor& sa, const ChildSelectors& ts) override {
     owner_.install_inbound(peer_, sa, ts);
   }
@@ -157,20 +160,33 @@ class FastpathInstaller::PeerSink final : public ChildSaSink {
  private:
   FastpathInstaller& owner_;
   std::string peer_;
+  uint32_t id_;
 };
+
+namespace {
+/// IKE peers' ids in GatewayTables::sa_peer: above those espritd gives static SAs (1, 2, ...,
+/// one per remote address), so the two never collide.
+constexpr uint32_t kIkePeerIdBase = 0x80000000u;
+}  // namespace
 
 FastpathInstaller::FastpathInstaller(FastpathInstallerConfig config) : cfg_(std::move(config)) {}
 FastpathInstaller::~FastpathInstaller() = default;
 
 ChildSaSink& FastpathInstaller::sink(const std::string& peer) {
   auto& s = sinks_[peer];
-  if (!s) s = std::make_unique<PeerSink>(*this, peer);
+  if (!s) s = std::make_unique<PeerSink>(*this, peer, kIkePeerIdBase + static_cast<uint32_t>(sinks_.size()));
   return *s;
 }
 
 void FastpathInstaller::fail(std::string msg) {
   ++failures_;
   last_error_ = std::move(msg);
+}
+
+void FastpathInstaller::set_peer(const std::string& peer, uint32_t slot) noexcept {
+  auto& ids = cfg_.tables->sa_peer;
+  const auto it = sinks_.find(peer);
+  if (slot < ids.size()) ids[slot] = it == sinks_.end() ? 0 : it->second->id();
 }
 
 uint32_t FastpathInstaller::slot_of(uint32_t spi, SaDirection d) const noexcept {
@@ -289,6 +305,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
   uint32_t next = sad.next_free_slot();
   auto& side = cfg_.tables->sa_selectors;
   if (next != kNoSaSlot && next < side.size()) side[next] = sel;
+  if (next != kNoSaSlot) set_peer(peer, next);
   set_path(peer, sa, next);  // MSS clamp of decapsulated packets
   std::string err;
   auto slot = sad.add(sa, &err);
@@ -297,6 +314,7 @@ void FastpathInstaller::install_inbound(const std::string& peer, const SaDescrip
     return;
   }
   if (*slot != next && *slot < side.size()) side[*slot] = std::move(sel);
+  if (*slot != next) set_peer(peer, *slot);
   if (*slot != next) set_path(peer, sa, *slot);
   inbound_slot_[sa.spi] = *slot;
 }
@@ -348,6 +366,9 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
     if (slot != next) set_path(peer, sa, slot);
     list.push_back(Outbound{sa.spi, slot, sa.remote, natt_port(sa), ts, to_policy_selectors(ts.local, ts.remote)});
   }
+  // Before a policy or tunnel points at the slot: a packet decrypted from this peer is never
+  // encrypted back into it (hub_loop).
+  set_peer(peer, slot);
   outbound_pos_.emplace(sa.spi, std::prev(list.end()));
   for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
     if (cfg_.tunnel_peer[t] == peer) cfg_.tables->tunnel_sa[t].store(slot, std::memory_order_release);

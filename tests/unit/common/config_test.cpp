@@ -309,6 +309,11 @@ TEST(Config, DefaultsWhenOmitted) {
   EXPECT_EQ(c.daemon.mbufs, 0u);  // the daemon sizes the pool for its rings
   EXPECT_TRUE(c.eal.args.empty());
   EXPECT_EQ(c.spd.default_action, PolicyAction::kDiscard);
+  EXPECT_EQ(c.fragmentation.reassembly_packets, 128u);
+  EXPECT_EQ(c.fragmentation.reassembly_fragments, 8u);
+  EXPECT_EQ(c.fragmentation.reassembly_timeout_ms, 3000u);
+  EXPECT_EQ(c.fragmentation.icmp_rate, 100u);
+  EXPECT_EQ(c.fragmentation.icmp_burst, 10u);
 
   const PortConfig& p = c.ports[0];
   EXPECT_EQ(p.mtu, 1500);
@@ -354,6 +359,17 @@ TEST(Config, QueuesFollowEalWhenWorkersAreNotGiven) {
   ASSERT_EQ(c.ports.size(), 2u);
   EXPECT_EQ(c.ports[0].rx_queues, 4);
   EXPECT_EQ(c.ports[0].tx_queues, 5);
+}
+
+TEST(Config, FragmentationLimits) {
+  const Config c = load_ok(kBase +
+                           "\n[fragmentation]\nreassembly_packets = 1024\nreassembly_fragments = 4\n"
+                           "reassembly_timeout_ms = 500\nicmp_rate = 1000\nicmp_burst = 50\n");
+  EXPECT_EQ(c.fragmentation.reassembly_packets, 1024u);
+  EXPECT_EQ(c.fragmentation.reassembly_fragments, 4u);
+  EXPECT_EQ(c.fragmentation.reassembly_timeout_ms, 500u);
+  EXPECT_EQ(c.fragmentation.icmp_rate, 1000u);
+  EXPECT_EQ(c.fragmentation.icmp_burst, 50u);
 }
 
 TEST(Config, BypassIsTheOption) {
@@ -840,6 +856,17 @@ INSTANTIATE_TEST_SUITE_P(
                   "expected one of \"error\", \"warning\", \"notice\", \"info\", \"debug\""},
         ErrorCase{"protect as default", kBase + "[spd]\ndefault_action = \"protect\"\n", "default_action",
                   "spd.default_action", "needs an SA"},
+        // [fragmentation]
+        ErrorCase{"too many fragments", kBase + "[fragmentation]\nreassembly_fragments = 16\n", "reassembly_fragments",
+                  "fragmentation.reassembly_fragments", "expected 2..8, got 16"},
+        ErrorCase{"no reassembly entries", kBase + "[fragmentation]\nreassembly_packets = 0\n", "reassembly_packets",
+                  "fragmentation.reassembly_packets", "expected 1..65536, got 0"},
+        ErrorCase{"reassembly timeout", kBase + "[fragmentation]\nreassembly_timeout_ms = 120000\n",
+                  "reassembly_timeout_ms", "fragmentation.reassembly_timeout_ms", "expected 1..60000, got 120000"},
+        ErrorCase{"icmp rate zero", kBase + "[fragmentation]\nicmp_rate = 0\n", "icmp_rate", "fragmentation.icmp_rate",
+                  "expected 1..1000000, got 0"},
+        ErrorCase{"fragmentation typo", kBase + "[fragmentation]\nicmp_burts = 5\n", "icmp_burts",
+                  "fragmentation.icmp_burts", "did you mean \"icmp_burst\""},
         // Routes and neighbours.
         ErrorCase{"route port unknown",
                   kBase + "[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"192.0.2.254\"\nport = \"wna\"\n",

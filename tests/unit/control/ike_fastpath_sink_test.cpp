@@ -45,6 +45,7 @@ struct Gateway {
     tables.sad = sad.get();
     tables.spd = spd.get();
     tables.sa_selectors.assign(sad->capacity(), {});
+    tables.sa_peer.assign(sad->capacity(), 0);
     tables.sa_paths.assign(sad->capacity(), {});
     tables.tunnels = 1;
     tables.tunnel_sa = std::make_unique<std::atomic<uint32_t>[]>(1);
@@ -172,6 +173,12 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   ASSERT_EQ(right.tables.sa_selectors[in_slot].size(), 1u);
   EXPECT_EQ(right.tables.sa_selectors[in_slot][0].src.to_string(), "10.0.0.0/16");
   EXPECT_EQ(right.tables.sa_selectors[in_slot][0].dst.to_string(), "10.1.0.0/16");
+  // Both SAs of one peer carry the same non-zero peer id (hub_loop detection in the workers).
+  const uint32_t left_in = left.installer->slot_of(c.spi_in, SaDirection::kInbound);
+  ASSERT_NE(left_in, kNoSaSlot);
+  EXPECT_NE(left.tables.sa_peer[out_slot], 0u);
+  EXPECT_EQ(left.tables.sa_peer[left_in], left.tables.sa_peer[out_slot]);
+  EXPECT_NE(right.tables.sa_peer[in_slot], 0u);
   // Path options on both slots (found by gateway_ike_netns: without them, TCP with DF above the
   // tunnel's MTU was dropped as too_big with no ICMP, a PMTU black hole).
   EXPECT_TRUE(left.tables.sa_paths[out_slot].configured);
@@ -234,6 +241,10 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_EQ(right.installer->slot_of(old_out_spi, SaDirection::kInbound), kNoSaSlot);
   uint32_t in_slot2 = right.installer->slot_of(c2.spi_out, SaDirection::kInbound);
   ASSERT_NE(in_slot2, kNoSaSlot);
+  EXPECT_EQ(right.tables.sa_peer[in_slot2], right.tables.sa_peer[in_slot]);  // a rekey keeps the peer
+  const uint32_t left_in2 = left.installer->slot_of(c2.spi_in, SaDirection::kInbound);
+  ASSERT_NE(left_in2, kNoSaSlot);
+  EXPECT_EQ(left.tables.sa_peer[left_in2], left.tables.sa_peer[out_slot]);
   mb = test::make_mbuf(pkt);
   ASSERT_EQ(encap_burst(*worker, *left.sad->get(out_slot), std::span<rte_mbuf*>(&mb, 1), left.sad->counters(0, out_slot)), 1);
   ASSERT_EQ(decap_burst(*worker, *right.sad->get(in_slot2), std::span<rte_mbuf*>(&mb, 1), right.sad->counters(0, in_slot2)), 1);

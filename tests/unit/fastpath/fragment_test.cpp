@@ -312,5 +312,74 @@ TEST(Fragment, RefusesDfAndTimesOut) {
   EXPECT_EQ(r->expire(std::chrono::seconds(12)), 1u);
 }
 
+/// Fragments `packet` to `mtu` and prepends a zero Ethernet header to each fragment. The headers
+/// come from mbufs of 256 data bytes, so the reassembled chain cannot be linearized in place.
+std::vector<rte_mbuf*> fragments_with_l2(const Bytes& packet, uint16_t mtu) {
+  static rte_mempool* small = rte_pktmbuf_pool_create("frag_test_small", 255, 0, 0, RTE_PKTMBUF_HEADROOM + 256, SOCKET_ID_ANY);
+  rte_mbuf* m = test::make_mbuf(packet);
+  rte_mbuf* frags[kMaxFragments];
+  const uint16_t k = fragment_packet(m, mtu, frags, kMaxFragments, small, indirect_pool(), 0x77);
+  EXPECT_GT(k, 0);
+  std::vector<rte_mbuf*> out(frags, frags + k);
+  for (rte_mbuf* f : out) {
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(f, 14));
+    EXPECT_NE(eth, nullptr);
+    std::memset(eth, 0, 14);
+    eth[12] = 0x08;
+  }
+  return out;
+}
+
+// [fragmentation] reassembly_fragments below rte_ip_frag's 8: the fragments past the limit are
+// refused (dropped, counted by the caller) and the packet never completes; at the limit it does.
+TEST(Fragment, MaxFragmentsHonoured) {
+  test::init_dpdk();
+  const Bytes packet = ipv4(50, 1700, kFar, kHost);  // 4 fragments at MTU 500
+  const auto now = std::chrono::seconds(5);
+  {
+    auto r = Reassembler::create({16, std::chrono::seconds(1), 3}, SOCKET_ID_ANY, nullptr);
+    ASSERT_TRUE(r);
+    auto frags = fragments_with_l2(packet, 500);
+    ASSERT_EQ(frags.size(), 4u);
+    uint32_t dropped = 0;
+    for (rte_mbuf* f : frags) {
+      const auto res = r->add(f, false, 20, now);
+      EXPECT_EQ(res.packet, nullptr);
+      dropped += res.dropped;
+    }
+    EXPECT_EQ(dropped, 1u);
+    EXPECT_EQ(r->expire(std::chrono::seconds(7)), 3u);  // the three it held, at the timeout
+  }
+  auto r = Reassembler::create({16, std::chrono::seconds(1), 4}, SOCKET_ID_ANY, nullptr);
+  ASSERT_TRUE(r);
+  rte_mbuf* whole = nullptr;
+  for (int round = 0; round < 2; ++round) {  // the count is per packet: a second one completes too
+    for (rte_mbuf* f : fragments_with_l2(packet, 500)) {
+      const auto res = r->add(f, false, 20, now);
+      EXPECT_EQ(res.dropped, 0u);
+      if (res.packet) whole = res.packet;
+    }
+    ASSERT_NE(whole, nullptr);
+    if (round == 0) {
+      rte_pktmbuf_free(whole);
+      whole = nullptr;
+    }
+  }
+  // 1734 bytes in a chain whose first mbuf has 256 bytes of room: copied into one big mbuf.
+  ASSERT_GT(whole->nb_segs, 1);
+  EXPECT_EQ(make_contiguous(whole, nullptr), nullptr);  // no big pool: refused, chain untouched
+  ASSERT_GT(whole->nb_segs, 1);
+  static rte_mempool* big = rte_pktmbuf_pool_create("frag_test_big", 15, 0, 0, 8192, SOCKET_ID_ANY);
+  ASSERT_NE(big, nullptr);
+  rte_mbuf* one = make_contiguous(whole, big);
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(one->nb_segs, 1);
+  EXPECT_EQ(one->pool, big);
+  rte_pktmbuf_adj(one, 14);
+  EXPECT_EQ(test::mbuf_bytes(one), packet);
+  rte_pktmbuf_free(one);
+  EXPECT_EQ(rte_mempool_avail_count(big), 15u);
+}
+
 }  // namespace
 }  // namespace esprit

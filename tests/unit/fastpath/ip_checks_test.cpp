@@ -1,4 +1,5 @@
-// The gateway's per-packet IP header helpers (ip_checks.hpp) and selector_matches() on fragments.
+// The gateway's per-packet IP header helpers (ip_checks.hpp) and selector_matches() on fragments
+// and IPv6 extension headers.
 // Checksums are checked against DPDK's rte_ipv4_cksum() (an independent full recomputation).
 #include <gtest/gtest.h>
 
@@ -196,6 +197,111 @@ TEST(SelectorMatches, FragmentsAndPorts) {
   EXPECT_FALSE(selector_matches(dns, last.data(), 40));
   EXPECT_FALSE(selector_matches(dns, short_first.data(), 22));
   EXPECT_FALSE(selector_matches(sel({}, {}, 6), later.data(), 40)) << "protocol still checked";
+}
+
+/// IPv6 TCP 2001:db8:1::5:1000 -> 2001:db8:2::7:80 behind extension headers `ext` (0 Hop-by-Hop,
+/// 43 Routing, 60 Destination Options of 16 bytes, 44 Fragment with offset `frag_offset`, or any
+/// other Next Header written as an 8-byte header of that type), RFC 8200 4.3-4.6 layouts.
+std::vector<uint8_t> tcp6(const std::vector<uint8_t>& ext, uint16_t frag_offset = 0, uint8_t proto = 6) {
+  std::vector<uint8_t> p(40, 0);
+  p[0] = 0x60;
+  p[7] = 64;
+  std::memcpy(&p[8], IpAddress::parse("2001:db8:1::5")->bytes(), 16);
+  std::memcpy(&p[24], IpAddress::parse("2001:db8:2::7")->bytes(), 16);
+  std::size_t nh_at = 6;
+  for (uint8_t type : ext) {
+    p[nh_at] = type;
+    nh_at = p.size();
+    std::vector<uint8_t> h;
+    if (type == 60) h = {0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    else if (type == 44) h = {0, 0, static_cast<uint8_t>(frag_offset >> 5), static_cast<uint8_t>(frag_offset << 3 | 1), 0, 0, 0, 9};
+    else h = {0, 0, 1, 4, 0, 0, 0, 0};  // Hop-by-Hop PadN; Routing with segments left 0
+    p.insert(p.end(), h.begin(), h.end());
+  }
+  p[nh_at] = proto;
+  const std::vector<uint8_t> tcp = {0x03, 0xe8, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0};
+  p.insert(p.end(), tcp.begin(), tcp.end());
+  p[4] = static_cast<uint8_t>((p.size() - 40) >> 8);
+  p[5] = static_cast<uint8_t>(p.size() - 40);
+  return p;
+}
+
+TEST(Ipv6UpperLayer, WalksBoundedChains) {
+  using S = Ipv6UpperLayer::Status;
+  auto walk = [](const std::vector<uint8_t>& p) { return ipv6_upper_layer(p.data(), static_cast<uint32_t>(p.size())); };
+  auto u = walk(tcp6({}));
+  EXPECT_EQ(u.status, S::kOk);
+  EXPECT_EQ(u.proto, 6);
+  EXPECT_EQ(u.offset, 40u);
+  u = walk(tcp6({0, 43, 60, 44, 60}));
+  EXPECT_EQ(u.status, S::kOk);
+  EXPECT_EQ(u.proto, 6);
+  EXPECT_EQ(u.offset, 40u + 8 + 8 + 16 + 8 + 16);
+  // A first fragment has the upper-layer header; a later one has not.
+  EXPECT_EQ(walk(tcp6({0, 44}, 0)).status, S::kOk);
+  u = walk(tcp6({0, 44}, 100));
+  EXPECT_EQ(u.status, S::kLaterFragment);
+  EXPECT_EQ(u.proto, 6);
+  // ESP and AH end the walk: what follows is not ours to read.
+  u = walk(tcp6({0}, 0, 50));
+  EXPECT_EQ(u.status, S::kOk);
+  EXPECT_EQ(u.proto, 50);
+  EXPECT_EQ(u.offset, 48u);
+  u = walk(tcp6({60, 51}));  // AH, then (unread) a TCP header
+  EXPECT_EQ(u.status, S::kOk);
+  EXPECT_EQ(u.proto, 51);
+  EXPECT_EQ(u.offset, 56u);
+  // Malformed: Hop-by-Hop not first, more than kMaxIpv6ExtHeaders headers, cut short.
+  EXPECT_EQ(walk(tcp6({60, 0})).status, S::kMalformed);
+  EXPECT_EQ(walk(tcp6(std::vector<uint8_t>(kMaxIpv6ExtHeaders, 43))).status, S::kOk);
+  EXPECT_EQ(walk(tcp6(std::vector<uint8_t>(kMaxIpv6ExtHeaders + 1, 43))).status, S::kMalformed);
+  auto p = tcp6({0, 60});
+  EXPECT_EQ(ipv6_upper_layer(p.data(), 52).status, S::kMalformed);  // inside the Destination Options
+  EXPECT_EQ(ipv6_upper_layer(p.data(), 64).status, S::kOk);         // ends right after it: the caller checks the TCP length
+  p[49] = 255;  // Destination Options of 2048 bytes
+  EXPECT_EQ(walk(p).status, S::kMalformed);
+}
+
+TrafficSelector sel6(PortRange sport, PortRange dport, uint8_t proto = 6) {
+  TrafficSelector ts;
+  ts.src = *IpPrefix::parse("2001:db8:1::/64");
+  ts.dst = *IpPrefix::parse("2001:db8:2::/64");
+  ts.proto = proto;
+  ts.sport = sport;
+  ts.dport = dport;
+  return ts;
+}
+
+// The inbound check of a decapsulated IPv6 packet finds protocol and ports behind its extension
+// headers (RFC 4301 5.1.1 / 7.1 for the fragments), and refuses malformed chains.
+TEST(SelectorMatches, Ipv6ExtensionHeaders) {
+  const TrafficSelector web = sel6({}, {80, 80});
+  const TrafficSelector tcp = sel6({}, {});
+  const TrafficSelector any = sel6({}, {}, 0);
+  auto m = [](const TrafficSelector& ts, const std::vector<uint8_t>& p) {
+    return selector_matches(ts, p.data(), static_cast<uint32_t>(p.size()));
+  };
+  for (const auto& chain : std::vector<std::vector<uint8_t>>{{}, {0}, {43}, {60}, {0, 43, 60}, {0, 44, 60}}) {
+    EXPECT_TRUE(m(web, tcp6(chain))) << chain.size();
+    EXPECT_TRUE(m(tcp, tcp6(chain))) << chain.size();
+  }
+  EXPECT_FALSE(m(sel6({}, {81, 81}), tcp6({0, 60})));
+  EXPECT_FALSE(m(sel6({}, {}, 17), tcp6({0, 60})));  // TCP, not UDP
+  // A later fragment: protocol known, ports not; only port-ANY selectors.
+  EXPECT_TRUE(m(tcp, tcp6({44}, 100)));
+  EXPECT_FALSE(m(web, tcp6({44}, 100)));
+  // A first fragment cut before its ports: refused by a port selector.
+  auto first = tcp6({44}, 0);
+  first.resize(40 + 8 + 2);
+  first[5] = 10;
+  EXPECT_TRUE(m(tcp, first));
+  EXPECT_FALSE(m(web, first));
+  // Malformed chains match nothing, not even "any".
+  EXPECT_FALSE(m(any, tcp6({60, 0})));
+  EXPECT_FALSE(m(any, tcp6(std::vector<uint8_t>(kMaxIpv6ExtHeaders + 1, 60))));
+  auto cut = tcp6({0, 60});
+  cut[5] = 12;  // payload length ends inside the Destination Options header
+  EXPECT_FALSE(m(any, cut));
 }
 
 }  // namespace

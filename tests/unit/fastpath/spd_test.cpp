@@ -397,10 +397,24 @@ TEST_F(SpdTest, Ipv6ExtensionHeadersAreWalked) {
   const Flow web = flow("2001:db8::1", "2001:db8::2", kTcp, 999, 80);
   const std::vector<std::vector<uint8_t>> chains = {{}, {0}, {43}, {60}, {0, 43, 60}, {0, 60, 43, 60}, {44}, {0, 44, 60}};
   for (const auto& chain : chains) EXPECT_EQ(classify1(*t, v6(web, chain)).sa_index, 80u) << chain.size();
-  // More than kSpdMaxExtHeaders headers: the chain is given up; protocol unknown, ports opaque.
+  // More than kSpdMaxExtHeaders headers: malformed, refused whatever the rules (kInvalid, DISCARD).
   const std::vector<uint8_t> long_chain(kSpdMaxExtHeaders + 1, 60);
-  EXPECT_EQ(classify1(*t, v6(web, long_chain)).sa_index, 1u);
+  EXPECT_EQ(classify1(*t, v6(web, long_chain)), kInvalidMatch);
   EXPECT_EQ(classify1(*t, v6(web, std::vector<uint8_t>(kSpdMaxExtHeaders, 60))).sa_index, 80u);
+  // Hop-by-Hop anywhere but first (RFC 8200 4.3): malformed.
+  EXPECT_EQ(classify1(*t, v6(web, {60, 0})), kInvalidMatch);
+  // A header whose length runs past the packet: malformed, also when the buffer goes on (the
+  // payload length ends the packet).
+  auto cut = v6(web, {0, 60});
+  cut[48 + 1] = 200;  // Destination Options of 1608 bytes
+  EXPECT_EQ(classify1(*t, cut), kInvalidMatch);
+  auto short_payload = v6(web, {0, 60});
+  put16(short_payload, 4, 8 + 4);  // the payload ends inside the Destination Options header
+  EXPECT_EQ(classify1(*t, short_payload), kInvalidMatch);
+  // The walk stops at ESP and AH: their protocol, no ports.
+  Flow esp = web;
+  esp.proto = 50;
+  EXPECT_EQ(classify1(*t, v6(esp, {0, 60})).sa_index, 1u);
 }
 
 TEST_F(SpdTest, FragmentsNonFirstHaveOpaquePorts) {
@@ -447,15 +461,17 @@ TEST_F(SpdTest, TruncatedPacketsClassifyWithOpaquePorts) {
   auto p6 = v6(w6, {0, 60});
   EXPECT_EQ(classify1(*t, cut(p6, 40 + 8 + 16 + 4)).sa_index, 80u);
   EXPECT_EQ(classify1(*t, cut(p6, 40 + 8 + 16 + 3)).sa_index, 60u);
-  EXPECT_EQ(classify1(*t, cut(p6, 40 + 8 + 15)).sa_index, 60u);  // inside the Destination Options
-  EXPECT_EQ(classify1(*t, cut(p6, 40 + 7)).sa_index, 60u);       // inside the Hop-by-Hop header
+  // An extension-header chain cut short is malformed (protocol unknown): refused, not classified
+  // by the last Next Header read.
+  EXPECT_EQ(classify1(*t, cut(p6, 40 + 8 + 15)), kInvalidMatch);  // inside the Destination Options
+  EXPECT_EQ(classify1(*t, cut(p6, 40 + 7)), kInvalidMatch);       // inside the Hop-by-Hop header
   auto short_payload = p6;
-  put16(short_payload, 4, 8 + 16 + 2);
+  put16(short_payload, 4, 8 + 16 + 2);  // the chain is whole, the TCP header cut: ports opaque
   EXPECT_EQ(classify1(*t, short_payload).sa_index, 60u);
   // A Hop-by-Hop length pointing far past the packet.
   auto long_hbh = p6;
   long_hbh[41] = 255;
-  EXPECT_EQ(classify1(*t, long_hbh).sa_index, 60u);
+  EXPECT_EQ(classify1(*t, long_hbh), kInvalidMatch);
 }
 
 TEST_F(SpdTest, InvalidHeadersAreDiscarded) {

@@ -142,6 +142,18 @@ struct NeighborConfig {
 // [spd], [[policy]]
 // ---------------------------------------------------------------------------------------------
 
+/// [fragmentation]: per-worker bounds of inbound reassembly and of ICMP error generation
+/// (docs/fragmentation.md). The defaults are the values these had before they were keys.
+struct FragmentationConfig {
+  uint32_t reassembly_packets = 128;   ///< packets being reassembled at once, per worker
+  uint32_t reassembly_fragments = 8;   ///< fragments of one packet (rte_ip_frag holds at most 8)
+  uint32_t reassembly_timeout_ms = 3000;
+  uint32_t icmp_rate = 100;  ///< ICMP errors per second and worker (token bucket)
+  uint32_t icmp_burst = 10;  ///< bucket depth
+};
+/// What rte_ip_frag (RTE_LIBRTE_IP_FRAG_MAX_FRAG in DPDK 22.11) can hold per packet.
+inline constexpr uint32_t kMaxReassemblyFragments = 8;
+
 struct SpdConfig {
   /// Unmatched traffic (no rule, no route into a tunnel). Discard by default: RFC 4301 5.
   PolicyAction default_action = PolicyAction::kDiscard;
@@ -218,6 +230,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::vector<NeighborConfig> neighbors;
   SpdConfig spd;
+  FragmentationConfig fragmentation;
   std::vector<PolicyConfig> policies;  ///< in file order: first match wins
   std::vector<SaConfig> sas;
   std::vector<TunnelConfig> tunnels;

@@ -52,13 +52,22 @@ inline constexpr uint16_t kMaxFragments = 64;
 [[nodiscard]] uint16_t fragment_packet(rte_mbuf* m, uint16_t mtu, rte_mbuf** out, uint16_t max_out,
                                        rte_mempool* direct, rte_mempool* indirect, uint32_t id) noexcept;
 
+/// Makes the packet in `m` contiguous (one segment): in place when its first segment has the
+/// room (rte_pktmbuf_linearize), else copied into one mbuf of `big` (metadata copied, `m` freed).
+/// Returns the one-segment packet, or nullptr when neither fits (`big` null, empty, or its data
+/// room too small); then `m` is untouched and still the caller's.
+[[nodiscard]] rte_mbuf* make_contiguous(rte_mbuf* m, rte_mempool* big) noexcept;
+
 /// One worker's reassembly of fragmented packets addressed to the gateway (rte_ip_frag), bounded
-/// in entries (each up to RTE_LIBRTE_IP_FRAG_MAX_FRAG fragments) and in time.
+/// in entries, in fragments per packet (at most RTE_LIBRTE_IP_FRAG_MAX_FRAG, 8) and in time.
 class Reassembler {
  public:
   struct Options {
     uint32_t max_entries = 128;  ///< packets being reassembled at once (power-of-two buckets of 4)
     std::chrono::nanoseconds timeout = std::chrono::seconds(3);
+    /// Fragments of one packet, 2..8: rte_ip_frag refuses a 9th itself; below 8 a side table of
+    /// counts per (source, destination, identification) refuses the rest of the packet's fragments.
+    uint32_t max_fragments = 8;
   };
   static std::unique_ptr<Reassembler> create(const Options& options, int socket, std::string* error);
   ~Reassembler();
@@ -78,9 +87,20 @@ class Reassembler {
   uint32_t expire(std::chrono::nanoseconds now) noexcept;
 
  private:
-  Reassembler(rte_ip_frag_tbl* tbl, std::unique_ptr<rte_ip_frag_death_row> dr);
+  /// Fragments seen of one packet (keyed by a hash of its identity), for max_fragments below 8.
+  struct Count {
+    uint64_t key = 0;
+    uint64_t first_ns = 0;
+    uint32_t n = 0;
+  };
+  Reassembler(rte_ip_frag_tbl* tbl, std::unique_ptr<rte_ip_frag_death_row> dr, const Options& o);
+  /// The count entry of the packet of fragment `ip` (IPv4 or IPv6 with its fragment header).
+  Count& count_of(const uint8_t* ip, bool v6, uint64_t& key) noexcept;
   rte_ip_frag_tbl* tbl_;
   std::unique_ptr<rte_ip_frag_death_row> dr_;
+  Options options_;
+  std::unique_ptr<Count[]> counts_;  ///< power of two, null when max_fragments is rte_ip_frag's own
+  uint32_t counts_mask_ = 0;
 };
 
 }  // namespace esprit

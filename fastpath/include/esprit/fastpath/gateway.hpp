@@ -61,6 +61,7 @@ class Port;
   X(kNattKeepalive, "natt_keepalive", "NAT-T keepalive received (RFC 3948 2.3)")                 \
   X(kPuntFull, "punt_full", "the control core's punt ring was full")                            \
   X(kPolicyDiscard, "policy_discard", "SPD rule (or default) says DISCARD")                     \
+  X(kBadExtHeaders, "bad_ext_headers", "IPv6 extension header chain cut short, Hop-by-Hop not first, or more than 8 headers") \
   X(kClearNotBypass, "clear_not_bypass", "clear text on an unprotected port without BYPASS")    \
   X(kNoSa, "no_sa", "no SA for the SPI and destination, or the policy's SA is gone")           \
   X(kInboundPolicy, "inbound_policy", "decapsulated packet outside its SA's selectors")          \
@@ -70,7 +71,8 @@ class Port;
   X(kFragFailed, "frag_failed", "fragmentation failed (no mbufs, more than 64 fragments)")       \
   X(kFragTimeout, "frag_timeout", "inbound fragment whose packet was not complete in time")     \
   X(kFragInvalid, "frag_invalid", "inbound fragment refused: overlap, too many, table full")    \
-  X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf")                     \
+  X(kFragTooBig, "frag_too_big", "reassembled packet larger than one mbuf (of the jumbo pool)")   \
+  X(kSegmented, "segmented", "frame received in segments that could not be made contiguous")     \
   X(kNeighborDrop, "neighbor_drop", "next hop unresolved and the hold request was refused")     \
   X(kTxFull, "tx_full", "the port's TX queue did not take the packet")                         \
   X(kHandoffFull, "handoff_full", "the owner worker's handoff ring for inbound ESP was full")     \
@@ -171,6 +173,16 @@ struct GatewayTables {
   /// `indirect_pool`; ICMP errors from `pool`. Without them, packets that do not fit are dropped.
   rte_mempool* pool = nullptr;
   rte_mempool* indirect_pool = nullptr;
+  /// One-segment mbufs large enough for the biggest packet a worker must hold contiguous: a
+  /// reassembled packet (up to `reassembly.max_fragments` fragments of the largest port MTU) or a
+  /// frame a port delivered in segments (RX scatter). A chain that does not fit `pool`'s data room
+  /// is copied into one of these; without it (or when it is empty or too small) such packets are
+  /// dropped (frag_too_big, segmented).
+  rte_mempool* jumbo_pool = nullptr;
+  /// Per-worker bounds of inbound reassembly and the ICMP error rate ([fragmentation]).
+  Reassembler::Options reassembly;
+  uint32_t icmp_rate = 100;  ///< errors per second and worker
+  uint32_t icmp_burst = 10;
   /// Per worker id: a ring (multi-producer, single-consumer, capacity kHandoffRing) of inbound ESP
   /// mbufs (starting at the outer IP header) for the SAs that worker owns (Sad::owner), filled by
   /// the other workers and drained by the owner on every poll. Empty with one worker: nothing is
@@ -259,7 +271,7 @@ class GatewayWorker {
   /// Gives up on reassemblies that timed out; once per poll.
   void reassembly_poll(std::chrono::nanoseconds now) noexcept;
   struct FragState;
-  static std::unique_ptr<FragState> make_frag_state(uint32_t worker_id);
+  static std::unique_ptr<FragState> make_frag_state(const GatewayTables& t, uint32_t worker_id);
   /// The largest inner packet of `sa` that fits its path (0: unknown).
   uint32_t sa_max_inner(uint32_t slot, const EspSa& sa) noexcept;
   void flush() noexcept;

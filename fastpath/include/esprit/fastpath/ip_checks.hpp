@@ -1,6 +1,7 @@
 // Per-packet IP header helpers of the gateway pipeline: TTL decrement with an exact incremental
-// checksum, software IPv4 header checksum check, martian addresses. Header-only and allocation
-// free; the unit tests check them against full recomputations.
+// checksum, software IPv4 header checksum check, martian addresses, the walk of IPv6 extension
+// headers to the upper-layer header. Header-only and allocation free; the unit tests check them
+// against full recomputations.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,60 @@ inline bool decrement_ttl(uint8_t* l3) noexcept {
     return std::memcmp(a, kZero, 15) == 0 && a[15] <= 1;
   };
   return l3[8] == 0xff || unspecified_or_loopback(l3 + 8) || unspecified_or_loopback(l3 + 24);
+}
+
+/// Most IPv6 extension headers walked before the upper-layer header; a longer chain is malformed
+/// (RFC 8200 4.1 recommends each header at most once, Destination Options twice: 6 in all).
+inline constexpr uint32_t kMaxIpv6ExtHeaders = 8;
+
+/// Where the upper-layer header of an IPv6 packet is (ipv6_upper_layer()).
+struct Ipv6UpperLayer {
+  enum class Status : uint8_t {
+    kOk,             ///< `offset` is the upper-layer header (or ESP, AH, No Next Header, unknown)
+    kLaterFragment,  ///< a Fragment header with a non-zero offset: no upper-layer header here
+    kMalformed,      ///< cut short, Hop-by-Hop not first, or more than kMaxIpv6ExtHeaders headers
+  };
+  uint8_t proto = 0;    ///< the last Next Header read (kLaterFragment: the fragment header's)
+  uint32_t offset = 0;  ///< of the header `proto` names, from the IPv6 header's start
+  Status status = Status::kOk;
+};
+
+/// Walks the extension headers of the IPv6 packet at `ip`, of which `limit` (>= 40) bytes may be
+/// read (min(buffer, 40 + payload length)): Hop-by-Hop (0, only right after the fixed header,
+/// RFC 8200 4.3), Routing (43), Destination Options (60) and Fragment (44); it stops at any other
+/// Next Header: ESP (50) and AH (51), whose payload is not ours to read, upper-layer protocols, No
+/// Next Header (59), unknown values. Bounded: at most kMaxIpv6ExtHeaders headers, each of at
+/// least 8 bytes, none read past `limit`.
+[[nodiscard]] inline Ipv6UpperLayer ipv6_upper_layer(const uint8_t* ip, uint32_t limit) noexcept {
+  Ipv6UpperLayer u;
+  uint8_t nh = ip[6];
+  uint32_t off = 40;
+  for (uint32_t walked = 0;; ++walked) {
+    if (nh != 0 && nh != 43 && nh != 60 && nh != 44) break;
+    if (walked == kMaxIpv6ExtHeaders || off + 8 > limit || (nh == 0 && walked != 0)) [[unlikely]] {
+      u.status = Ipv6UpperLayer::Status::kMalformed;
+      break;
+    }
+    const uint8_t next = ip[off];
+    if (nh == 44) {
+      const bool later = (static_cast<uint16_t>(ip[off + 2] << 8 | ip[off + 3]) & 0xfff8u) != 0;
+      off += 8;
+      nh = next;
+      if (later) {
+        u.status = Ipv6UpperLayer::Status::kLaterFragment;
+        break;
+      }
+    } else {
+      off += (ip[off + 1] + 1u) * 8u;
+      nh = next;
+    }
+  }
+  // A chain that ends exactly at `limit` is fine (No Next Header, or an upper layer cut short:
+  // the caller checks the length it needs); one whose last header overruns it is not.
+  if (u.status == Ipv6UpperLayer::Status::kOk && off > limit) u.status = Ipv6UpperLayer::Status::kMalformed;
+  u.proto = nh;
+  u.offset = off;
+  return u;
 }
 
 }  // namespace esprit

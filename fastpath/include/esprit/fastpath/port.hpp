@@ -35,9 +35,29 @@ struct PortSpec {
   bool promiscuous = false;  ///< a gateway only needs frames for its own MAC
 };
 
+/// Frame sizes a port needs for its MTU, known before the EAL probes the device.
+struct PortFrames {
+  /// The device string to probe: `device`, plus for net_af_packet `framesz`/`blocksz` when they are
+  /// not given (its default 2048-byte frames cut anything above a 1500 MTU).
+  std::string device;
+  /// The largest frame (Ethernet header included) the port may deliver, which its RX mbufs must
+  /// hold in one segment: `mtu` + 14; for net_af_packet what its frames hold (framesz - 32, the
+  /// driver's own check), at least 9014 bytes when espritd chose framesz: its kernel socket
+  /// reassembles IPv4 fragments (PACKET_FANOUT_FLAG_DEFRAG) into datagrams larger than the MTU.
+  uint32_t rx_frame = 0;
+};
+[[nodiscard]] PortFrames port_frames(const std::string& device, uint16_t mtu);
+
+/// Ethernet header bytes counted in a frame on top of the IP MTU (no VLAN tag, no FCS).
+inline constexpr uint32_t kPortL2Overhead = 14;
+
 class Port {
  public:
   /// Probes (if needed), configures and starts the device. RSS is enabled when rx_queues > 1.
+  /// The port's MTU is set on the device (rte_eth_dev_set_mtu; for a device bound to a Linux
+  /// interface whose driver refuses MTUs above its 1518-byte frames, net_af_packet in DPDK 22.11,
+  /// on the interface itself). Frames of `mtu` + 14 bytes that do not fit one mbuf of `pool` need
+  /// RX scatter (multi-segment mbufs): enabled when the device has it, else an error.
   static std::unique_ptr<Port> open(const PortSpec& spec, rte_mempool* pool, std::string* error);
   ~Port();
   Port(const Port&) = delete;

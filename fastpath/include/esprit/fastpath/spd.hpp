@@ -13,13 +13,15 @@
 // side; inbound, the INNER packet after decapsulation (RFC 4301 5.2). The classifier never reads
 // past min(available bytes, the header's own total / payload length), and:
 //   - IPv4 options are skipped using IHL.
-//   - IPv6 Hop-by-Hop (0), Routing (43) and Destination Options (60) headers are walked, and a
-//     Fragment header (44) stepped over, at most kSpdMaxExtHeaders of them.
+//   - IPv6 Hop-by-Hop (0, first only), Routing (43) and Destination Options (60) headers are
+//     walked, and a Fragment header (44) stepped over, at most kSpdMaxExtHeaders of them; the walk
+//     stops at ESP, AH and any other Next Header (ipv6_upper_layer() in ip_checks.hpp).
 //   - The first fragment (offset 0) of a fragmented packet is classified like a whole packet.
 //     A non-first fragment has no ports: its ports are "opaque" (RFC 4301 4.4.1.1, OPAQUE) and its
 //     protocol is the IPv4 protocol field or the Fragment header's Next Header.
-//   - A packet too short for its ports, or for the rest of its extension-header chain, is classified
-//     with the fields it has: ports opaque, protocol = the last Next Header read.
+//   - A packet too short for its ports is classified with the fields it has: ports opaque.
+//   - An IPv6 extension-header chain that cannot be finished (a header past the packet's end,
+//     Hop-by-Hop not first, more than kSpdMaxExtHeaders headers) is malformed: kInvalid, DISCARD.
 //   - A packet with opaque ports matches only rules whose port ranges are both "any": a rule such as
 //     "tcp dport 0-1023" never catches a fragment whose ports nobody has seen.
 //   - Not a usable IP header (version not 4/6, shorter than 20/40 bytes, IHL < 5, IHL beyond the
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "esprit/common/policy.hpp"
+#include "esprit/fastpath/ip_checks.hpp"
 
 struct rte_acl_ctx;
 struct rte_mbuf;
@@ -44,8 +47,8 @@ namespace esprit {
 
 class Rcu;
 
-/// Extension headers (0, 43, 60, 44) walked before the chain is given up (ports then opaque).
-inline constexpr uint32_t kSpdMaxExtHeaders = 8;
+/// Extension headers (0, 43, 60, 44) walked; a longer chain is malformed (kInvalid).
+inline constexpr uint32_t kSpdMaxExtHeaders = kMaxIpv6ExtHeaders;
 /// Packets handed to one rte_acl_classify() call; longer bursts are cut into chunks of this size.
 inline constexpr uint32_t kSpdBatch = 64;
 

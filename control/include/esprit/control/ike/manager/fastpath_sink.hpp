@@ -117,6 +117,8 @@ class FastpathInstaller {
   /// port of `sa`); end() if none.
   [[nodiscard]] OutboundIndex::iterator find_outbound(uint32_t spi, const SaDescriptor* sa) noexcept;
   void fail(std::string msg);
+  /// Writes the peer's id into GatewayTables::sa_peer[slot] (hub_loop detection).
+  void set_peer(const std::string& peer, uint32_t slot) noexcept;
 
   FastpathInstallerConfig cfg_;
   std::map<std::string, std::unique_ptr<PeerSink>> sinks_;
