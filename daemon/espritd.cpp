@@ -540,31 +540,22 @@ class NoSaAcquirer {
         peer_of_[r.rule.name] = d.config.policies[r.policy_index].peer;
   }
   void poll() {
-    const SpdTable* t = spd_.outbound();
-    const auto rules = t->rules();
-    if (t != table_) {  // rebuilt (a Child SA installed or removed): counters start again
-      table_ = t;
-      hits_.assign(rules.size(), 0);
-    }
-    for (uint32_t i = 0; i < rules.size(); ++i) {
-      const PolicyRule& r = rules[i];
-      if (r.action != PolicyAction::kProtect || r.sa_index != kNoSaSlot) continue;
-      const uint64_t h = t->hits(i);
-      if (h == hits_[i]) continue;
-      hits_[i] = h;
+    // The watch tells a rebuilt table by its serial: a Child SA's SPD rebuild usually lands at the
+    // freed table's address, and a pointer compare kept the old, shorter counter vector (reads and
+    // writes past its end: heap corruption, std::bad_alloc in the IKE handler under ikeload).
+    watch_.poll(*spd_.outbound(), [&](const PolicyRule& r) {
       const auto p = peer_of_.find(r.name);
       // With the IKE SA up but no Child SA left (hard lifetime, the peer deleted it), acquire
       // creates one on it; with Child SAs up it is a no-op (kAlreadyUp).
       if (p != peer_of_.end()) (void)m_.acquire(p->second);
-    }
+    });
   }
 
  private:
   const Spd& spd_;
   ike::IkeManager& m_;
   std::unordered_map<std::string, std::string> peer_of_;
-  const SpdTable* table_ = nullptr;
-  std::vector<uint64_t> hits_;
+  SpdNoSaWatch watch_{kNoSaSlot};
 };
 
 /// The IKE control socket commands over the manager (docs/operations.md).

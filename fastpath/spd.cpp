@@ -305,6 +305,8 @@ std::unique_ptr<SpdTable> SpdTable::build(std::span<const PolicyRule> rules, con
     return fail("SPD " + std::string(dir) + ": the default action must be bypass or discard (protect names no SA)");
 
   std::unique_ptr<SpdTable> t(new SpdTable);
+  static std::atomic<uint64_t> next_serial{1};
+  t->serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
   t->direction_ = opt.direction;
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const PolicyRule& r = rules[i];

@@ -13,7 +13,9 @@
 #include <ostream>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "dpdk_env.hpp"
 #include "esprit/fastpath/rcu.hpp"
@@ -569,6 +571,61 @@ TEST_F(SpdTest, HitCountersPerWorkerSummedOnRead) {
                     PolicyDirection::kOutbound, 0);
   classify(*none, pkts, 0);
   EXPECT_EQ(none->hits(0), 0u);
+}
+
+// espritd's connect_type "trigger" poll. An SPD rebuilt for a new Child SA usually lands at the
+// address of the table it replaced (the allocator hands the freed block straight back). Compared by
+// pointer, the rebuilt table looked like the old one: its hits were compared with the old table's
+// counters (a missed acquire), and once it had more rules than the old one the counter vector was
+// read and written past its end (heap corruption in espritd under scripts/ikeload).
+TEST_F(SpdTest, NoSaWatchTellsARebuiltTableAtTheSameAddress) {
+  constexpr uint32_t kNoSa = UINT32_MAX;
+  const std::vector<std::vector<uint8_t>> pkts = {v4(flow("10.1.0.1", "10.2.1.1")), v4(flow("10.1.0.2", "10.2.1.1"))};
+  SpdNoSaWatch watch(kNoSa);
+  auto poll = [&](const SpdTable& t) {
+    std::vector<std::string> hit;
+    watch.poll(t, [&](const PolicyRule& r) { hit.push_back(r.name); });
+    return hit;
+  };
+  const std::vector<std::string> trigger = {"trigger"};
+  const PolicyRule no_sa = protect("trigger", "10.1.0.0/16", "10.2.0.0/16", kNoSa);
+
+  auto a = build({protect("rw", "10.1.0.0/16", "10.2.0.9/32", 3), no_sa});
+  classify(*a, pkts, 0);
+  EXPECT_EQ(poll(*a), trigger);
+  EXPECT_TRUE(poll(*a).empty());  // no new hits
+  classify(*a, pkts, 0);
+  EXPECT_EQ(poll(*a), trigger);
+
+  // The same rules again (two hits in each table): a new table, so its hits are new.
+  const SpdTable* where = a.get();
+  uint64_t serial = a->serial();
+  a.reset();
+  auto b = build({protect("rw", "10.1.0.0/16", "10.2.0.9/32", 3), no_sa});
+  EXPECT_NE(b->serial(), serial);
+  std::printf("rebuilt table %s the old one's address\n", b.get() == where ? "at" : "not at");
+  classify(*b, pkts, 0);
+  classify(*b, pkts, 0);
+  EXPECT_EQ(poll(*b), trigger);
+  EXPECT_TRUE(poll(*b).empty());
+
+  // Many narrowed rules before the one without an SA, as FastpathInstaller builds them for road
+  // warriors: the rule without an SA is far past the old table's counters.
+  std::vector<PolicyRule> rules;
+  for (uint32_t i = 0; i < 200; ++i)
+    rules.push_back(protect("rw", "10.1.0.0/16", ("10.2.0." + std::to_string(i) + "/32").c_str(), i));
+  rules.push_back(no_sa);
+  where = b.get();
+  serial = b->serial();
+  b.reset();
+  auto c = build(rules);
+  EXPECT_NE(c->serial(), serial);
+  std::printf("rebuilt table %s the old one's address\n", c.get() == where ? "at" : "not at");
+  EXPECT_TRUE(poll(*c).empty());  // no hits in it yet
+  classify(*c, pkts, 0);
+  EXPECT_EQ(c->hits(200), 2u);
+  EXPECT_EQ(poll(*c), trigger);
+  EXPECT_TRUE(poll(*c).empty());
 }
 
 // ---- against a linear matcher

@@ -114,6 +114,9 @@ class SpdTable {
   /// Position in build()'s `rules` argument of rules()[i].
   [[nodiscard]] uint32_t source_index(uint32_t i) const noexcept { return source_index_[i]; }
   [[nodiscard]] uint32_t workers() const noexcept { return workers_; }
+  /// Unique per build() in this process (from 1). Tells a rebuilt table from the one it replaced
+  /// even when the allocator put it at the freed table's address, which a pointer compare cannot.
+  [[nodiscard]] uint64_t serial() const noexcept { return serial_; }
 
   /// Control side: sums over workers (each value may be one burst old). Counters live and die with
   /// the table; fold them by rule name before dropping a retired table to keep totals over reloads.
@@ -153,6 +156,38 @@ class SpdTable {
   PolicyDirection direction_ = PolicyDirection::kOutbound;
   std::vector<PolicyRule> rules_;
   std::vector<uint32_t> source_index_;
+  uint64_t serial_ = 0;
+};
+
+/// Control core: the PROTECT rules without an SA yet (sa_index == `no_sa`) whose hit counters moved
+/// since the previous poll(): what starts an IKE negotiation for connect_type "trigger". A table
+/// other than the one polled last (another serial(): rebuilt, often at the same address) is compared
+/// with zero counts, never with the counters of the table before.
+class SpdNoSaWatch {
+ public:
+  explicit SpdNoSaWatch(uint32_t no_sa) noexcept : no_sa_(no_sa) {}
+  /// Calls hit(rule) once for each such rule of `t` that traffic hit since the last poll.
+  template <class F>
+  void poll(const SpdTable& t, F&& hit) {
+    const std::span<const PolicyRule> rules = t.rules();
+    if (t.serial() != serial_ || hits_.size() != rules.size()) {
+      serial_ = t.serial();
+      hits_.assign(rules.size(), 0);
+    }
+    for (uint32_t i = 0; i < rules.size(); ++i) {
+      const PolicyRule& r = rules[i];
+      if (r.action != PolicyAction::kProtect || r.sa_index != no_sa_) continue;
+      const uint64_t h = t.hits(i);
+      if (h == hits_[i]) continue;
+      hits_[i] = h;
+      hit(r);
+    }
+  }
+
+ private:
+  uint32_t no_sa_;
+  uint64_t serial_ = 0;  ///< the table hits_ belongs to (0: none yet)
+  std::vector<uint64_t> hits_;
 };
 
 /// The SPD workers read: one table per direction, replaced as a whole under RCU.
