@@ -170,14 +170,23 @@ Reassembler::Reassembler(rte_ip_frag_tbl* tbl, std::unique_ptr<rte_ip_frag_death
 
 Reassembler::Count& Reassembler::count_of(const uint8_t* ip, bool v6, uint64_t& key) noexcept {
   // The packet's identity as rte_ip_frag keys it: addresses and identification (and protocol).
-  uint32_t h1, h2;
+  // Copied to an aligned buffer first: rte_hash_crc reads 8-byte words, and the IP header of a
+  // frame behind a 14-byte Ethernet header is only 2-byte aligned.
+  alignas(8) uint8_t k[40];
+  uint32_t len, seed;
   if (!v6) {
-    h1 = rte_hash_crc(ip + 12, 8, rte_hash_crc(ip + 4, 2, ip[9]));
-    h2 = rte_hash_crc(ip + 12, 8, rte_hash_crc(ip + 4, 2, 0x9e3779b9u ^ ip[9]));
+    std::memcpy(k, ip + 12, 8);  // source and destination
+    std::memcpy(k + 8, ip + 4, 2);  // identification
+    len = 10;
+    seed = ip[9];
   } else {
-    h1 = rte_hash_crc(ip + 8, 32, rte_hash_crc(ip + 44, 4, 0));
-    h2 = rte_hash_crc(ip + 8, 32, rte_hash_crc(ip + 44, 4, 0x9e3779b9u));
+    std::memcpy(k, ip + 8, 32);
+    std::memcpy(k + 32, ip + 44, 4);  // fragment header's identification
+    len = 36;
+    seed = 0;
   }
+  const uint32_t h1 = rte_hash_crc(k, len, seed);
+  const uint32_t h2 = rte_hash_crc(k, len, seed ^ 0x9e3779b9u);
   key = (uint64_t{h1} << 32 | h2) | 1;  // never 0 (a free entry)
   return counts_[h1 & counts_mask_];
 }
