@@ -177,7 +177,8 @@ TEST(IkeIoParse, ConfiguredPorts) {
   for (const IkeEndpoint& us : {us5500, us5501}) {
     std::vector<uint8_t> pkt(400);
     pkt.resize(build_ike_packet(peer, us, msg, 1, pkt, 5501));
-    const auto r = parse_ike_frame(frame_of(pkt), 0, 5500, 5501);
+    const std::vector<uint8_t> frame = frame_of(pkt);  // the datagram views into it
+    const auto r = parse_ike_frame(frame, 0, 5500, 5501);
     ASSERT_TRUE(r.ok()) << us.port << ": " << kIkeIoDrops[static_cast<int>(r.error)].name;
     EXPECT_EQ(r.datagram.local, us);
     EXPECT_EQ(std::vector<uint8_t>(r.datagram.message.begin(), r.datagram.message.end()), msg);
