@@ -276,7 +276,7 @@ b2b_wait_running() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Test scaffolding (the lab and back-to-back tests): counters, checks, the preamble
+# Test scaffolding (the lab and back-to-back tests): the preamble, checks, counters
 
 # check DESCRIPTION COMMAND...: runs COMMAND, prints "ok" or "FAIL" with DESCRIPTION, counts it
 # in pass / fail; returns COMMAND's success.
@@ -286,6 +286,53 @@ check() {
   if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
 }
 quiet() { "$@" >/dev/null 2>&1; }
+
+# The preamble of a lab test (the tests skip, exit 77 for meson, what the machine cannot run):
+#   lab_require_root            root (network namespaces)
+#   lab_require_strongswan      charon and swanctl installed (scripts/bootstrap installs them)
+#   lab_require_netns           a network namespace can be made here (not in every container)
+#   lab_test_begin [--strongswan]
+#       the three checks (strongSwan only with --strongswan); exports LAB_NS and LAB_RUN
+#       (/tmp/esprit-lab/$LAB_NS); sets FAILDIR (/tmp/esprit-lab/failed-$LAB_NS, where a failing
+#       case keeps its logs) and the pass and fail counters; an EXIT trap runs lab_test_cleanup
+#       (when the test defines it), tears the lab down and removes $LAB_RUN. Set LAB_NS (the
+#       test's own prefix, e.g. eis$$) before sourcing this file.
+lab_require_root() {
+  [ "$(id -u)" = 0 ] && return 0
+  echo "needs root (network namespaces): skipped"
+  exit 77
+}
+lab_require_strongswan() {
+  [ -x "$LAB_CHARON" ] && command -v swanctl >/dev/null && return 0
+  echo "strongSwan is not installed (scripts/bootstrap installs it): skipped"
+  exit 77
+}
+lab_require_netns() {
+  local probe=$LAB_NS-probe
+  if ip netns add "$probe" 2>/dev/null; then
+    ip netns del "$probe"
+    return 0
+  fi
+  echo "cannot create network namespaces here: skipped"
+  exit 77
+}
+lab_test_begin() {
+  lab_require_root
+  [ "${1:-}" = --strongswan ] && lab_require_strongswan
+  LAB_RUN=/tmp/esprit-lab/$LAB_NS  # the test's own, whatever the environment says
+  lab_names
+  export LAB_NS LAB_RUN
+  lab_require_netns
+  FAILDIR=/tmp/esprit-lab/failed-$LAB_NS
+  pass=0
+  fail=0
+  trap lab_test_exit EXIT
+}
+lab_test_exit() {
+  declare -F lab_test_cleanup >/dev/null && lab_test_cleanup
+  lab_down >/dev/null 2>&1
+  rm -rf "$LAB_RUN"
+}
 
 # lab_stop_pids PID...: SIGTERM, 3 s for them to exit, then SIGKILL; reaps those that are jobs
 # of the calling shell.
