@@ -478,6 +478,23 @@ lab_charon_start() {
   }
 }
 
+# lab_sw_load_responder [PSK_ID]: the sw charon becomes the responder of the load measurements
+# (scripts/ikeload, scripts/lab-ikeload): any number of IKE SAs from one address and ID pattern
+# (unique = never, which also ignores INITIAL_CONTACT; remote ID %any; remote TS 10.200.0.0/14,
+# one host per initiator), no DoS protection (no COOKIE round trip, no per-IP half-open block).
+# The PSK is bound to PSK_ID, or to no ID (then charon looks it up for IDr %any, as for an
+# initiator that sends no IDr). Restarts that charon with its edited configuration.
+lab_sw_load_responder() {
+  local d=$LAB_RUN/$LAB_SW secret="/id-a = /d; /id-b = /d"
+  [ -n "${1:-}" ] && secret="s|id-a = $LAB_GW_ID|id = $1|; /id-b = /d"
+  sed -i 's/^charon {/charon {\n  dos_protection = no\n  block_threshold = 1000000\n  cookie_threshold = 1000000\n  init_limit_half_open = 0/' \
+    "$d/strongswan.conf"
+  sed -i "s|^    mobike = no|    mobike = no\n    unique = never|; s|remote_ts = $LAB_LEFT_NET|remote_ts = 10.200.0.0/14|
+          s|id = $LAB_GW_ID|id = %any|; $secret" "$d/swanctl.conf"
+  lab_charon_stop sw
+  lab_charon_start sw
+}
+
 # lab_sw <gw|sw> --command [args]: swanctl against that side's charon (the command comes first).
 lab_sw() {
   local ns
