@@ -119,7 +119,7 @@ void build_template(const SaDescriptor& d, EspSa::State& s) {
 
 /// Where every EspSa lives: one block per SA, [EspSa | State], carved from 2 MiB-aligned chunks
 /// that the kernel is asked to back with transparent huge pages (MADV_HUGEPAGE; without THP they
-/// are ordinary pages). With 100 000 SAs the states take about 170 MB; on 4 KiB pages a packet of
+/// are ordinary pages). With 100 000 SAs the blocks take about 150 MB; on 4 KiB pages a packet of
 /// a random SA pays a TLB miss (a page walk, nested under a VM) before each cache miss on its state
 /// and key schedule. Freed blocks are reused (free list), chunks are kept for the process's life.
 /// Control core only (SA creation and reclamation), under a mutex: never on the packet path.
@@ -178,10 +178,12 @@ class SaArena {
   }
 
  private:
+#ifndef ESPRIT_SA_ARENA_HEAP
   std::mutex mu_;
   std::vector<void*> free_;
   unsigned char* next_ = nullptr;
   std::size_t left_ = 0;
+#endif
 };
 
 }  // namespace
