@@ -8,6 +8,7 @@
 #include <rte_lcore.h>
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_ring.h>
 
 #include <sys/prctl.h>
@@ -638,8 +639,12 @@ struct ControlLoop {
   bool print_stats;
 };
 
-/// An idle turn sleeps kMinIdleSleep, each idle turn after it twice as long, up to kMaxIdleSleep
-/// (docs/performance.md "The control loop"). A turn that did work is followed by the next at once.
+/// A turn that did work is followed by the next at once, and so are idle turns for kSpinAfterWork
+/// after the last one that did work (under load the next datagram is that close; a sleeping thread
+/// waits for the scheduler to give the CPU back, often milliseconds on a shared CPU). Then an idle
+/// turn sleeps kMinIdleSleep, each idle turn after it twice as long, up to kMaxIdleSleep
+/// (docs/performance.md "The control loop").
+constexpr std::chrono::microseconds kSpinAfterWork{200};
 constexpr std::chrono::microseconds kMinIdleSleep{10};
 constexpr std::chrono::microseconds kMaxIdleSleep{500};
 /// The connect_type trigger's look at the SPD counters (NoSaAcquirer), and a tick of the IKE
@@ -658,6 +663,7 @@ void run_control_loop(const ControlLoop& l) {
   auto next_stats = clock::now() + l.stats_interval;
   auto next_housekeeping = clock::now();
   auto sleep = kMinIdleSleep;
+  auto last_work = clock::now();
   uint64_t timer_runs = l.manager ? l.manager->timer_runs() : 0;
   uint64_t publications = l.installer ? l.installer->publish_stats().publications : 0;
   bool stopping = false;
@@ -714,6 +720,11 @@ void run_control_loop(const ControlLoop& l) {
     }
     if (work != 0) {
       sleep = kMinIdleSleep;
+      last_work = now;
+      continue;
+    }
+    if (now - last_work < kSpinAfterWork) {
+      rte_pause();
       continue;
     }
     // Idle: sleep, longer the longer nothing happens, but not past the next thing due.
