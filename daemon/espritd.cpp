@@ -637,6 +637,7 @@ struct ControlLoop {
   NoSaAcquirer* acquirer;             ///< with manager
   std::chrono::steady_clock::duration stats_interval;
   bool print_stats;
+  const uint64_t* ike_sent;           ///< IKE messages the manager sent so far (nullptr: none)
 };
 
 /// A turn that did work is followed by the next at once, and so are idle turns for kSpinAfterWork
@@ -652,6 +653,12 @@ constexpr std::chrono::microseconds kMaxIdleSleep{2000};
 /// times a second, and the first datagram after a quiet second waits at most 10 ms.
 constexpr std::chrono::seconds kLongIdle{1};
 constexpr std::chrono::microseconds kLongIdleSleep{10000};
+/// For kAwaitAnswer after the IKE manager sent a message, idle sleeps stay at most kAwaitSleep:
+/// the answer is handled at once. A Child SA rekey needs that: the responder sends on the new SA
+/// as soon as it answered, and until the initiator has processed the answer those packets have
+/// no inbound SA there (gateway_ike_netns lost a ping packet per rekey with 2-10 ms sleeps).
+constexpr std::chrono::seconds kAwaitAnswer{1};
+constexpr std::chrono::microseconds kAwaitSleep{100};
 /// The connect_type trigger's look at the SPD counters (NoSaAcquirer), and a tick of the IKE
 /// manager even when its deadline heap says nothing is due.
 constexpr std::chrono::milliseconds kHousekeeping{100};
@@ -673,6 +680,8 @@ void run_control_loop(const ControlLoop& l) {
   auto sleep = kMinIdleSleep;
   auto last_work = clock::now();
   auto last_tick = clock::now();
+  auto last_ike_send = clock::time_point{};
+  uint64_t ike_sent = l.ike_sent ? *l.ike_sent : 0;
   uint64_t publications = l.installer ? l.installer->publish_stats().publications : 0;
   bool stopping = false;
   clock::time_point stop_by{};
@@ -728,6 +737,10 @@ void run_control_loop(const ControlLoop& l) {
       l.stats.print_summary(stdout, kPeriodicSaLines);
       next_stats += l.stats_interval;
     }
+    if (l.ike_sent && *l.ike_sent != ike_sent) {
+      ike_sent = *l.ike_sent;
+      last_ike_send = now;
+    }
     if (work != 0) {
       sleep = kMinIdleSleep;
       last_work = now;
@@ -746,7 +759,9 @@ void run_control_loop(const ControlLoop& l) {
     if (stopping) wake = std::min(wake, stop_by);
     // Never a busy turn: a deadline already past (a stale heap item) still gets a short sleep.
     std::this_thread::sleep_until(std::max(wake, now + kMinIdleSleep / 2));
-    sleep = std::min(sleep * 2, now - last_work < kLongIdle ? kMaxIdleSleep : kLongIdleSleep);
+    sleep = std::min(sleep * 2, now - last_ike_send < kAwaitAnswer ? kAwaitSleep
+                                : now - last_work < kLongIdle   ? kMaxIdleSleep
+                                                                : kLongIdleSleep);
   }
 }
 
@@ -893,12 +908,14 @@ int main(int argc, char** argv) {
   ike::SteadyClock ike_clock;
   std::unique_ptr<ike::IkeManager> manager;
   std::unique_ptr<NoSaAcquirer> acquirer;
+  uint64_t ike_sent = 0;  // IKE messages sent: the control loop stays awake for their answers
   if (d.installer) {
     ike::IkeManagerEnv env;
     env.rng = &ike::SystemRandom::instance();
     env.clock = &ike_clock;
-    env.send = [&ike](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
-                      std::span<const uint8_t> bytes) {
+    env.send = [&ike, &ike_sent](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                                 std::span<const uint8_t> bytes) {
+      ++ike_sent;
       (void)ike.send({local, lport}, {remote, rport}, bytes, std::chrono::steady_clock::now().time_since_epoch());
     };
     env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
@@ -956,7 +973,7 @@ int main(int argc, char** argv) {
                       d.config.daemon.worker_idle_sleep_us, GatewayWorker::kIdlePolls);
   if (manager) manager->start();  // connect_type = "auto" peers initiate
   run_control_loop(ControlLoop{services, *control, stats, d.installer.get(), *d.sad, manager.get(), acquirer.get(),
-                               interval, stats_interval > 0});
+                               interval, stats_interval > 0, manager ? &ike_sent : nullptr});
   g_workers_stop.store(true);
   ESPRIT_LOG_NOTICE("stopping");
   acquirer.reset();
