@@ -637,6 +637,8 @@ void Loader::parse_daemon(const Section& t, DaemonConfig& d) {
       t.fail("main_lcore", "lcore " + std::to_string(*m) + " is also in workers; the main lcore is the control core");
   }
   if (auto m = t.integer("mbufs", 0, kMaxMbufs)) d.mbufs = static_cast<uint32_t>(*m);
+  if (auto m = t.integer("worker_idle_sleep_us", 0, kMaxWorkerIdleSleepUs))
+    d.worker_idle_sleep_us = static_cast<uint32_t>(*m);
 }
 
 void Loader::parse_eal(const Section& t, EalConfig& e) {
@@ -1603,7 +1605,7 @@ Config Loader::load(const toml::table& root) {
   if (const toml::table* t = single(root, "daemon")) {
     daemon.emplace(*this, *t, "daemon",
                    std::vector<std::string_view>{"log_level", "control_socket", "control_socket_group", "workers",
-                                                 "main_lcore", "mbufs"});
+                                                 "main_lcore", "mbufs", "worker_idle_sleep_us"});
     parse_daemon(*daemon, c_.daemon);
   }
   if (const toml::table* t = single(root, "eal")) {

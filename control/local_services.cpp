@@ -41,17 +41,20 @@ uint16_t icmp6_checksum(const uint8_t* ip6, uint32_t len) {
 
 }  // namespace
 
-void LocalServices::poll(std::chrono::nanoseconds now) {
+uint32_t LocalServices::poll(std::chrono::nanoseconds now) {
   // Bounded, so a flood of punted packets cannot starve timers, resolution and shutdown.
   void* objs[32];
+  uint32_t handled = 0;
   for (int round = 0; round < 8; ++round) {
     const unsigned n = rte_ring_dequeue_burst(t_.punt, objs, 32, nullptr);
     for (unsigned i = 0; i < n; ++i) handle(static_cast<rte_mbuf*>(objs[i]), now);
+    handled += n;
     if (n < 32) break;
   }
   t_.neighbors->process_requests(now, actions_);
   t_.neighbors->age(now, actions_);
   act(now);
+  return handled;
 }
 
 void LocalServices::handle(rte_mbuf* m, std::chrono::nanoseconds now) {

@@ -8,8 +8,10 @@
 #include <rte_lcore.h>
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_ring.h>
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -54,8 +56,13 @@ namespace po = boost::program_options;
 namespace esprit {
 namespace {
 
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
+/// SIGTERM / SIGINT received so far: the first stops the daemon after its IKE SAs' Deletes (at
+/// most kShutdownWait), a second one at once.
+std::atomic<int> g_signals{0};
+void on_signal(int) { g_signals.fetch_add(1); }
+/// Set once the control loop has ended: the workers run until then, so the Deletes leave.
+std::atomic<bool> g_workers_stop{false};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free counter");
 
 /// Our control socket once created, so that a fatal error does not leave it behind.
 std::string g_control_socket;
@@ -130,7 +137,7 @@ struct Daemon {
 };
 
 int worker_main(void* arg) {
-  static_cast<GatewayWorker*>(arg)->run(g_stop);
+  static_cast<GatewayWorker*>(arg)->run(g_workers_stop);
   return 0;
 }
 
@@ -434,6 +441,7 @@ void build(Daemon& d) {
     d.workers.push_back(std::make_unique<GatewayWorker>(d.tables, w, std::move(rx), static_cast<uint16_t>(w),
                                                         std::move(esp),
                                                         std::make_unique<NeighborWorker>(*d.neighbors)));
+    d.workers.back()->set_idle_sleep(std::chrono::microseconds(c.daemon.worker_idle_sleep_us));
     if (!d.workers.back()->fragmentation_ready()) die("worker " + std::to_string(w) + ": reassembly table");
   }
 }
@@ -618,6 +626,145 @@ void register_ike_commands(CommandRegistry& r, ike::IkeManager& m, const ike::Fa
 /// Per-SA lines are printed at every --stats-interval only up to this many SAs; at exit always.
 constexpr uint32_t kPeriodicSaLines = 64;
 
+/// What the control loop drives (main's objects).
+struct ControlLoop {
+  LocalServices& services;
+  ControlServer& control;
+  GatewayStats& stats;
+  ike::FastpathInstaller* installer;  ///< nullptr without [[peer]]s
+  Sad& sad;
+  ike::IkeManager* manager;           ///< nullptr without [[peer]]s
+  NoSaAcquirer* acquirer;             ///< with manager
+  std::chrono::steady_clock::duration stats_interval;
+  bool print_stats;
+  const uint64_t* ike_sent;           ///< IKE messages the manager sent so far (nullptr: none)
+};
+
+/// A turn that did work is followed by the next at once, and so are idle turns for kSpinAfterWork
+/// after the last one that did work (under load the next datagram is that close; a sleeping thread
+/// waits for the scheduler to give the CPU back, often milliseconds on a shared CPU). Then an idle
+/// turn sleeps kMinIdleSleep, each idle turn after it twice as long, up to kMaxIdleSleep (2 ms: the
+/// rate under load was lower with 5 ms, the idle CPU higher with 0.5 ms)
+/// (docs/performance.md "espritd idle").
+constexpr std::chrono::microseconds kSpinAfterWork{200};
+constexpr std::chrono::microseconds kMinIdleSleep{10};
+constexpr std::chrono::microseconds kMaxIdleSleep{2000};
+/// After kLongIdle without work the sleeps grow up to kLongIdleSleep: an idle daemon wakes about 100
+/// times a second, and the first datagram after a quiet second waits at most 10 ms.
+constexpr std::chrono::seconds kLongIdle{1};
+constexpr std::chrono::microseconds kLongIdleSleep{10000};
+/// For kAwaitAnswer after the IKE manager sent a message, idle sleeps stay at most kAwaitSleep:
+/// the answer is handled at once. A Child SA rekey needs that: the responder sends on the new SA
+/// as soon as it answered, and until the initiator has processed the answer those packets have
+/// no inbound SA there (gateway_ike_netns lost a ping packet per rekey with 2-10 ms sleeps).
+constexpr std::chrono::seconds kAwaitAnswer{1};
+constexpr std::chrono::microseconds kAwaitSleep{100};
+/// The connect_type trigger's look at the SPD counters (NoSaAcquirer), and a tick of the IKE
+/// manager even when its deadline heap says nothing is due.
+constexpr std::chrono::milliseconds kHousekeeping{100};
+/// Ticks at the manager's deadlines come at most this often: an SA left due by its own tick (it
+/// runs once per tick) cannot make the loop spin, and no IKE timer needs finer steps.
+constexpr std::chrono::milliseconds kMinTickGap{1};
+/// At SIGTERM / SIGINT, how long the Deletes of the IKE SAs may wait for their answers.
+constexpr std::chrono::milliseconds kShutdownWait{1000};
+
+/// The control core's loop, until a signal (and the IKE SAs' Deletes, at most kShutdownWait).
+/// Each turn: punted frames (IKE, ARP/ND, ICMP), the IKE timers when their deadline came, the SPD
+/// publication of this turn's Child SA changes, the SAD's reclaim, espritctl requests, the stats.
+void run_control_loop(const ControlLoop& l) {
+  using clock = std::chrono::steady_clock;
+  // Timer slack 1 us instead of Linux's 50 us default: the short idle sleeps last what they ask.
+  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  auto next_stats = clock::now() + l.stats_interval;
+  auto next_housekeeping = clock::now();
+  auto sleep = kMinIdleSleep;
+  auto last_work = clock::now();
+  auto last_tick = clock::now();
+  auto last_ike_send = clock::time_point{};
+  uint64_t ike_sent = l.ike_sent ? *l.ike_sent : 0;
+  uint64_t publications = l.installer ? l.installer->publish_stats().publications : 0;
+  bool stopping = false;
+  clock::time_point stop_by{};
+  auto at = [](ike::Duration d) { return clock::time_point(std::chrono::duration_cast<clock::duration>(d)); };
+  for (;;) {
+    const auto now = clock::now();
+    const int signals = g_signals.load();
+    if (signals > 0 && !stopping) {
+      stopping = true;
+      const std::size_t deletes = l.manager ? l.manager->shutdown() : 0;
+      if (!l.manager || l.manager->shutdown_pending() == 0) return;
+      ESPRIT_LOG_NOTICE("stopping: deleting %zu IKE SA(s) (RFC 7296 1.4.1), waiting up to %lld ms for the answers",
+                        deletes, static_cast<long long>(kShutdownWait.count()));
+      stop_by = now + kShutdownWait;
+    }
+    if (stopping) {
+      if (l.manager->shutdown_pending() == 0) return;
+      if (signals > 1) {
+        ESPRIT_LOG_NOTICE("second signal: stopping without waiting for %zu IKE SA(s)", l.manager->shutdown_pending());
+        return;
+      }
+      if (now >= stop_by) {
+        ESPRIT_LOG_NOTICE("stopping: %zu IKE SA(s) not answered within %lld ms", l.manager->shutdown_pending(),
+                          static_cast<long long>(kShutdownWait.count()));
+        return;
+      }
+    }
+    uint32_t work = l.services.poll(now.time_since_epoch());
+    if (l.manager) {
+      bool tick = false;
+      if (now >= next_housekeeping) {
+        l.acquirer->poll();  // connect_type trigger: no_sa drops of a peer's policy start its IKE SA
+        next_housekeeping = now + kHousekeeping;
+        tick = true;
+      }
+      // Retransmissions, lifetimes, DPD, re-establishment, NAT keepalives: when the earliest is due.
+      if (const auto due = l.manager->next_deadline(); due && at(*due) <= now && now - last_tick >= kMinTickGap)
+        tick = true;
+      if (tick) {
+        l.manager->tick();  // not counted as work: what it sends is answered later, if at all
+        last_tick = now;
+      }
+    }
+    if (l.installer) {
+      // Child SA changes of this turn: one SPD publication at most (paced; docs/ike.md).
+      (void)l.installer->flush();
+      work += static_cast<uint32_t>(l.installer->publish_stats().publications - publications);
+      publications = l.installer->publish_stats().publications;
+    }
+    l.sad.reclaim();  // frees SAs unpublished a grace period ago (never blocks)
+    work += l.control.poll(now);  // non-blocking: espritctl requests
+    if (l.print_stats && now >= next_stats) {
+      l.stats.print_summary(stdout, kPeriodicSaLines);
+      next_stats += l.stats_interval;
+    }
+    if (l.ike_sent && *l.ike_sent != ike_sent) {
+      ike_sent = *l.ike_sent;
+      last_ike_send = now;
+    }
+    if (work != 0) {
+      sleep = kMinIdleSleep;
+      last_work = now;
+      continue;
+    }
+    if (now - last_work < kSpinAfterWork) {
+      rte_pause();
+      continue;
+    }
+    // Idle: sleep, longer the longer nothing happens, but not past the next thing due.
+    auto wake = std::min(now + sleep, next_housekeeping);
+    if (l.manager)
+      if (const auto due = l.manager->next_deadline()) wake = std::min(wake, std::max(at(*due), last_tick + kMinTickGap));
+    if (l.installer && l.installer->pending()) wake = std::min(wake, l.installer->next_publish());
+    if (l.print_stats) wake = std::min(wake, next_stats);
+    if (stopping) wake = std::min(wake, stop_by);
+    // Never a busy turn: a deadline already past (a stale heap item) still gets a short sleep.
+    std::this_thread::sleep_until(std::max(wake, now + kMinIdleSleep / 2));
+    sleep = std::min(sleep * 2, now - last_ike_send < kAwaitAnswer ? kAwaitSleep
+                                : now - last_work < kLongIdle   ? kMaxIdleSleep
+                                                                : kLongIdleSleep);
+  }
+}
+
 }  // namespace
 }  // namespace esprit
 
@@ -761,12 +908,14 @@ int main(int argc, char** argv) {
   ike::SteadyClock ike_clock;
   std::unique_ptr<ike::IkeManager> manager;
   std::unique_ptr<NoSaAcquirer> acquirer;
+  uint64_t ike_sent = 0;  // IKE messages sent: the control loop stays awake for their answers
   if (d.installer) {
     ike::IkeManagerEnv env;
     env.rng = &ike::SystemRandom::instance();
     env.clock = &ike_clock;
-    env.send = [&ike](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
-                      std::span<const uint8_t> bytes) {
+    env.send = [&ike, &ike_sent](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                                 std::span<const uint8_t> bytes) {
+      ++ike_sent;
       (void)ike.send({local, lport}, {remote, rport}, bytes, std::chrono::steady_clock::now().time_since_epoch());
     };
     env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
@@ -819,27 +968,13 @@ int main(int argc, char** argv) {
 
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(stats_interval));
-  auto next_stats = std::chrono::steady_clock::now() + interval;
-  auto next_ike_tick = std::chrono::steady_clock::now();
+  if (d.config.daemon.worker_idle_sleep_us > 0)
+    ESPRIT_LOG_NOTICE("workers sleep %u us after %u idle polls ([daemon] worker_idle_sleep_us)",
+                      d.config.daemon.worker_idle_sleep_us, GatewayWorker::kIdlePolls);
   if (manager) manager->start();  // connect_type = "auto" peers initiate
-  while (!g_stop.load()) {
-    const auto now = std::chrono::steady_clock::now();
-    services.poll(now.time_since_epoch());
-    if (manager && now >= next_ike_tick) {
-      acquirer->poll();  // connect_type trigger: no_sa drops of a peer's policy start its IKE SA
-      manager->tick();   // retransmissions, lifetimes, DPD, re-establishment, NAT keepalives
-      next_ike_tick = now + std::chrono::milliseconds(100);
-    }
-    // Child SA changes of this turn: one SPD publication at most (paced; docs/ike.md).
-    if (d.installer) (void)d.installer->flush();
-    d.sad->reclaim();  // frees SAs unpublished a grace period ago (never blocks)
-    control->poll(now);  // non-blocking: espritctl requests
-    if (stats_interval > 0 && now >= next_stats) {
-      stats.print_summary(stdout, kPeriodicSaLines);
-      next_stats += interval;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
+  run_control_loop(ControlLoop{services, *control, stats, d.installer.get(), *d.sad, manager.get(), acquirer.get(),
+                               interval, stats_interval > 0, manager ? &ike_sent : nullptr});
+  g_workers_stop.store(true);
   ESPRIT_LOG_NOTICE("stopping");
   acquirer.reset();
   manager.reset();

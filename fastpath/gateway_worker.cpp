@@ -5,6 +5,8 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include <time.h>
+
 #include <array>
 #include <cstring>
 
@@ -121,10 +123,25 @@ GatewayWorker::~GatewayWorker() {
 void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
   t_.rcu->register_thread(id_);
   t_.rcu->online(id_);
+  uint32_t empty = 0;
   while (!stop.load(std::memory_order_relaxed)) {
     const auto now = std::chrono::steady_clock::now().time_since_epoch();
-    poll_once(now);
+    const uint32_t work = poll_once(now);
     t_.rcu->quiescent(id_);
+    if (idle_sleep_.count() == 0) continue;  // busy poll: the fast path as without the option
+    if (work != 0) {
+      empty = 0;
+      continue;
+    }
+    if (++empty < kIdlePolls) continue;
+    // Idle: sleep with RCU offline, so that the control core's grace periods (SA installs, SPD
+    // publications) do not wait for this sleep. Nothing of the tables is held across it.
+    empty = 0;
+    t_.rcu->offline(id_);
+    idle_sleeps_.fetch_add(1, std::memory_order_relaxed);
+    timespec ts{0, static_cast<long>(idle_sleep_.count()) * 1000};
+    nanosleep(&ts, nullptr);
+    t_.rcu->online(id_);
   }
   t_.rcu->offline(id_);
 }
@@ -143,6 +160,7 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
     void* objs[kBurst];
     const unsigned k = rte_ring_dequeue_burst(t_.handoff[id_], objs, kBurst, nullptr);
     if (k) inbound_esp(reinterpret_cast<rte_mbuf**>(objs), static_cast<uint16_t>(k), now);
+    total += k;
   }
   if (tx_queue_ == 0) {  // frames the control core could not send on a queue of its own
     for (std::size_t p = 0; p < t_.control_tx.size(); ++p) {
@@ -150,6 +168,7 @@ uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
       void* objs[kBurst];
       const unsigned k = rte_ring_dequeue_burst(t_.control_tx[p], objs, kBurst, nullptr);
       for (unsigned i = 0; i < k; ++i) send(static_cast<uint16_t>(p), static_cast<rte_mbuf*>(objs[i]));
+      total += k;
     }
   }
   reassembly_poll(now);

@@ -27,4 +27,5 @@ check "responders hold $N IKE SAs / $N Child SAs" grep -Eq "^responder IKE SAs /
 check "memory rows print" grep -Eq '^responder VmRSS holding MiB +[0-9.]+ +[0-9.]+$' "$out"
 check "ratio prints" grep -Eq '^ratio espritd/charon setups/s: [0-9.]+$' "$out"
 check "espritctl show ikev2 statistics printed" grep -q '^  \[espritd\] ' "$out"
+check "the espritd worker's idle mode is printed" grep -q '^espritd worker: sleeps 50 us when idle' "$out"
 [ "$fail" -eq 0 ]

@@ -29,6 +29,8 @@
 #     gcm:initiator also clears the IKE SA with espritctl and checks that the auto peer comes back
 #     and carries traffic again.
 #     default: gcm:initiator:rekey gcm:responder:lifetimes nec:trigger aes256:initiator:nat+dpd
+# Every case but dpd ends with espritd's stop: SIGTERM sends a Delete for its IKE SA (RFC 7296 1.4.1),
+# which strongSwan receives and acts on at once (charon.log, swanctl --list-sas).
 # Needs root and strongSwan (else skipped, 77). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -384,6 +386,21 @@ run_case() {
     echo "      a ping was lost: capture, keys and logs kept in $FAILDIR/$name-loss"
   fi
   LOSS_SEEN=0
+  if [ $ok = 1 ] && ! has dpd "$opts"; then
+    # Stop (RFC 7296 1.4.1): SIGTERM makes espritd send a Delete for its IKE SA before it exits;
+    # strongSwan deletes the IKE SA at once, not after a DPD or retransmission timeout.
+    local del0 t1
+    del0=$(grep -c 'received DELETE for IKE_SA' "$LAB_RUN/$LAB_SW/charon.log")
+    t1=$(date +%s%N)
+    lab_espritd_stop
+    echo "      espritd stopped in $((($(date +%s%N) - t1) / 1000000)) ms: $(grep -o 'stopping: deleting.*' "$LAB_RUN/espritd.log" | head -1)"
+    check "$name: on SIGTERM espritd sent a Delete for its IKE SA" grep -qE 'stopping: deleting [1-9][0-9]* IKE SA' "$LAB_RUN/espritd.log" || ok=0
+    check "$name: strongSwan received it and deleted the IKE SA" bash -c \
+      "for i in \$(seq 20); do [ \$(grep -c 'received DELETE for IKE_SA' '$LAB_RUN/$LAB_SW/charon.log') -gt $del0 ] && exit 0; sleep 0.1; done; exit 1" || ok=0
+    lab_sw sw --list-sas >"$LAB_RUN/list-sas-stopped.txt" 2>&1
+    check "$name: swanctl --list-sas shows no IKE SA after espritd stopped" \
+      bash -c "! grep -q ESTABLISHED '$LAB_RUN/list-sas-stopped.txt'" || ok=0
+  fi
   if [ $ok = 0 ]; then
     mkdir -p "$FAILDIR/$name"
     cp -r "$LAB_RUN/keys" "$LAB_RUN/espritd.toml" "$FAILDIR/$name/" 2>/dev/null

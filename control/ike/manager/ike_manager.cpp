@@ -16,6 +16,7 @@ std::string_view to_string(InitiateResult r) noexcept {
     case InitiateResult::kUnknownPeer: return "unknown peer";
     case InitiateResult::kResponderOnly: return "negotiation_direction responder: not initiating";
     case InitiateResult::kRateLimited: return "rate limited";
+    case InitiateResult::kShuttingDown: return "shutting down";
   }
   return "?";
 }
@@ -245,6 +246,7 @@ InitiateResult IkeManager::initiate(std::string_view name) {
   Busy busy(busy_);
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].cfg.name != name) continue;
+    if (shutting_down_) return InitiateResult::kShuttingDown;
     if (peers_[i].cfg.direction == NegotiationDirection::kResponder || !peers_[i].cfg.address)
       return InitiateResult::kResponderOnly;
     if (has_sa(i)) return InitiateResult::kAlreadyUp;
@@ -258,6 +260,7 @@ InitiateResult IkeManager::acquire(std::string_view name) {
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     PeerState& p = peers_[i];
     if (p.cfg.name != name) continue;
+    if (shutting_down_) return InitiateResult::kShuttingDown;
     ++global_.acquire;
     ++p.stats.acquire;
     if (p.acquired_once && now() - p.last_acquire < env_.acquire_holdoff) {
@@ -301,6 +304,16 @@ std::size_t IkeManager::clear(std::string_view peer) {
     }
   }
   return n;
+}
+
+std::size_t IkeManager::shutdown() {
+  shutting_down_ = true;
+  for (PeerState& p : peers_) p.reconnect_at = Duration::zero();
+  std::size_t deletes = 0;
+  for (auto& [serial, e] : sas_)
+    if (e->sa->state() == IkeState::kEstablished && !e->hard_deleting) ++deletes;
+  (void)clear();  // Deletes on established SAs, half-open ones dropped at the next tick
+  return deletes;
 }
 
 void IkeManager::count_datagram(Entry& e, std::span<const uint8_t> bytes, bool sent) {
@@ -566,6 +579,7 @@ void IkeManager::schedule(Entry& e) {
 
 std::optional<Duration> IkeManager::next_deadline() const noexcept {
   std::optional<Duration> d;
+  if (!kicked_.empty()) return now();  // an exchange queued from outside runs at the next tick
   if (!timers_.empty()) d = timers_.top().at;  // may be stale (earlier): tick() then skips it
   for (const PeerState& p : peers_)
     if (p.reconnect_at != Duration::zero() && (!d || p.reconnect_at < *d)) d = p.reconnect_at;
@@ -595,7 +609,7 @@ void IkeManager::receive(const IpAddress& local, uint16_t lport, const IpAddress
       target = it->second;
     if (!target) {
       auto p = match_peer(remote);
-      if (!p || peers_[*p].cfg.direction == NegotiationDirection::kInitiator) {
+      if (!p || peers_[*p].cfg.direction == NegotiationDirection::kInitiator || shutting_down_) {
         ++global_.dropped;
         return;
       }
@@ -696,8 +710,8 @@ void IkeManager::reap() {
     p.entries.erase(e.serial);
     --dead_of_peer[peer];
     sas_.erase(e.serial);
-    if (!rekeyed_away && p.cfg.connect == ConnectType::kAuto && p.cfg.direction != NegotiationDirection::kResponder &&
-        p.cfg.address)
+    if (!rekeyed_away && !shutting_down_ && p.cfg.connect == ConnectType::kAuto &&
+        p.cfg.direction != NegotiationDirection::kResponder && p.cfg.address)
       p.reconnect_at = now() + env_.reconnect_delay;
   }
 }
@@ -814,7 +828,7 @@ void IkeManager::tick() {
     PeerState& p = peers_[i];
     if (p.reconnect_at != Duration::zero() && t >= p.reconnect_at) {
       p.reconnect_at = Duration::zero();
-      if (!has_sa(i)) start_initiator(i);
+      if (!has_sa(i) && !shutting_down_) start_initiator(i);
     }
   }
 }

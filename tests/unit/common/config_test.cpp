@@ -307,6 +307,7 @@ TEST(Config, DefaultsWhenOmitted) {
   EXPECT_EQ(c.daemon.worker_count, 0u);  // every worker lcore EAL enables
   EXPECT_FALSE(c.daemon.main_lcore);
   EXPECT_EQ(c.daemon.mbufs, 0u);  // the daemon sizes the pool for its rings
+  EXPECT_EQ(c.daemon.worker_idle_sleep_us, 0u);  // workers busy-poll
   EXPECT_TRUE(c.eal.args.empty());
   EXPECT_EQ(c.spd.default_action, PolicyAction::kDiscard);
   EXPECT_EQ(c.fragmentation.reassembly_packets, 128u);
@@ -359,6 +360,11 @@ TEST(Config, QueuesFollowEalWhenWorkersAreNotGiven) {
   ASSERT_EQ(c.ports.size(), 2u);
   EXPECT_EQ(c.ports[0].rx_queues, 4);
   EXPECT_EQ(c.ports[0].tx_queues, 5);
+}
+
+TEST(Config, WorkerIdleSleep) {
+  EXPECT_EQ(load_ok("[daemon]\nworker_idle_sleep_us = 50\n" + kBase).daemon.worker_idle_sleep_us, 50u);
+  EXPECT_EQ(load_ok("[daemon]\nworker_idle_sleep_us = 0\n" + kBase).daemon.worker_idle_sleep_us, 0u);
 }
 
 TEST(Config, FragmentationLimits) {
@@ -852,6 +858,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "listed twice"},
         ErrorCase{"too many mbufs", "[daemon]\nmbufs = 20000000\n" + kBase, "mbufs", "daemon.mbufs",
                   "expected 0..16777216, got 20000000"},
+        ErrorCase{"worker sleep too long", "[daemon]\nworker_idle_sleep_us = 20000\n" + kBase, "worker_idle_sleep_us",
+                  "daemon.worker_idle_sleep_us", "expected 0..10000, got 20000"},
         ErrorCase{"log level", "[daemon]\nlog_level = \"verbose\"\n" + kBase, "log_level", "daemon.log_level",
                   "expected one of \"error\", \"warning\", \"notice\", \"info\", \"debug\""},
         ErrorCase{"protect as default", kBase + "[spd]\ndefault_action = \"protect\"\n", "default_action",

@@ -481,5 +481,73 @@ TEST(IkeManager, ClearDeletesAndAutoComesBack) {
   EXPECT_NE(n.b->established("left"), nullptr);
 }
 
+// RFC 7296 1.4.1 on stop (espritd's SIGTERM): a Delete on every IKE SA, answered by the peer, which
+// forgets the SA at once; nothing new starts or is accepted on the stopping side.
+TEST(IkeManager, ShutdownDeletesEveryIkeSaAndAcceptsNothingNew) {
+  Net n(auto_connect);
+  n.a->start();
+  n.pump();
+  ASSERT_NE(n.b->established("left"), nullptr);
+  const std::size_t children = n.sink_b.in.size();
+  EXPECT_EQ(n.b->shutdown(), 1u);
+  EXPECT_TRUE(n.b->shutting_down());
+  ASSERT_EQ(n.wire.size(), 1u);  // the INFORMATIONAL Delete
+  EXPECT_EQ(n.b->statistics().informational.send_request, 1u);
+  EXPECT_EQ(n.b->shutdown_pending(), 1u);
+  n.pump();  // a answers
+  EXPECT_EQ(n.b->shutdown_pending(), 0u);
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_EQ(n.b->statistics().deleted, 1u);
+  EXPECT_EQ(n.a->established("right"), nullptr);  // the peer knows at once, no DPD needed
+  EXPECT_EQ(n.a->statistics().deleted, 1u);
+  EXPECT_EQ(n.sink_b.removed.size(), 2 * children);  // its Child SAs left the fast path
+  // a (auto) comes back 1 s later; the stopping b drops its IKE_SA_INIT and starts nothing itself.
+  n.run(3s);
+  EXPECT_GE(n.a->statistics().init.send_request, 2u);
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  EXPECT_GE(n.b->statistics().dropped, 1u);
+  EXPECT_EQ(n.b->initiate("left"), InitiateResult::kShuttingDown);
+  EXPECT_EQ(n.b->acquire("left"), InitiateResult::kShuttingDown);
+  EXPECT_EQ(to_string(InitiateResult::kShuttingDown), "shutting down");
+}
+
+TEST(IkeManager, ShutdownOfAnAutoInitiatorDoesNotReconnect) {
+  Net n(auto_connect);
+  n.a->start();
+  n.pump();
+  EXPECT_EQ(n.a->shutdown(), 1u);
+  n.pump();
+  EXPECT_EQ(n.a->shutdown_pending(), 0u);
+  EXPECT_EQ(n.b->sa_count(), 0u);
+  n.run(5s);  // reconnect_delay is 1 s
+  EXPECT_EQ(n.a->statistics().init.send_request, 1u);
+  EXPECT_EQ(n.a->sa_count(), 0u);
+}
+
+TEST(IkeManager, ShutdownDropsHalfOpenSasAndWaitsForUnansweredDeletes) {
+  Net m;
+  m.silent_b = true;  // b's answers are lost
+  ASSERT_EQ(m.a->initiate("right"), InitiateResult::kStarted);
+  m.pump();
+  ASSERT_EQ(m.b->sa_count(), 1u);  // half-open responder SA
+  EXPECT_EQ(m.b->shutdown(), 0u);   // no Delete for it
+  EXPECT_EQ(m.b->shutdown_pending(), 1u);
+  ASSERT_TRUE(m.b->next_deadline());
+  m.b->tick();  // dropped at the next tick
+  EXPECT_EQ(m.b->shutdown_pending(), 0u);
+  // An established SA whose peer is silent: the Delete stays unanswered, pending until the caller
+  // gives up (espritd: 1 s).
+  Net q(auto_connect);
+  q.a->start();
+  q.pump();
+  q.silent_b = true;  // nothing reaches a any more
+  EXPECT_EQ(q.b->shutdown(), 1u);
+  q.pump();
+  EXPECT_EQ(q.b->shutdown_pending(), 1u);
+  q.clock.t += 1s;
+  q.b->tick();
+  EXPECT_EQ(q.b->shutdown_pending(), 1u);
+}
+
 }  // namespace
 }  // namespace esprit::ike

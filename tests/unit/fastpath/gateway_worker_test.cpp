@@ -5,7 +5,7 @@
 // Two net_ring ports: "wan" with two RX queues (worker w polls queue w; the test fills the PMD's
 // ring behind each queue) and "lan", whose TX queue w collects what worker w forwarded. The
 // workers are polled in turn from the test thread (poll_once), so the run is deterministic.
-// Also: the classification of UDP to us follows GatewayTables::ike_port / natt_port ([ike] port and
+// Also: an idle worker on its own thread sleeping ([daemon] worker_idle_sleep_us); the classification of UDP to us follows GatewayTables::ike_port / natt_port ([ike] port and
 // natt_port), not fixed 500/4500.
 #include <gtest/gtest.h>
 
@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dpdk_env.hpp"
@@ -313,6 +314,48 @@ TEST(GatewayHandoff, FullRingDropsWithCounter) {
   lab.run();
   EXPECT_EQ(lab.drain_lan(1).size(), kHandoffRing - 1);
   EXPECT_TRUE(lab.drain_lan(0).empty());
+  lab.sad->remove(*s1);
+  lab.sad->remove(*s2);
+}
+
+// [daemon] worker_idle_sleep_us: a worker running on its own thread sleeps when idle (RCU offline,
+// so the control core's grace periods end meanwhile), and still decapsulates and forwards what
+// arrives. No timing is asserted.
+TEST(GatewayIdle, SleepingWorkerLetsGracePeriodsEndAndStillForwards) {
+  Lab& lab = Lab::get();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  std::string err;
+  const auto s1 = lab.sad->add(sa(0x4001, SaDirection::kInbound), &err);
+  const auto s2 = lab.sad->add(sa(0x4002, SaDirection::kInbound), &err);
+  ASSERT_TRUE(s1 && s2) << err;
+  const uint32_t spi = lab.sad->owner(*s1) == 0 ? 0x4001 : 0x4002;
+  auto out = EspSa::create(sa(spi, SaDirection::kOutbound), &err);
+  ASSERT_TRUE(out) << err;
+  const auto frames = lab.esp_frames(*out, 0xd, 3);
+
+  GatewayWorker& w = *lab.workers[0];
+  w.set_idle_sleep(std::chrono::microseconds(500));
+  const uint64_t sleeps0 = w.idle_sleeps();
+  std::atomic<bool> stop{false};
+  std::thread t([&] { w.run(stop); });
+  auto wait_for = [](auto done) {
+    for (int i = 0; i < 5000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return done();
+  };
+  EXPECT_TRUE(wait_for([&] { return w.idle_sleeps() >= sleeps0 + 3; })) << "the idle worker never slept";
+  lab.rcu->synchronize();  // returns: a sleeping worker is offline, an awake one passes quiescent states
+  std::vector<std::pair<uint8_t, uint16_t>> got;
+  for (const auto& f : frames) lab.inject(0, f);
+  EXPECT_TRUE(wait_for([&] {
+    for (const auto& p : lab.drain_lan(0)) got.push_back(p);
+    return got.size() >= frames.size();
+  }));
+  EXPECT_TRUE(wait_for([&] { return w.idle_sleeps() >= sleeps0 + 6; })) << "idle again, it sleeps again";
+  stop.store(true);
+  t.join();
+  w.set_idle_sleep(std::chrono::microseconds(0));
+  ASSERT_EQ(got.size(), frames.size());
+  for (uint16_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], std::make_pair(uint8_t{0xd}, i));
   lab.sad->remove(*s1);
   lab.sad->remove(*s2);
 }

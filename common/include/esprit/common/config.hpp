@@ -75,7 +75,14 @@ struct DaemonConfig {
   std::optional<uint32_t> main_lcore;
   /// Minimum number of mbufs in the packet pool (0: what the rings need, computed by the daemon).
   uint32_t mbufs = 0;
+  /// Worker idle behaviour: 0 (the default) busy-polls; N > 0 makes a worker that found nothing
+  /// in kWorkerIdlePolls polls in a row sleep N microseconds before it polls again (VPP's
+  /// poll-sleep-usec, DPDK l3fwd-power): for CPUs shared with other work, at the cost of latency.
+  uint32_t worker_idle_sleep_us = 0;
 };
+
+/// Largest [daemon] worker_idle_sleep_us: 10 ms (a longer sleep overflows the RX rings at line rate).
+inline constexpr uint32_t kMaxWorkerIdleSleepUs = 10000;
 
 struct EalConfig {
   /// Extra EAL arguments, one argv word each (the config's strings are split at blanks).

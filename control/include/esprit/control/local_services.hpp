@@ -38,8 +38,9 @@ class LocalServices {
   /// Punted IKE frames (UDP 500, UDP 4500 with the non-ESP marker) go to `ike` (nullptr: dropped).
   void set_ike(IkeTransport* ike) noexcept { ike_ = ike; }
 
-  /// Drains the punt ring and the neighbour table's requests and timers once.
-  void poll(std::chrono::nanoseconds now);
+  /// Drains the punt ring and the neighbour table's requests and timers once; returns the punted
+  /// frames it handled (0: an idle turn).
+  uint32_t poll(std::chrono::nanoseconds now);
   [[nodiscard]] const LocalServiceCounters& counters() const noexcept { return c_; }
 
  private:

@@ -211,10 +211,19 @@ class GatewayWorker {
   GatewayWorker(const GatewayWorker&) = delete;
   GatewayWorker& operator=(const GatewayWorker&) = delete;
 
-  /// Polls every RX queue once and processes what arrived; returns the packets received.
+  /// Polls every RX queue once and processes what arrived; returns the packets it handled: those
+  /// received, those handed over by other workers and the control core's frames it sent.
   uint32_t poll_once(std::chrono::nanoseconds now) noexcept;
   /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
+  /// With an idle sleep set, sleeps that long (RCU offline) after kIdlePolls empty polls in a row.
   void run(const std::atomic<bool>& stop) noexcept;
+  /// [daemon] worker_idle_sleep_us: 0 busy-polls (the default); set before run().
+  void set_idle_sleep(std::chrono::microseconds sleep) noexcept { idle_sleep_ = sleep; }
+  /// Empty polls in a row before an idle sleep: about 30 us of polling on a virtual port, so a
+  /// burst's stragglers and the control core's answer to a punted packet are still caught awake.
+  static constexpr uint32_t kIdlePolls = 32;
+  /// Idle sleeps taken so far (relaxed; read by any thread).
+  [[nodiscard]] uint64_t idle_sleeps() const noexcept { return idle_sleeps_.load(std::memory_order_relaxed); }
 
   /// Written by this worker only; read them with GatewayCounters::snapshot().
   [[nodiscard]] const GatewayCounters& counters() const noexcept { return counters_; }
@@ -296,6 +305,8 @@ class GatewayWorker {
   /// The gateway's addresses (GatewayTables::local, fixed once workers run), network order.
   std::vector<uint32_t> local4_;
   std::vector<std::array<uint8_t, 16>> local6_;
+  std::chrono::microseconds idle_sleep_{0};  ///< [daemon] worker_idle_sleep_us
+  std::atomic<uint64_t> idle_sleeps_{0};
   uint16_t ike_port_;   ///< GatewayTables::ike_port
   uint16_t natt_port_;  ///< GatewayTables::natt_port
 };

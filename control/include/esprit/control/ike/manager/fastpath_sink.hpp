@@ -82,6 +82,8 @@ class FastpathInstaller {
   bool flush(bool force = false);
   /// An SA change waits for flush().
   [[nodiscard]] bool pending() const noexcept { return dirty_ || !doomed_.empty(); }
+  /// When the pacing lets flush() publish a pending change (the control loop sleeps no longer).
+  [[nodiscard]] std::chrono::steady_clock::time_point next_publish() const noexcept { return next_publish_; }
   [[nodiscard]] const SpdPublishStats& publish_stats() const noexcept { return stats_; }
 
   /// Failures of SAD operations (descriptor refused, SAD full) since start, and the last message.

@@ -16,7 +16,8 @@
 //   IkeManager m(peers, {&rng, &clock, &sink, send_fn});
 //   m.start();                                   // connect_type auto peers initiate
 //   m.receive(local, 500, remote, 500, bytes);   // per datagram from the punt path
-//   m.tick();                                    // every ~100 ms
+//   m.tick();                                    // at m.next_deadline()
+//   m.shutdown();                                // on stop: Deletes; receive/tick until shutdown_pending() == 0
 #pragma once
 
 #include <cstdint>
@@ -168,7 +169,7 @@ struct IkeManagerEnv {
   std::size_t cookie_threshold = kDefaultCookieThreshold;
 };
 
-enum class InitiateResult : uint8_t { kStarted, kAlreadyUp, kUnknownPeer, kResponderOnly, kRateLimited };
+enum class InitiateResult : uint8_t { kStarted, kAlreadyUp, kUnknownPeer, kResponderOnly, kRateLimited, kShuttingDown };
 [[nodiscard]] std::string_view to_string(InitiateResult r) noexcept;
 
 class IkeManager {
@@ -185,7 +186,8 @@ class IkeManager {
                std::span<const uint8_t> bytes);
   /// The timers that are due: retransmissions, lifetimes, DPD, re-establishment. O(due SAs).
   void tick();
-  /// The earliest deadline of any SA or peer (nullopt: none); tick() before it does nothing.
+  /// The earliest deadline of any SA or peer (nullopt: none); tick() before it does nothing. An
+  /// exchange queued on an SA from outside the manager makes it due now.
   [[nodiscard]] std::optional<Duration> next_deadline() const noexcept;
   /// SAs whose deadline tick() handled since start (tests, benchmarks).
   [[nodiscard]] uint64_t timer_runs() const noexcept { return timer_runs_; }
@@ -195,6 +197,17 @@ class IkeManager {
   InitiateResult acquire(std::string_view peer);
   /// `espritctl clear ikev2 sa [peer]`: deletes the IKE SAs (of one peer, or all); returns how many.
   std::size_t clear(std::string_view peer = {});
+
+  /// The daemon stops (RFC 7296 1.4.1; strongSwan does the same on shutdown): an INFORMATIONAL
+  /// Delete goes out on every established IKE SA (queued behind an exchange under way), half-open
+  /// SAs are dropped at the next tick, and from now on no IKE SA starts (new IKE_SA_INIT requests
+  /// are dropped and counted, initiate/acquire answer kShuttingDown, no re-establishment). The
+  /// caller keeps receiving and ticking until shutdown_pending() is 0 or its own time limit.
+  /// Returns the IKE SAs whose Delete is under way.
+  std::size_t shutdown();
+  /// IKE SAs not gone yet (their Delete unanswered, or half-open before the next tick).
+  [[nodiscard]] std::size_t shutdown_pending() const noexcept { return sas_.size() - dead_.size(); }
+  [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_; }
 
   [[nodiscard]] std::vector<IkeSaSnapshot> snapshot() const;
   [[nodiscard]] const IkeStats& statistics() const noexcept { return global_; }
@@ -301,6 +314,7 @@ class IkeManager {
   std::unordered_map<std::string, std::vector<Entry*>> by_id_;
   uint64_t tick_no_ = 0, timer_runs_ = 0;
   int busy_ = 0;
+  bool shutting_down_ = false;
   std::vector<uint64_t> kicked_;  ///< serials of SAs given an exchange from outside (run next tick)
   std::unordered_map<uint64_t, Entry*> by_spi_;  ///< our SPI -> SA (every SA whose SPI is known)
   /// Responder half-open demux: (peer address, port, SPIi, Ni) -> the SA its IKE_SA_INIT made.
