@@ -175,10 +175,21 @@ def run(name, lan_in, wan_in, natt=False, default="discard", extra_out="", extra
                               extra_out=extra_out, extra_in=extra_in) + append)
     proc = subprocess.Popen([ESPRITD, "--config", f"{d}/gw.toml"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    # The pcap PMD reads its input once; give the worker time, then stop the daemon.
-    time.sleep(2.5)
+    # The pcap PMD reads its input once: wait until the daemon runs (start-up takes seconds on a
+    # loaded machine), give the worker time, then stop the daemon.
+    head = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        head.append(line)
+        if line.startswith("espritd: running with"):
+            break
+    time.sleep(1.5)
     proc.terminate()
     out, _ = proc.communicate(timeout=30)
+    out = "".join(head) + out
     if proc.returncode not in (0, -15):
         print(out)
         check(False, f"{name}: espritd exited with {proc.returncode}")
