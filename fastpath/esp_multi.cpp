@@ -33,10 +33,7 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   // (prefetch_sas; for a batch of one SA, whose state is hot, nothing).
   bool several = false;
   for (uint16_t i = 1; i < n; ++i) several |= sas[i] != sas[0];
-  if (several) {
-    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(sas[i]);
-    prefetch_sas(sas, n);
-  }
+  if (several) prefetch_sas(sas, n);
   for (uint16_t i = 0; i < n; ++i) {
     EspSa::State* sa = &sas[i]->state();
     // Runs of one SA skip the table.
@@ -137,29 +134,52 @@ uint16_t run_multi(EspWorker::State& w, std::span<rte_mbuf*> pkts, std::span<Esp
 }  // namespace
 
 void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
-  // Loads, not prefetch instructions: with many SAs every state sits on a page whose TLB entry is
-  // gone, and on this project's VM prefetcht0 of those lines did not help (perf: the GHASH key
+  // Loads, not prefetch instructions: with many SAs every state sits on a page whose TLB entry may
+  // be gone, and on this project's VM prefetcht0 of those lines did not help (perf: the GHASH key
   // load in IPsec-MB and max_inner_len's first read stayed misses); one independent load per line
   // makes the misses of the whole burst overlap instead of each packet waiting for its own.
   uint8_t sink = 0;
   auto touch = [&sink](const void* p) { sink ^= *static_cast<const volatile uint8_t*>(p); };
+  // Pass 1: the state's hot lines (esp_internal.hpp: 0 variant, keys, lengths; 1 header template;
+  // 2 sequence counter and lifetime). Their addresses need no load (EspSa::state()).
   for (uint16_t i = 0; i < n; ++i) {
     const EspSa::State* st = &sas[i]->state();
-    const auto* b = reinterpret_cast<const uint8_t*>(st);
-    touch(b);       // variant, key pointers, SPI
-    touch(b + 64);  // modes, lengths, salt, limits
+    touch(st);
     touch(st->hdr_template);
     // Other workers may be reserving sequence numbers of the same SA: an atomic load.
     sink ^= static_cast<uint8_t>(st->next_seq.load(std::memory_order_relaxed));
-    // Key schedule: the AES round keys (GCM-128/CBC-128: the first 176 bytes) and, for GCM, the
-    // GHASH key powers short packets use: IPsec-MB's VAES code keeps HashKey^1 at the end of
-    // gcm_key_data (HashKey^48 first), so H^1..H^8 are its last two lines.
-    const auto* k = reinterpret_cast<const uint8_t*>(&st->keys);
-    touch(k);
-    touch(k + 64);
-    touch(k + 128);
-    touch(k + sizeof(gcm_key_data) - 128);
-    touch(k + sizeof(gcm_key_data) - 64);
+  }
+  // Pass 2: the key schedule lines the SA's cipher reads first; which ones depends on line 0 (in
+  // flight from pass 1 for every SA, so this waits about one miss, not one per SA).
+  for (uint16_t i = 0; i < n; ++i) {
+    const EspSa::State* st = &sas[i]->state();
+    const auto* k = static_cast<const uint8_t*>(st->direction == SaDirection::kOutbound ? st->enc_keys : st->dec_keys);
+    if (st->direction == SaDirection::kInbound) touch(&st->replay);
+    switch (st->cipher_mode) {
+      case IMB_CIPHER_GCM:
+        // AES round keys (GCM-128: the first 176 bytes) and the GHASH key powers short packets use:
+        // IPsec-MB's VAES code keeps HashKey^1 at the end of gcm_key_data (HashKey^48 first), so
+        // H^1..H^8 are its last two lines.
+        touch(k);
+        touch(k + 64);
+        touch(k + 128);
+        touch(k + sizeof(gcm_key_data) - 128);
+        touch(k + sizeof(gcm_key_data) - 64);
+        break;
+      case IMB_CIPHER_CHACHA20_POLY1305:
+        touch(k);
+        break;
+      default:  // CBC (AES round keys; 3DES key pointers) or NULL encryption, then HMAC
+        if (k) {
+          touch(k);
+          touch(k + 64);
+          touch(k + 128);
+        }
+        touch(&st->ipad);  // line 3: the pad pointers
+        touch(st->keys.ipad);
+        touch(st->keys.opad);
+        break;
+    }
   }
   asm volatile("" ::"r"(sink));
 }

@@ -389,10 +389,7 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
     for (uint16_t i = 0; i < n; ++i) {
       if (i && slots[i] == slots[i - 1]) continue;
       EspSa* sa = slots[i] == kNoTunnelSa ? nullptr : t_.sad->get(slots[i]);
-      if (sa) {
-        rte_prefetch0(sa);
-        sas[nready++] = sa;
-      }
+      if (sa) sas[nready++] = sa;  // its state is loaded by prefetch_sas (no load through the EspSa)
     }
     prefetch_sas(sas, nready);
     nready = 0;

@@ -3,7 +3,8 @@
 # kernel-libipsec, userspace ESP) configured from parameters, espritd in the gateway slot, captures,
 # and the harness steps the interop tests use (wait for a tunnel, ping through, collect logs).
 # Source it; `scripts/lab` is the command line around it. Everything runs as root. docs/lab.md has
-# the topology, the addresses and the pitfalls.
+# the topology, the addresses and the pitfalls. Also here: the back-to-back topology of two espritd
+# (b2b_*, below) and the scaffolding the lab tests share (check, the preamble).
 #
 #   hl 10.10.1.2 ─hl0┄gw-lan─ [gw: espritd or charon] ─gw-wan┄…┄sw-wan─ [sw: charon] ─sw-lan┄hr0─ hr 10.10.2.2
 #                             10.10.1.1        10.99.0.1         10.99.0.2           10.10.2.1
@@ -177,6 +178,179 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
+# Back to back: two espritd between four namespaces (tests/functional/gateway_netns_test.sh,
+# gateway_ike_netns_test.sh and, through the first, scripts/demo)
+#
+#   left 10.1.0.5 --l0|g1lan-- [gw1: espritd] --g1wan|g2wan-- [gw2: espritd] --g2lan|r0-- right 10.2.0.7
+#                               (10.1.0.1)                                      (10.2.0.1)
+#
+# The gateways' interfaces carry no kernel address: espritd owns them through net_af_packet and
+# its config holds the addresses (lan 10.1.0.1/16 and 10.2.0.1/16, wan as the test chooses). The
+# interface names are the same in every run (they live inside the namespaces); the namespace
+# names follow the prefix, so runs with different prefixes coexist.
+
+# b2b_names PREFIX: B2B_L B2B_G1 B2B_G2 B2B_R = PREFIX-{l,g1,g2,r}.
+b2b_names() {
+  B2B_L=$1-l B2B_G1=$1-g1 B2B_G2=$1-g2 B2B_R=$1-r
+}
+
+# b2b_topo_up [RIGHT_MTU]: the namespaces, veth pairs, hosts' addresses and routes. RIGHT_MTU
+# (default 1500) is host right's link MTU (9000 for jumbo frames; espritd sets g2lan's from its
+# port's mtu). Returns 1 when a namespace cannot be made (e.g. it exists).
+b2b_topo_up() {
+  local right_mtu=${1:-1500} n x
+  for n in $B2B_L $B2B_G1 $B2B_G2 $B2B_R; do
+    ip netns add "$n" || return 1
+    ip -n "$n" link set lo up
+  done
+  ip link add l0 netns "$B2B_L" type veth peer name g1lan netns "$B2B_G1" || return 1
+  ip link add g1wan netns "$B2B_G1" type veth peer name g2wan netns "$B2B_G2" || return 1
+  ip link add g2lan netns "$B2B_G2" type veth peer name r0 netns "$B2B_R" || return 1
+  for x in "$B2B_G1 g1lan" "$B2B_G1 g1wan" "$B2B_G2 g2wan" "$B2B_G2 g2lan"; do
+    set -- $x
+    ip -n "$1" link set "$2" up
+    # keep the kernel off these links (no IPv6 link-local address, no DAD, no router solicitation)
+    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+  done
+  ip -n "$B2B_L" addr add 10.1.0.5/16 dev l0
+  ip -n "$B2B_L" link set l0 up
+  ip -n "$B2B_L" route add default via 10.1.0.1
+  ip -n "$B2B_R" addr add 10.2.0.7/16 dev r0
+  ip -n "$B2B_R" link set r0 mtu "$right_mtu" up
+  ip -n "$B2B_R" route add default via 10.2.0.1
+  # veth TX checksum offload leaves TCP/UDP checksums for the driver (CHECKSUM_PARTIAL);
+  # af_packet would forward them unfilled and the far host drops them.
+  ip netns exec "$B2B_L" ethtool -K l0 tx off >/dev/null
+  ip netns exec "$B2B_R" ethtool -K r0 tx off >/dev/null
+  return 0
+}
+
+# b2b_topo_down: deletes the four namespaces (and with them the veths). Idempotent.
+b2b_topo_down() {
+  local n
+  for n in $B2B_L $B2B_G1 $B2B_G2 $B2B_R; do ip netns del "$n" 2>/dev/null; done
+  return 0
+}
+
+# b2b_capture_start DIR: the wire between the gateways, captured where frames arrive (af_packet's
+# own transmissions bypass local taps): DIR/wire1.pcap on g1wan has what gw2 sent, DIR/wire2.pcap
+# on g2wan what gw1 sent. Waits until both listen; the pids are in B2B_CAPS (b2b_capture_stop).
+b2b_capture_start() {
+  local dir=$1
+  ip netns exec "$B2B_G1" tcpdump -q -n -i g1wan -Q in -w "$dir/wire1.pcap" -U >"$dir/tcpdump1.out" 2>&1 &
+  B2B_CAPS=$!
+  ip netns exec "$B2B_G2" tcpdump -q -n -i g2wan -Q in -w "$dir/wire2.pcap" -U >"$dir/tcpdump2.out" 2>&1 &
+  B2B_CAPS="$B2B_CAPS $!"
+  for _ in $(seq 50); do
+    grep -q "listening on" "$dir/tcpdump1.out" && grep -q "listening on" "$dir/tcpdump2.out" && return 0
+    sleep 0.1
+  done
+  lab_log "tcpdump on the wire did not start"
+  return 1
+}
+
+# b2b_capture_stop: stops both captures (what was written stays).
+b2b_capture_stop() {
+  [ -n "${B2B_CAPS:-}" ] && kill $B2B_CAPS 2>/dev/null
+  B2B_CAPS=""
+  return 0
+}
+
+# b2b_espritd_start NS CONFIG LOG [ESPRITD]: espritd in namespace NS in the background (a job of
+# the calling shell, so it can `wait`); its pid in B2B_PID. Does not wait: b2b_wait_running.
+b2b_espritd_start() {
+  ip netns exec "$1" "${4:-$ESPRITD}" --config "$2" >"$3" 2>&1 &
+  B2B_PID=$!
+}
+
+# b2b_wait_running LOG... : waits (10 s at most) until every LOG says "running with".
+b2b_wait_running() {
+  local f all
+  for _ in $(seq 100); do
+    all=1
+    for f in "$@"; do grep -q "running with" "$f" || all=0; done
+    [ $all = 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Test scaffolding (the lab and back-to-back tests): the preamble, checks, counters
+
+# check DESCRIPTION COMMAND...: runs COMMAND, prints "ok" or "FAIL" with DESCRIPTION, counts it
+# in pass / fail; returns COMMAND's success.
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
+}
+quiet() { "$@" >/dev/null 2>&1; }
+
+# The preamble of a lab test (the tests skip, exit 77 for meson, what the machine cannot run):
+#   lab_require_root            root (network namespaces)
+#   lab_require_strongswan      charon and swanctl installed (scripts/bootstrap installs them)
+#   lab_require_netns           a network namespace can be made here (not in every container)
+#   lab_test_begin [--strongswan]
+#       the three checks (strongSwan only with --strongswan); exports LAB_NS and LAB_RUN
+#       (/tmp/esprit-lab/$LAB_NS); sets FAILDIR (/tmp/esprit-lab/failed-$LAB_NS, where a failing
+#       case keeps its logs) and the pass and fail counters; an EXIT trap runs lab_test_cleanup
+#       (when the test defines it), tears the lab down and removes $LAB_RUN. Set LAB_NS (the
+#       test's own prefix, e.g. eis$$) before sourcing this file.
+lab_require_root() {
+  [ "$(id -u)" = 0 ] && return 0
+  echo "needs root (network namespaces): skipped"
+  exit 77
+}
+lab_require_strongswan() {
+  [ -x "$LAB_CHARON" ] && command -v swanctl >/dev/null && return 0
+  echo "strongSwan is not installed (scripts/bootstrap installs it): skipped"
+  exit 77
+}
+lab_require_netns() {
+  local probe=$LAB_NS-probe
+  if ip netns add "$probe" 2>/dev/null; then
+    ip netns del "$probe"
+    return 0
+  fi
+  echo "cannot create network namespaces here: skipped"
+  exit 77
+}
+lab_test_begin() {
+  lab_require_root
+  [ "${1:-}" = --strongswan ] && lab_require_strongswan
+  LAB_RUN=/tmp/esprit-lab/$LAB_NS  # the test's own, whatever the environment says
+  lab_names
+  export LAB_NS LAB_RUN
+  lab_require_netns
+  FAILDIR=/tmp/esprit-lab/failed-$LAB_NS
+  pass=0
+  fail=0
+  trap lab_test_exit EXIT
+}
+lab_test_exit() {
+  declare -F lab_test_cleanup >/dev/null && lab_test_cleanup
+  lab_down >/dev/null 2>&1
+  rm -rf "$LAB_RUN"
+}
+
+# lab_stop_pids PID...: SIGTERM, 3 s for them to exit, then SIGKILL; reaps those that are jobs
+# of the calling shell.
+lab_stop_pids() {
+  local p alive
+  [ $# -gt 0 ] || return 0
+  for p in "$@"; do kill "$p" 2>/dev/null; done
+  for _ in $(seq 30); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "$@"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
 # strongSwan
 
 # lab_swan_conf <gw|sw> <dir>: strongswan.conf + swanctl.conf for the charon on that side.
@@ -302,6 +476,23 @@ lab_charon_start() {
     cat "$d/load-all.out" >&2
     return 1
   }
+}
+
+# lab_sw_load_responder [PSK_ID]: the sw charon becomes the responder of the load measurements
+# (scripts/ikeload, scripts/lab-ikeload): any number of IKE SAs from one address and ID pattern
+# (unique = never, which also ignores INITIAL_CONTACT; remote ID %any; remote TS 10.200.0.0/14,
+# one host per initiator), no DoS protection (no COOKIE round trip, no per-IP half-open block).
+# The PSK is bound to PSK_ID, or to no ID (then charon looks it up for IDr %any, as for an
+# initiator that sends no IDr). Restarts that charon with its edited configuration.
+lab_sw_load_responder() {
+  local d=$LAB_RUN/$LAB_SW secret="/id-a = /d; /id-b = /d"
+  [ -n "${1:-}" ] && secret="s|id-a = $LAB_GW_ID|id = $1|; /id-b = /d"
+  sed -i 's/^charon {/charon {\n  dos_protection = no\n  block_threshold = 1000000\n  cookie_threshold = 1000000\n  init_limit_half_open = 0/' \
+    "$d/strongswan.conf"
+  sed -i "s|^    mobike = no|    mobike = no\n    unique = never|; s|remote_ts = $LAB_LEFT_NET|remote_ts = 10.200.0.0/14|
+          s|id = $LAB_GW_ID|id = %any|; $secret" "$d/swanctl.conf"
+  lab_charon_stop sw
+  lab_charon_start sw
 }
 
 # lab_sw <gw|sw> --command [args]: swanctl against that side's charon (the command comes first).

@@ -166,9 +166,9 @@ def main():
         f.write('[daemon]\nmbufs = %d\ncontrol_socket = "%s.sock"\n\n[eal]\nargs = ["--no-huge", "-m %d", "-l 0,1", '
                 '"--no-shconf", "--file-prefix %s"]\n\n'
                 % (mbufs, os.path.abspath(a.out), 1024 + mbufs * 5 // 1024, a.eal_prefix))
-        f.write('[[port]]\nname = "lan"\ndevice = "%s"\nrole = "protected"\nipv4 = ["10.1.0.1/16"]\nmtu = 9000\n\n'
+        f.write('[[port]]\nname = "lan"\ndevice = "%s"\nrole = "protected"\nipv4 = ["10.1.0.1/16"]\nmtu = 2000\n\n'
                 % dev["lan"])
-        f.write('[[port]]\nname = "wan"\ndevice = "%s"\nrole = "unprotected"\nipv4 = ["192.0.2.1/24"]\nmtu = 9000\n\n'
+        f.write('[[port]]\nname = "wan"\ndevice = "%s"\nrole = "unprotected"\nipv4 = ["192.0.2.1/24"]\nmtu = 2000\n\n'
                 % dev["wan"])
         f.write('[[route]]\nprefix = "10.128.0.0/9"\nvia = "%s"\n\n' % PEER)
         f.write('[[neighbor]]\nip = "%s"\nmac = "02:00:00:00:02:02"\nport = "wan"\n\n' % PEER)

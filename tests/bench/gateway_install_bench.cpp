@@ -202,7 +202,9 @@ int main(int argc, char** argv) {
     ps.name = s.name;
     ps.device = s.device;
     ps.role = s.role;
-    ps.mtu = 9000;
+    // The pool's mbufs hold 2048 bytes: a port must not promise frames longer than that (Port::open
+    // refuses an MTU whose frames do not fit one mbuf on a device without RX scatter).
+    ps.mtu = 1500;
     auto port = Port::open(ps, pool, &err);
     if (!port) die(err);
     if (t.ports.size() <= port->id()) t.ports.resize(port->id() + 1u, nullptr);

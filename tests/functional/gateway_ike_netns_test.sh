@@ -39,63 +39,27 @@ shift 2
 CASES=("$@")
 # Two cases keep the run under a minute: IPv4 on the default ports, and the rest together.
 [ $# = 0 ] && CASES=(gcm:restart:packets nec:v6:ports:ikerekey)
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../scripts/lablib.sh"
 ID=$$
-NS_L=ikl$ID NS_G1=ikg1$ID NS_G2=ikg2$ID NS_R=ikr$ID
+b2b_names eike$ID
+NS_L=$B2B_L NS_G1=$B2B_G1 NS_G2=$B2B_G2 NS_R=$B2B_R
 WORK=$(mktemp -d /tmp/esprit-ike-netns-XXXXXX)
 PIDS=()
 pass=0
 fail=0
 PSK=b2b-psk-0123456789abcdef
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
 stop_all() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for _ in $(seq 30); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  b2b_capture_stop
+  lab_stop_pids "${PIDS[@]}"
   PIDS=()
-}
-topo_down() {
-  local n
-  for n in $NS_L $NS_G1 $NS_G2 $NS_R; do ip netns del "$n" 2>/dev/null; done
 }
 cleanup() {
   stop_all
-  topo_down
+  b2b_topo_down
   if [ "$fail" -gt 0 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-
-topo_up() {
-  local n x
-  for n in $NS_L $NS_G1 $NS_G2 $NS_R; do ip netns add "$n" || return 1; ip -n "$n" link set lo up; done
-  ip link add l0 netns "$NS_L" type veth peer name g1lan netns "$NS_G1"
-  ip link add g1wan netns "$NS_G1" type veth peer name g2wan netns "$NS_G2"
-  ip link add g2lan netns "$NS_G2" type veth peer name r0 netns "$NS_R"
-  for x in "$NS_G1 g1lan" "$NS_G1 g1wan" "$NS_G2 g2wan" "$NS_G2 g2lan"; do
-    set -- $x
-    ip -n "$1" link set "$2" up
-    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"  # keep the kernel off these links
-  done
-  ip -n "$NS_L" addr add 10.1.0.5/16 dev l0
-  ip -n "$NS_L" link set l0 up
-  ip -n "$NS_L" route add default via 10.1.0.1
-  ip -n "$NS_R" addr add 10.2.0.7/16 dev r0
-  ip -n "$NS_R" link set r0 up
-  ip -n "$NS_R" route add default via 10.2.0.1
-  # veth TX checksum offload leaves TCP/UDP checksums for the driver; af_packet would forward them unfilled.
-  ip netns exec "$NS_L" ethtool -K l0 tx off >/dev/null
-  ip netns exec "$NS_R" ethtool -K r0 tx off >/dev/null
-}
 
 # gateway_config name lcores lan_if lan_addr wan_if wan_addr peer_addr remote_net local_net local_id remote_id role
 gateway_config() {
@@ -290,33 +254,23 @@ run_case() {
   esac
   echo "=== $name: IKE $IKE_PROP, ESP $ESP_PROP, IKE on UDP $IKE_PORT, outer IPv$([ $V6 = 1 ] && echo 6 || echo 4)"
   rm -rf "$WORK"/gw* "$WORK"/*.pcap
-  topo_up || { check "$name: topology" false; topo_down; return; }
+  b2b_topo_up || { check "$name: topology" false; b2b_topo_down; return; }
   local w1=192.0.2.1/24 w2=192.0.2.2/24
   [ $V6 = 1 ] && w1=2001:db8:b2b::1/64 w2=2001:db8:b2b::2/64
   gateway_config gw1 0,1 g1lan 10.1.0.1/16 g1wan $w1 "${w2%/*}" 10.2.0.0/16 10.1.0.0/16 gw1.b2b gw2.b2b initiator
   gateway_config gw2 1,0 g2lan 10.2.0.1/16 g2wan $w2 "${w1%/*}" 10.1.0.0/16 10.2.0.0/16 gw2.b2b gw1.b2b responder
 
-  # The wire, captured where frames arrive (af_packet's own transmissions bypass local taps):
-  # g1wan sees what gw2 sends, g2wan what gw1 sends.
-  ip netns exec "$NS_G1" tcpdump -q -n -i g1wan -Q in -w "$WORK/wire1.pcap" -U >"$WORK/tcpdump1.out" 2>&1 &
-  local cap1=$!
-  ip netns exec "$NS_G2" tcpdump -q -n -i g2wan -Q in -w "$WORK/wire2.pcap" -U >"$WORK/tcpdump2.out" 2>&1 &
-  local cap2=$!
-  PIDS+=($cap1 $cap2)
-  for _ in $(seq 50); do
-    grep -q "listening on" "$WORK/tcpdump1.out" && grep -q "listening on" "$WORK/tcpdump2.out" && break
-    sleep 0.1
-  done
+  b2b_capture_start "$WORK"  # the wire between the gateways: wire1.pcap, wire2.pcap
   # The responder first, so the initiator's first IKE_SA_INIT finds it running.
-  ip netns exec "$NS_G2" "$ESPRITD" --config "$WORK/gw2.toml" >"$WORK/gw2.log" 2>&1 &
-  local gw2=$!
+  b2b_espritd_start "$NS_G2" "$WORK/gw2.toml" "$WORK/gw2.log"
+  local gw2=$B2B_PID
   PIDS+=($gw2)
-  for _ in $(seq 100); do grep -q "running with" "$WORK/gw2.log" && break; sleep 0.1; done
+  b2b_wait_running "$WORK/gw2.log"
   t0=$(date +%s%N)
-  ip netns exec "$NS_G1" "$ESPRITD" --config "$WORK/gw1.toml" >"$WORK/gw1.log" 2>&1 &
-  local gw1=$!
+  b2b_espritd_start "$NS_G1" "$WORK/gw1.toml" "$WORK/gw1.log"
+  local gw1=$B2B_PID
   PIDS+=($gw1)
-  for _ in $(seq 100); do grep -q "running with" "$WORK/gw1.log" && break; sleep 0.1; done
+  b2b_wait_running "$WORK/gw1.log"
   check "$name: both gateways started" grep -q "running with" "$WORK/gw1.log" "$WORK/gw2.log" || ok=0
 
   if [ $ok = 1 ]; then
@@ -418,7 +372,7 @@ run_case() {
     fi
 
     sleep 0.5
-    kill "$cap1" "$cap2" 2>/dev/null
+    b2b_capture_stop
     sleep 0.3
     local ike esp clear natt v6 espicmp bad
     mergecap -w "$WORK/wire.pcap" "$WORK/wire1.pcap" "$WORK/wire2.pcap"
@@ -450,7 +404,7 @@ run_case() {
     cp "$WORK"/*.log "$WORK"/*.txt "$WORK"/*.pcap "$WORK"/*.toml "$WORK"/*.out "$WORK/failed-$name/" 2>/dev/null
   fi
   stop_all
-  topo_down
+  b2b_topo_down
 }
 
 t_start=$SECONDS

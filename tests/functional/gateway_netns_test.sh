@@ -11,48 +11,29 @@
 # (nothing leaks in the clear).
 # Needs root (namespaces). Usage: gateway_netns_test.sh path/to/espritd
 set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../scripts/lablib.sh"
 ESPRITD=$(realpath "$1")
 ID=$$
-NS_L=eleft$ID NS_G1=egw1$ID NS_G2=egw2$ID NS_R=eright$ID
+b2b_names enet$ID
+NS_L=$B2B_L NS_G1=$B2B_G1 NS_G2=$B2B_G2 NS_R=$B2B_R
 WORK=$(mktemp -d /tmp/esprit-netns-XXXXXX)
 PIDS=()
 pass=0
 fail=0
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); fi
-}
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 1
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for n in $NS_L $NS_G1 $NS_G2 $NS_R; do ip netns del "$n" 2>/dev/null; done
+  b2b_capture_stop
+  lab_stop_pids "${PIDS[@]}"
+  b2b_topo_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-for n in $NS_L $NS_G1 $NS_G2 $NS_R; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add l0 netns "$NS_L" type veth peer name g1lan netns "$NS_G1"
-ip link add g1wan netns "$NS_G1" type veth peer name g2wan netns "$NS_G2"
-ip link add g2lan netns "$NS_G2" type veth peer name r0 netns "$NS_R"
-for x in "$NS_G1 g1lan" "$NS_G1 g1wan" "$NS_G2 g2wan" "$NS_G2 g2lan"; do
-  set -- $x
-  ip -n "$1" link set "$2" up
-  ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"  # keep the kernel off these links
-done
-ip -n "$NS_L" addr add 10.1.0.5/16 dev l0
-ip -n "$NS_L" link set l0 up
-ip -n "$NS_L" route add default via 10.1.0.1
-ip -n "$NS_R" addr add 10.2.0.7/16 dev r0
-ip -n "$NS_R" link set r0 mtu 9000 up  # gw2's LAN port has mtu = 9000 (espritd sets g2lan's)
-ip -n "$NS_R" route add default via 10.2.0.1
-# Host left keeps the default MTU of 1500, host right has jumbo frames: the gateways fragment ESP
-# that does not fit the 1500-byte wire between them (and reassemble it at the other end), and
-# answer DF packets with ICMP "fragmentation needed".
-# veth TX checksum offload leaves TCP/UDP checksums for the driver; af_packet would forward them unfilled.
-ip netns exec "$NS_L" ethtool -K l0 tx off >/dev/null
-ip netns exec "$NS_R" ethtool -K r0 tx off >/dev/null
+# Host left keeps the default MTU of 1500, host right has jumbo frames (gw2's LAN port has mtu =
+# 9000, espritd sets g2lan's): the gateways fragment ESP that does not fit the 1500-byte wire
+# between them (and reassemble it at the other end), and answer DF packets with ICMP
+# "fragmentation needed".
+b2b_topo_up 9000 || { echo "FAIL  topology (namespaces $NS_L ... exist?)"; exit 1; }
 
 KEY_A=0x0102030405060708090a0b0c0d0e0f1011121314
 KEY_B=0x2122232425262728292a2b2c2d2e2f3031323334
@@ -111,26 +92,14 @@ EOT
 gateway_config gw1 0,1 g1lan 10.1.0.1/16 g1wan 192.0.2.1/24 192.0.2.2 10.2.0.0/16 10.1.0.0/16 $KEY_A $KEY_B 0x1001 0x2001 1500
 gateway_config gw2 1,0 g2lan 10.2.0.1/16 g2wan 192.0.2.2/24 192.0.2.1 10.1.0.0/16 10.2.0.0/16 $KEY_B $KEY_A 0x2001 0x1001 9000
 
-# The wire, captured where frames arrive (af_packet's own transmissions bypass local taps):
-# g1wan sees what gw2 sends, g2wan what gw1 sends.
-ip netns exec "$NS_G1" tcpdump -q -n -i g1wan -Q in -w "$WORK/wire1.pcap" -U >/dev/null 2>&1 &
-CAP1=$!
-ip netns exec "$NS_G2" tcpdump -q -n -i g2wan -Q in -w "$WORK/wire2.pcap" -U >/dev/null 2>&1 &
-CAP2=$!
-PIDS+=($CAP1 $CAP2)
-ip netns exec "$NS_G1" "$ESPRITD" --config "$WORK/gw1.toml" >"$WORK/gw1.log" 2>&1 &
-GW1=$!
+b2b_capture_start "$WORK"  # the wire between the gateways: wire1.pcap, wire2.pcap
+b2b_espritd_start "$NS_G1" "$WORK/gw1.toml" "$WORK/gw1.log"
+GW1=$B2B_PID
 PIDS+=($GW1)
-ip netns exec "$NS_G2" "$ESPRITD" --config "$WORK/gw2.toml" >"$WORK/gw2.log" 2>&1 &
-GW2=$!
+b2b_espritd_start "$NS_G2" "$WORK/gw2.toml" "$WORK/gw2.log"
+GW2=$B2B_PID
 PIDS+=($GW2)
-for _ in $(seq 50); do
-  grep -q "running with" "$WORK/gw1.log" && grep -q "running with" "$WORK/gw2.log" && break
-  sleep 0.2
-done
-if ! grep -q "running with" "$WORK/gw1.log" || ! grep -q "running with" "$WORK/gw2.log"; then
-  cat "$WORK/gw1.log" "$WORK/gw2.log"
-fi
+b2b_wait_running "$WORK/gw1.log" "$WORK/gw2.log" || cat "$WORK/gw1.log" "$WORK/gw2.log"
 check "both gateways started" grep -q "running with" "$WORK/gw1.log" "$WORK/gw2.log"
 
 # The first packets wait for ARP on both sides; ask twice before judging.
@@ -190,7 +159,7 @@ if [ -x "$ESPRITCTL" ]; then
 fi
 
 sleep 0.5
-kill "$CAP1" "$CAP2" 2>/dev/null  # stop the captures
+b2b_capture_stop
 sleep 0.5
 count() { cat <(tcpdump -n -r "$WORK/wire1.pcap" "$1" 2>/dev/null) <(tcpdump -n -r "$WORK/wire2.pcap" "$1" 2>/dev/null) | wc -l; }
 clear=$(count 'ip and not esp')

@@ -7,25 +7,17 @@
 # Needs root and strongSwan (else skipped, 77).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" != 0 ]; then echo "needs root"; exit 77; fi
-if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null; then
-  echo "strongSwan is not installed (scripts/bootstrap installs it)"
-  exit 77
-fi
+LAB_NS=eil$$
+. "$HERE/../../scripts/lablib.sh"
+# root, strongSwan, namespaces (else skipped); LAB_RUN (scripts/ikeload's), lab_down on exit
+lab_test_begin --strongswan
 BUILD=$1 N=${2:-30}
-export LAB_NS=eil$$ LAB_RUN=/tmp/esprit-lab/eil$$
 out=$(mktemp)
-trap 'rm -f "$out"; rm -rf "$LAB_RUN" "$LAB_RUN-results"' EXIT
+lab_test_cleanup() { rm -f "$out"; rm -rf "$LAB_RUN-results"; }
 "$HERE/../../scripts/ikeload" --count "$N" --concurrency 8 --proposal gcm --responder both --build "$BUILD" \
   --timeout 60 >"$out" 2>&1
 rc=$?
 cat "$out"
-fail=0
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; else echo "FAIL  $what"; fail=1; fi
-}
 check "scripts/ikeload exits 0 (all setups done on both)" test $rc = 0
 check "both generators report $N of $N done" test "$(grep -c "^  \[.* generator\] done: $N of $N IKE SAs" "$out")" = 2
 check "no failures" test "$(grep -c '^  \[.* generator\] failures: 0$' "$out")" = 2
@@ -35,4 +27,4 @@ check "responders hold $N IKE SAs / $N Child SAs" grep -Eq "^responder IKE SAs /
 check "memory rows print" grep -Eq '^responder VmRSS holding MiB +[0-9.]+ +[0-9.]+$' "$out"
 check "ratio prints" grep -Eq '^ratio espritd/charon setups/s: [0-9.]+$' "$out"
 check "espritctl show ikev2 statistics printed" grep -q '^  \[espritd\] ' "$out"
-exit $fail
+[ "$fail" -eq 0 ]

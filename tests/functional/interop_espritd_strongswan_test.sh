@@ -32,24 +32,10 @@
 # Needs root and strongSwan (else skipped, 77). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-export LAB_NS=eis$$
-export LAB_RUN=/tmp/esprit-lab/$LAB_NS
+LAB_NS=eis$$
 . "$HERE/../../scripts/lablib.sh"
-FAILDIR=/tmp/esprit-lab/failed-$LAB_NS
-pass=0
-fail=0
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
-trap 'lab_down >/dev/null 2>&1; rm -rf "$LAB_RUN"' EXIT
-
-if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null; then
-  echo "strongSwan is not installed (scripts/bootstrap installs it)"
-  exit 77
-fi
+# root, strongSwan, namespaces (else skipped); LAB_RUN, FAILDIR, pass/fail, lab_down on exit
+lab_test_begin --strongswan
 if [ $# -lt 2 ]; then
   echo "usage: $0 ESPRITD ESPRITCTL [proposal:role[:options] ...]" >&2
   exit 2
@@ -249,15 +235,16 @@ case_dpd() {
   # gives up, then dropped as no_sa.
   ping_start 140
   # The probe goes 10 s after the last IKE message received (before the kill), the give-up 15 s
-  # after the probe: at most 25 s after the kill.
+  # after the probe: at most 25 s after the kill. The bound allows 10 s more for a loaded machine
+  # (27 s was missed once at a load average of 11); a hard lifetime would be hours away.
   while :; do
     ms=$((($(date +%s%N) - t0) / 1000000))
     if ! ctl --json show ikev2 sa | grep -q '"establish'; then gone=1; break; fi
-    [ $ms -gt 27000 ] && break
+    [ $ms -gt 35000 ] && break
     sleep 0.1
   done
   echo "      DPD: the IKE SA is gone $ms ms after charon was killed (dpd_interval 10 s, 2 retransmissions 5 s apart: <= 25 s)"
-  check "$name: espritd detected the dead peer and dropped the IKE SA within 27 s" test $gone = 1 || return 1
+  check "$name: espritd detected the dead peer and dropped the IKE SA within 35 s" test $gone = 1 || return 1
   check "$name: show ikev2 statistics counts the DPD probe and its TIMEOUT" bash -c \
     "[ $(ikestat dpd_sent) -gt $dpd0 ] && [ $(ikestat informational.timeout) -ge 1 ] && [ $(ikestat failures.TIMEOUT) -ge 1 ]" || return 1
   check "$name: espritd removed the Child SAs (show ikev2 child-sa is empty)" bash -c \

@@ -11,24 +11,10 @@
 # Needs root and strongSwan (scripts/bootstrap installs it). Logs of a failing case are kept and printed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-export LAB_NS=elt$$
-export LAB_RUN=/tmp/esprit-lab/$LAB_NS
+LAB_NS=elt$$
 . "$HERE/../../scripts/lablib.sh"
-FAILDIR=/tmp/esprit-lab/failed-$LAB_NS
-pass=0
-fail=0
-check() {  # description, command...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; pass=$((pass + 1)); else echo "FAIL  $what"; fail=$((fail + 1)); return 1; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
-trap 'lab_down >/dev/null 2>&1; rm -rf "$LAB_RUN"' EXIT
-
-if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null; then
-  echo "strongSwan is not installed (scripts/bootstrap installs it)"
-  exit 77  # meson: skipped
-fi
+# root, strongSwan, namespaces (else skipped); LAB_RUN, FAILDIR, pass/fail, lab_down on exit
+lab_test_begin --strongswan
 
 ESPRITD=""
 if [ $# -ge 1 ] && [ -f "$1" ]; then

@@ -1,9 +1,9 @@
 // Test support: one IkeManager responder over a real FastpathInstaller (RCU, SAD, SPD with rte_acl;
-// --no-huge EAL) that N in-process IkeSa initiators connect to, all from one address with their own
-// IDs (client-N) and their own inner address (10.2.x.y, a road warrior's), a few at a time. Used by
-// tests/bench/ike_scale_bench.cpp (10 000 SAs, figures) and the unit test ike_scale_test.cpp (500,
-// correctness). Only the responder's calls (receive, tick, FastpathInstaller::flush) are timed,
-// with the thread's CPU clock.
+// --no-huge EAL; the tables of fastpath_tables.hpp) that N in-process IkeSa initiators connect to,
+// all from one address with their own IDs (client-N) and their own inner address (10.2.x.y, a road
+// warrior's), a few at a time. Used by tests/bench/ike_scale_bench.cpp (10 000 SAs, figures) and
+// the unit test ike_scale_test.cpp (500, correctness). Only the responder's calls (receive, tick,
+// FastpathInstaller::flush) are timed, with the thread's CPU clock.
 #pragma once
 
 #include <malloc.h>
@@ -19,12 +19,10 @@
 #include <vector>
 
 #include "deterministic_random.hpp"
-#include "dpdk_env.hpp"
 #include "esprit/control/ike/manager/fastpath_sink.hpp"
 #include "esprit/control/ike/manager/ike_manager.hpp"
 #include "esprit/control/ike/message.hpp"
-#include "esprit/fastpath/rcu.hpp"
-#include "esprit/fastpath/sad.hpp"
+#include "fastpath_tables.hpp"
 
 namespace esprit::test {
 
@@ -52,38 +50,18 @@ inline std::size_t rss_bytes() {
   return static_cast<std::size_t>(resident) * 4096;
 }
 
-struct ScaleRig {
+struct ScaleRig : FastpathTables {
   static constexpr const char* kSuiteIke = "aes128gcm16-prfsha256-x25519";
   static constexpr const char* kSuiteEsp = "aes128gcm16";
 
-  explicit ScaleRig(std::size_t max_sas) {
-    init_dpdk();
-    std::string err;
-    rcu = Rcu::create(1, &err);
-    SadConfig sc;
-    sc.capacity = static_cast<uint32_t>(2 * max_sas + 64);
-    sc.rcu = rcu.get();
-    sc.name = "scale_sad";
-    sad = Sad::create(sc, &err);
-    if (!sad) std::fprintf(stderr, "SAD: %s\n", err.c_str());
-    auto out = SpdTable::build({}, {PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
-    auto in = SpdTable::build({}, {PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
-    spd = std::make_unique<Spd>(*rcu, std::move(out), std::move(in));
-    tables.rcu = rcu.get();
-    tables.sad = sad.get();
-    tables.spd = spd.get();
-    tables.sa_selectors.assign(sad->capacity(), {});
+  explicit ScaleRig(std::size_t max_sas) : FastpathTables("scale_sad", static_cast<uint32_t>(2 * max_sas + 64)) {
+    if (!error.empty()) std::fprintf(stderr, "fast path tables: %s\n", error.c_str());
     ike::FastpathInstallerConfig c;
     c.tables = &tables;
-    esprit::TrafficSelector sel;
-    sel.src = *IpPrefix::parse("10.1.0.0/16");
-    sel.dst = *IpPrefix::parse("10.2.0.0/16");
-    PolicyRule out_rule{"to-rw", PolicyDirection::kOutbound, sel, PolicyAction::kProtect, 0};
-    esprit::TrafficSelector rev{sel.dst, sel.src, 0, {}, {}};
-    PolicyRule in_rule{"from-rw", PolicyDirection::kInbound, rev, PolicyAction::kProtect, 0};
-    c.rules = {{out_rule, "rw"}, {in_rule, "rw"}};
+    c.rules = protect_rules("rw", "10.1.0.0/16", "10.2.0.0/16");
     c.batch_publish = true;  // as espritd runs it: flush() once per control-loop turn
     installer = std::make_unique<ike::FastpathInstaller>(std::move(c));
+    std::string err;
     if (!installer->publish(&err)) std::fprintf(stderr, "SPD: %s\n", err.c_str());
 
     ike::ManagedPeer p;
@@ -191,20 +169,6 @@ struct ScaleRig {
     return thread_cpu_s() - t0;
   }
 
-  /// The outbound SPD's decision for an inner UDP packet src -> dst.
-  SpdMatch classify(const IpAddress& src, const IpAddress& dst) const {
-    std::vector<uint8_t> p(28, 0);
-    p[0] = 0x45;
-    p[3] = 28;
-    p[9] = 17;
-    std::memcpy(&p[12], src.bytes(), 4);
-    std::memcpy(&p[16], dst.bytes(), 4);
-    SpdPacket pk{p.data(), static_cast<uint32_t>(p.size())};
-    SpdMatch m{};
-    spd->outbound()->classify(std::span<const SpdPacket>(&pk, 1), &m);
-    return m;
-  }
-
   std::size_t established_initiators() const {
     std::size_t n = 0;
     for (const auto& sa : initiators)
@@ -220,10 +184,6 @@ struct ScaleRig {
 
   ScaleClock clock;
   DeterministicRandom rng_r{1}, rng_i{2};
-  std::unique_ptr<Rcu> rcu;
-  std::unique_ptr<Sad> sad;
-  std::unique_ptr<Spd> spd;
-  GatewayTables tables;
   std::unique_ptr<ike::FastpathInstaller> installer;
   std::unique_ptr<ike::IkeManager> manager;
   NullSink null_sink;

@@ -1,6 +1,7 @@
-// FastpathSink with the real fast path objects (RCU, SAD, SPD; --no-huge EAL): two IkeManagers
-// negotiate, each installs into its own SAD/SPD through a FastpathInstaller, then the ESP engine
-// encapsulates with one side's outbound SA and decapsulates with the other side's inbound SA.
+// FastpathSink with the real fast path objects (RCU, SAD, SPD; --no-huge EAL; fastpath_tables.hpp):
+// two IkeManagers negotiate (Net, ike_manager_pair.hpp), each installs into its own SAD/SPD through
+// a FastpathInstaller, then the ESP engine encapsulates with one side's outbound SA and
+// decapsulates with the other side's inbound SA.
 #include "esprit/control/ike/manager/fastpath_sink.hpp"
 
 #include <gtest/gtest.h>
@@ -9,118 +10,59 @@
 
 #include <rte_ring.h>
 
-#include "deterministic_random.hpp"
 #include "dpdk_env.hpp"
 #include "esprit/control/ike/manager/ike_manager.hpp"
 #include "esprit/fastpath/esp.hpp"
-#include "esprit/fastpath/rcu.hpp"
-#include "esprit/fastpath/sad.hpp"
+#include "fastpath_tables.hpp"
+#include "ike_manager_pair.hpp"
 
 namespace esprit::ike {
 namespace {
 
-using namespace std::chrono_literals;
+using namespace test;  // FastpathTables, protect_rules, Net, peer_config, ip
 
-class FakeClock final : public Clock {
- public:
-  Duration now() const noexcept override { return t; }
-  Duration t = 1000s;
-};
-
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-
-/// One gateway's fast path tables (no ports, no workers). `event_ring` > 0: a ring of that many
-/// lifetime events (SaEvent) for the installer and an ESP worker raising into it.
-struct Gateway {
-  explicit Gateway(const char* name, const char* peer, bool left, unsigned event_ring = 0) {
-    test::init_dpdk();
-    std::string err;
+/// One gateway's fast path tables (no ports, no workers; one route-based tunnel bound to the
+/// peer) and its FastpathInstaller with a PROTECT policy between the sites for `peer`.
+/// `event_ring` > 0: a ring of that many lifetime events (SaEvent) for the installer and an ESP
+/// worker raising into it.
+struct Gateway : FastpathTables {
+  Gateway(const char* name, const char* peer, bool left, unsigned event_ring = 0)
+      : FastpathTables(name, 16, /*tunnels=*/1) {
+    EXPECT_EQ(error, "");
     if (event_ring) {
+      std::string err;
       events = rte_ring_create_elem((std::string(name) + "_ev").c_str(), sizeof(SaEvent), event_ring, 0, RING_F_SC_DEQ);
       EXPECT_NE(events, nullptr);
       worker = EspWorker::create(events, &err);
       EXPECT_TRUE(worker) << err;
     }
-    rcu = Rcu::create(1, &err);
-    EXPECT_TRUE(rcu) << err;
-    SadConfig sc;
-    sc.capacity = 16;
-    sc.rcu = rcu.get();
-    sc.name = name;
-    sad = Sad::create(sc, &err);
-    EXPECT_TRUE(sad) << err;
-    auto out = SpdTable::build({}, {PolicyDirection::kOutbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
-    auto in = SpdTable::build({}, {PolicyDirection::kInbound, PolicyAction::kDiscard, 1, -1, 0}, &err);
-    spd = std::make_unique<Spd>(*rcu, std::move(out), std::move(in));
-    tables.rcu = rcu.get();
-    tables.sad = sad.get();
-    tables.spd = spd.get();
-    tables.sa_selectors.assign(sad->capacity(), {});
-    tables.sa_peer.assign(sad->capacity(), 0);
-    tables.sa_paths.assign(sad->capacity(), {});
-    tables.tunnels = 1;
-    tables.tunnel_sa = std::make_unique<std::atomic<uint32_t>[]>(1);
-    tables.tunnel_sa[0].store(kNoTunnelSa);
     FastpathInstallerConfig c;
+    c.events = events;
     c.tables = &tables;
-    esprit::TrafficSelector sel;
-    sel.src = *IpPrefix::parse(left ? "10.0.0.0/16" : "10.1.0.0/16");
-    sel.dst = *IpPrefix::parse(left ? "10.1.0.0/16" : "10.0.0.0/16");
-    PolicyRule out_rule{"to-peer", PolicyDirection::kOutbound, sel, PolicyAction::kProtect, 0};
-    esprit::TrafficSelector rev{sel.dst, sel.src, 0, {}, {}};
-    PolicyRule in_rule{"from-peer", PolicyDirection::kInbound, rev, PolicyAction::kProtect, 0};
-    c.rules = {{out_rule, peer}, {in_rule, peer}};
+    c.rules = protect_rules(peer, left ? "10.0.0.0/16" : "10.1.0.0/16", left ? "10.1.0.0/16" : "10.0.0.0/16");
     c.tunnel_peer = {peer};
     if (left) c.peer_paths[peer].tcp_mss.mode = TcpMssClamp::Mode::kAuto;  // the tunnel's settings
-    c.events = events;
     installer = std::make_unique<FastpathInstaller>(std::move(c));
+    std::string err;
     EXPECT_TRUE(installer->publish(&err)) << err;
-  }
-  /// The SPD's decision for an inner packet src -> dst.
-  SpdMatch classify(const char* src, const char* dst) {
-    std::vector<uint8_t> p(28, 0);
-    p[0] = 0x45;
-    p[3] = 28;
-    p[9] = 17;
-    auto s = ip(src), d = ip(dst);
-    std::memcpy(&p[12], s.bytes(), 4);
-    std::memcpy(&p[16], d.bytes(), 4);
-    SpdPacket pk{p.data(), static_cast<uint32_t>(p.size())};
-    SpdMatch m{};
-    spd->outbound()->classify(std::span<const SpdPacket>(&pk, 1), &m);
-    return m;
   }
   ~Gateway() {
     installer.reset();
     worker.reset();
-    spd.reset();
-    sad.reset();
     rte_ring_free(events);
   }
-  std::unique_ptr<Rcu> rcu;
-  std::unique_ptr<Sad> sad;
-  std::unique_ptr<Spd> spd;
-  GatewayTables tables;
   std::unique_ptr<FastpathInstaller> installer;
   rte_ring* events = nullptr;
   std::unique_ptr<EspWorker> worker;
 };
 
-ManagedPeer peer(const char* name, const IpAddress& local, const IpAddress& remote, bool left, ChildSaSink& sink) {
-  IkeConfig ike;
-  IkePeer p;
-  p.name = name;
-  p.address = remote;
-  const char* psk = "correct horse battery staple";
-  p.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(psk), 28));
-  p.settings.ike_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16-prfsha256-x25519", ProposalKind::kIke)};
-  p.settings.esp_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes256gcm16", ProposalKind::kEsp)};
-  auto l = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
-  auto r = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
-  auto m = make_managed_peer(ike, p, resolve_ike_settings(ike, p), local, {left ? l : r}, {left ? r : l});
-  EXPECT_TRUE(m);
-  m->sink = &sink;
-  return *m;
+/// peer_config with ESP aes256gcm16, its Child SAs going to `sink`.
+ManagedPeer peer(const char* name, const IpAddress& local, const IpAddress& remote, ChildSaSink& sink) {
+  ManagedPeer m = peer_config(name, remote, local, [](esprit::IkeSettings& s) {
+    s.esp_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes256gcm16", ProposalKind::kEsp)};
+  });
+  m.sink = &sink;
+  return m;
 }
 
 TEST(FastpathSink, RangesBecomePrefixes) {
@@ -151,32 +93,11 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_EQ(m0.action, PolicyAction::kProtect);
   EXPECT_EQ(left.sad->get(m0.sa_index), nullptr);
 
-  FakeClock clock;
-  test::DeterministicRandom rng_l{5}, rng_r{6};
-  std::vector<std::tuple<bool, std::vector<uint8_t>>> wire;
-  auto env = [&](test::DeterministicRandom& rng, bool from_left) {
-    IkeManagerEnv e;
-    e.rng = &rng;
-    e.clock = &clock;
-    e.send = [&wire, from_left](const IpAddress&, uint16_t, const IpAddress&, uint16_t, std::span<const uint8_t> b) {
-      wire.emplace_back(from_left, std::vector<uint8_t>(b.begin(), b.end()));
-    };
-    return e;
-  };
-  IpAddress a = ip("192.0.2.1"), b = ip("198.51.100.2");
-  IkeManager ml({peer("right", a, b, true, left.installer->sink("right"))}, env(rng_l, true));
-  IkeManager mr({peer("left", b, a, false, right.installer->sink("left"))}, env(rng_r, false));
+  IpAddress a = left_addr(), b = right_addr();
+  Net n(peer("right", a, b, left.installer->sink("right")), peer("left", b, a, right.installer->sink("left")));
+  IkeManager& ml = *n.a;
   ASSERT_EQ(ml.initiate("right"), InitiateResult::kStarted);
-  for (int i = 0; i < 20 && !wire.empty(); ++i) {
-    auto batch = std::move(wire);
-    wire.clear();
-    for (auto& [from_left, bytes] : batch) {
-      if (from_left)
-        mr.receive(b, 500, a, 500, bytes);
-      else
-        ml.receive(a, 500, b, 500, bytes);
-    }
-  }
+  n.pump();
   ASSERT_NE(ml.established("right"), nullptr);
   EXPECT_EQ(left.installer->failures(), 0u) << left.installer->last_error();
   EXPECT_EQ(right.installer->failures(), 0u) << right.installer->last_error();
@@ -242,16 +163,7 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   uint32_t old_out_spi = c.spi_out;
   const_cast<IkeSa*>(ml.established("right"))->rekey_child(c.spi_in);
   ml.tick();  // sends what the SA queued
-  for (int i = 0; i < 20 && !wire.empty(); ++i) {
-    auto batch = std::move(wire);
-    wire.clear();
-    for (auto& [from_left, bytes] : batch) {
-      if (from_left)
-        mr.receive(b, 500, a, 500, bytes);
-      else
-        ml.receive(a, 500, b, 500, bytes);
-    }
-  }
+  n.pump();
   ASSERT_EQ(ml.established("right")->child_sas().size(), 1u);
   const ChildSa& c2 = ml.established("right")->child_sas().at(0);
   EXPECT_NE(c2.spi_out, old_out_spi);
@@ -280,17 +192,8 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
 
   // Deleting the IKE SA takes the SAs out; the policy is back to "no SA" (dropped, not clear).
   EXPECT_EQ(ml.clear("right"), 1u);
-  for (int i = 0; i < 20 && !wire.empty(); ++i) {
-    auto batch = std::move(wire);
-    wire.clear();
-    for (auto& [from_left, bytes] : batch) {
-      if (from_left)
-        mr.receive(b, 500, a, 500, bytes);
-      else
-        ml.receive(a, 500, b, 500, bytes);
-    }
-  }
-  clock.t += 1s;
+  n.pump();
+  n.clock.t += 1s;
   ml.tick();
   EXPECT_EQ(left.sad->size(), 0u);
   EXPECT_EQ(right.sad->size(), 0u);
@@ -299,7 +202,6 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_EQ(left.sad->get(m2.sa_index), nullptr);
   EXPECT_EQ(left.tables.tunnel_sa[0].load(), kNoTunnelSa);
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Child SA packet limits (child_lifetime_packets) in the fast path: two gateways whose ESP
@@ -311,10 +213,10 @@ struct LimitPair {
   LimitPair(const char* tag, bool auto_connect, uint64_t packets, unsigned left_ring = 256)
       : left((std::string(tag) + "_l").c_str(), "right", true, left_ring),
         right((std::string(tag) + "_r").c_str(), "left", false, 256) {
-    a = ip("192.0.2.1");
-    b = ip("198.51.100.2");
+    a = left_addr();
+    b = right_addr();
     auto cfg = [&](const char* name, const IpAddress& local, const IpAddress& remote, bool l, Gateway& g) {
-      ManagedPeer m = peer(name, local, remote, l, g.installer->sink(name));
+      ManagedPeer m = peer(name, local, remote, g.installer->sink(name));
       m.child_packets = packets;
       m.sa.child.limit.packets = packets;  // as make_managed_peer does from child_lifetime_packets
       if (l && auto_connect) m.connect = ConnectType::kAuto;
@@ -332,7 +234,7 @@ struct LimitPair {
     pkt[10] = static_cast<uint8_t>(~sum >> 8);
     pkt[11] = static_cast<uint8_t>(~sum);
   }
-  IkeManagerEnv env(test::DeterministicRandom& rng, bool from_left, Gateway& g) {
+  IkeManagerEnv env(DeterministicRandom& rng, bool from_left, Gateway& g) {
     IkeManagerEnv e;
     e.rng = &rng;
     e.clock = &clock;
@@ -385,7 +287,7 @@ struct LimitPair {
   }
   Gateway left, right;
   FakeClock clock;
-  test::DeterministicRandom rng_l{15}, rng_r{16};
+  DeterministicRandom rng_l{15}, rng_r{16};
   IpAddress a, b;
   std::vector<std::tuple<bool, std::vector<uint8_t>>> wire;
   std::unique_ptr<IkeManager> ml, mr;

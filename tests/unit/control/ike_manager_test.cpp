@@ -1,6 +1,6 @@
-// The IKE SA manager: two IkeManagers in one process joined by their send callbacks (a tiny
-// "network" that can drop datagrams or NAT one side), a fake clock and deterministic random.
-// Real IKE SAs, codec and crypto underneath.
+// The IKE SA manager: two IkeManagers in one process joined by their send callbacks (Net in
+// ike_manager_pair.hpp: a tiny "network" that can drop datagrams or NAT one side), a fake clock and
+// deterministic random. Real IKE SAs, codec and crypto underneath.
 #include "esprit/control/ike/manager/ike_manager.hpp"
 
 #include <gtest/gtest.h>
@@ -8,152 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "deterministic_random.hpp"
+#include "ike_manager_pair.hpp"
 
 namespace esprit::ike {
 namespace {
 
-using namespace std::chrono_literals;
-
-class FakeClock final : public Clock {
- public:
-  Duration now() const noexcept override { return t; }
-  Duration t = 1000s;
-};
-
-// Test scaffolding: records the sink calls (the FastpathSink test uses the real SAD/SPD).
-class RecordingSink final : public ChildSaSink {
- public:
-  void install_inbound(const SaDescriptor& sa, const ChildSelectors&) override { in.push_back(sa); }
-  void install_outbound(const SaDescriptor& sa, const ChildSelectors&, uint32_t replaces) override {
-    out.push_back(sa);
-    replaced.push_back(replaces);
-  }
-  void remove(uint32_t spi, SaDirection d) override { removed.push_back({spi, d}); }
-  std::vector<SaDescriptor> in, out;
-  std::vector<uint32_t> replaced;
-  std::vector<std::pair<uint32_t, SaDirection>> removed;
-};
-
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-
-struct Datagram {
-  IpAddress from;
-  uint16_t fport;
-  IpAddress to;
-  uint16_t tport;
-  std::vector<uint8_t> bytes;
-};
-
-// The configuration model's settings for one side, resolved and converted as the daemon will.
-ManagedPeer peer_config(const char* name, std::optional<IpAddress> addr, const IpAddress& local,
-                        const std::function<void(esprit::IkeSettings&)>& tweak = {}) {
-  IkeConfig ike;
-  IkePeer p;
-  p.name = name;
-  p.address = addr;
-  const char* psk = "correct horse battery staple";
-  p.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(psk), 28));
-  if (std::string_view(name) == "left") p.remote_id = IkeIdentity::parse("fqdn:left.example");
-  p.settings.ike_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16-prfsha256-x25519", ProposalKind::kIke)};
-  p.settings.esp_proposals = std::vector<IkeProposal>{*esprit::parse_proposal("aes128gcm16", ProposalKind::kEsp)};
-  if (tweak) tweak(p.settings);
-  auto eff = resolve_ike_settings(ike, p);
-  bool left = local == ip("192.0.2.1") || local == ip("10.9.0.1");
-  auto l = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
-  auto r = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
-  std::string err;
-  auto m = make_managed_peer(ike, p, eff, local, {left ? l : r}, {left ? r : l}, &err);
-  EXPECT_TRUE(m) << err;
-  if (left) m->sa.local_id = Identity::fqdn("left.example");
-  return *m;
-}
-
-struct Net {
-  explicit Net(std::function<void(esprit::IkeSettings&)> tweak_a = {}, std::function<void(esprit::IkeSettings&)> tweak_b = {},
-               bool nat = false)
-      : nat_(nat) {
-    IpAddress a_local = nat ? a_private : a_addr;
-    a = std::make_unique<IkeManager>(std::vector<ManagedPeer>{peer_config("right", b_addr, a_local, tweak_a)},
-                                     env(rng_a, sink_a, established_a));
-    b = std::make_unique<IkeManager>(
-        std::vector<ManagedPeer>{peer_config("left", nat ? std::nullopt : std::optional(a_addr), b_addr, tweak_b)},
-        env(rng_b, sink_b, established_b));
-  }
-  // What on_established reported: (peer, SPIi, SPIr, keys present).
-  struct Established {
-    std::string peer;
-    uint64_t spi_i, spi_r;
-    bool keys;
-  };
-  IkeManagerEnv env(test::DeterministicRandom& rng, RecordingSink& sink, std::vector<Established>& established) {
-    IkeManagerEnv e;
-    e.on_established = [&established](const std::string& peer, const IkeSa& sa) {
-      established.push_back({peer, sa.spi_i(), sa.spi_r(), !sa.keys().sk_ei.empty() && !sa.keys().sk_er.empty()});
-    };
-    e.rng = &rng;
-    e.clock = &clock;
-    e.sink = &sink;
-    e.send = [this](const IpAddress& l, uint16_t lp, const IpAddress& r, uint16_t rp, std::span<const uint8_t> b) {
-      wire.push_back({l, lp, r, rp, std::vector<uint8_t>(b.begin(), b.end())});
-    };
-    e.counters = [this](uint32_t spi, SaDirection) { return counters[spi]; };
-    e.send_keepalive = [this](const IpAddress&, uint16_t lp, const IpAddress&, uint16_t rp) {
-      keepalives.push_back({lp, rp});
-    };
-    return e;
-  }
-  void pump(int rounds = 50) {
-    for (int n = 0; n < rounds && !wire.empty(); ++n) {
-      auto batch = std::move(wire);
-      wire.clear();
-      for (auto& d : batch) {
-        ++delivered;
-        if (d.to == b_addr) {
-          if (silent_a) continue;
-          if (d.from == a_private) {  // NAT: the private source becomes the public mapping
-            d.from = a_public;
-            d.fport = d.fport == 4500 ? nat_port_4500 : nat_port_500;
-          }
-          b->receive(d.to, d.tport, d.from, d.fport, d.bytes);
-        } else {
-          if (silent_b) continue;
-          if (d.to == a_public) {
-            d.to = a_private;
-            d.tport = d.tport == nat_port_500 ? 500 : 4500;
-          }
-          a->receive(d.to, d.tport, d.from, d.fport, d.bytes);
-        }
-      }
-    }
-  }
-  // Advances the clock in steps, ticking both and delivering.
-  void run(Duration total, Duration step = 1s) {
-    for (Duration t{}; t < total; t += step) {
-      clock.t += step;
-      a->tick();
-      b->tick();
-      pump();
-    }
-  }
-
-  IpAddress a_addr = ip("192.0.2.1"), b_addr = ip("198.51.100.2");
-  IpAddress a_private = ip("10.9.0.1"), a_public = ip("203.0.113.5");
-  uint16_t nat_port_500 = 40000, nat_port_4500 = 40001;
-  bool nat_;
-  bool silent_a = false, silent_b = false;
-  FakeClock clock;
-  test::DeterministicRandom rng_a{11}, rng_b{22};
-  RecordingSink sink_a, sink_b;
-  std::vector<Established> established_a, established_b;
-  std::map<uint32_t, ChildCounters> counters;
-  std::vector<Datagram> wire;
-  std::size_t delivered = 0;
-  std::vector<std::pair<uint16_t, uint16_t>> keepalives;
-  std::unique_ptr<IkeManager> a, b;
-};
-
-void auto_connect(esprit::IkeSettings& s) { s.connect_type = ConnectType::kAuto; }
+using namespace test;  // Net, peer_config, auto_connect, FakeClock, RecordingSink, Datagram, ip
 
 TEST(IkeManagerConfig, ConvertsResolvedSettings) {
   ManagedPeer m = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& s) {

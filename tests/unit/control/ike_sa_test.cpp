@@ -1,6 +1,6 @@
-// Two Esprit IKE stacks in one process (STYLE.md "Two IKE peers in one process"): every message is
-// encoded, passed as bytes and parsed again (real codec, real crypto), with deterministic random
-// sources and a fake clock.
+// Two Esprit IKE stacks in one process (STYLE.md "Two IKE peers in one process"; Pair in
+// ike_sa_pair.hpp): every message is encoded, passed as bytes and parsed again (real codec, real
+// crypto), with deterministic random sources and a fake clock.
 #include "esprit/control/ike/sa/ike_sa.hpp"
 
 #include <openssl/hmac.h>
@@ -11,116 +11,18 @@
 #include <string>
 #include <vector>
 
-#include "deterministic_random.hpp"
+#include "ike_sa_pair.hpp"
 
 namespace esprit::ike {
 namespace {
 
-using namespace std::chrono_literals;
+using namespace test;  // FakeClock, RecordingSink, SinkEvent, Pair, settings, props, take, ip
 
-class FakeClock final : public Clock {
- public:
-  Duration now() const noexcept override { return t; }
-  Duration t = 1000s;
-};
-
-struct SinkEvent {
-  enum Kind { kIn, kOut, kRemove } kind;
-  uint32_t spi;
-  SaDirection dir;
-  uint32_t replaces = 0;
-};
-
-// Test scaffolding: records what a daemon bridge would do to the SAD/SPD.
-class RecordingSink final : public ChildSaSink {
- public:
-  void install_inbound(const SaDescriptor& sa, const ChildSelectors&) override {
-    events.push_back({SinkEvent::kIn, sa.spi, sa.direction});
-    installed.push_back(sa);
-  }
-  void install_outbound(const SaDescriptor& sa, const ChildSelectors&, uint32_t replaces) override {
-    events.push_back({SinkEvent::kOut, sa.spi, sa.direction, replaces});
-    installed.push_back(sa);
-  }
-  void remove(uint32_t spi, SaDirection d) override { events.push_back({SinkEvent::kRemove, spi, d}); }
-  std::vector<SinkEvent> events;
-  std::vector<SaDescriptor> installed;
-};
-
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-
-std::vector<ProposalSpec> props(std::initializer_list<const char*> names, ProtocolId p) {
-  std::vector<ProposalSpec> out;
-  for (const char* n : names) {
-    std::string err;
-    auto s = parse_proposal(n, p, &err);
-    EXPECT_TRUE(s) << n << ": " << err;
-    if (s) out.push_back(*s);
-  }
-  return out;
-}
-
-IkeSettings settings(bool initiator, const char* ike, const char* esp) {
-  IkeSettings s;
-  s.ike_proposals = props({ike}, ProtocolId::kIke);
-  s.child.esp_proposals = props({esp}, ProtocolId::kEsp);
-  s.psk = SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("correct horse battery"), 21));
-  IpAddress a = ip("192.0.2.1"), b = ip("198.51.100.2");
-  s.local_addr = initiator ? a : b;
-  s.remote_addr = initiator ? b : a;
-  s.local_id = Identity::fqdn(initiator ? "left.example" : "right.example");
-  auto left = ts_range(ip("10.0.0.0"), ip("10.0.255.255"));
-  auto right = ts_range(ip("10.1.0.0"), ip("10.1.255.255"));
-  s.child.local_ts = {initiator ? left : right};
-  s.child.remote_ts = {initiator ? right : left};
-  return s;
-}
-
-struct Pair {
-  Pair(IkeSettings si, IkeSettings sr, std::size_t cookie_threshold = 1000)
-      : si_(std::move(si)), sr_(std::move(sr)) {
-    sr_.cookie_threshold = cookie_threshold;
-    i = std::make_unique<IkeSa>(IkeRole::kInitiator, si_, IkeSaEnv{&rng_i, &clock, &sink_i, nullptr});
-    new_responder();
-  }
-  void new_responder() {
-    r = std::make_unique<IkeSa>(IkeRole::kResponder, sr_, IkeSaEnv{&rng_r, &clock, &sink_r, &ctx});
-    ++responders;
-  }
-  // Delivers every queued datagram until both sides are quiet. A responder that answered
-  // statelessly (COOKIE, INVALID_KE) is replaced, as the daemon would make a new one per request.
-  void pump(int max_rounds = 20) {
-    for (int n = 0; n < max_rounds; ++n) {
-      auto to_r = std::move(i->outbox());
-      i->outbox().clear();
-      for (auto& d : to_r) {
-        if (r->state() == IkeState::kDestroyed && i->state() == IkeState::kConnecting) new_responder();
-        wire_log.push_back(d);
-        r->receive(d);
-      }
-      auto to_i = std::move(r->outbox());
-      r->outbox().clear();
-      for (auto& d : to_i) {
-        wire_log.push_back(d);
-        i->receive(d);
-      }
-      if (to_r.empty() && to_i.empty()) return;
-    }
-  }
-  void establish() {
-    i->initiate();
-    pump();
-  }
-
-  IkeSettings si_, sr_;
-  test::DeterministicRandom rng_i{1}, rng_r{2}, rng_ctx{3};
-  FakeClock clock;
-  RecordingSink sink_i, sink_r;
-  ResponderContext ctx{rng_ctx};
-  std::unique_ptr<IkeSa> i, r;
-  int responders = 0;
-  std::vector<std::vector<uint8_t>> wire_log;
-};
+// The suites of the tests whose point is not the algorithms.
+constexpr const char* kCbcIke = "aes256-sha256-modp2048";
+constexpr const char* kCbcEsp = "aes256-sha256";
+constexpr const char* kGcmIke = "aes128gcm16-prfsha256-x25519";
+constexpr const char* kGcmEsp = "aes128gcm16";
 
 void expect_same_keys(const IkeSa& a, const IkeSa& b) {
   EXPECT_EQ(a.keys().sk_d.span().size(), b.keys().sk_d.span().size());
@@ -159,7 +61,7 @@ class Establish : public ::testing::TestWithParam<Suite> {};
 
 TEST_P(Establish, InitAndAuthGiveMatchingKeysAndMirroredChildSas) {
   const Suite& s = GetParam();
-  Pair p(settings(true, s.ike, s.esp), settings(false, s.ike, s.esp));
+  Pair p(s.ike, s.esp);
   p.establish();
   ASSERT_EQ(p.i->state(), IkeState::kEstablished) << to_string(p.i->state());
   ASSERT_EQ(p.r->state(), IkeState::kEstablished);
@@ -225,8 +127,7 @@ TEST(IkeSa, InvalidKeRetriesWithTheResponderGroup) {
 }
 
 TEST(IkeSa, CookieDemandedUnderLoadThenAccepted) {
-  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
-         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"), /*cookie_threshold=*/0);
+  Pair p(settings(true, kGcmIke, kGcmEsp), settings(false, kGcmIke, kGcmEsp), /*cookie_threshold=*/0);
   p.establish();
   ASSERT_EQ(p.i->state(), IkeState::kEstablished);
   EXPECT_EQ(p.i->counters()[IkeSaEvent::kCookie], 1u);
@@ -247,9 +148,9 @@ TEST(IkeSa, CookieOnlyAboveTheHalfOpenThreshold) {
   FakeClock clock;
   RecordingSink sink;
   ResponderContext ctx(rc);
-  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  auto sr = settings(false, kGcmIke, kGcmEsp);
   sr.cookie_threshold = 1;
-  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  auto si = settings(true, kGcmIke, kGcmEsp);
   IkeSa i1(IkeRole::kInitiator, si, IkeSaEnv{&r1, &clock, &sink, nullptr});
   IkeSa i2(IkeRole::kInitiator, si, IkeSaEnv{&r2, &clock, &sink, nullptr});
   IkeSa a(IkeRole::kResponder, sr, IkeSaEnv{&r3, &clock, &sink, &ctx});
@@ -286,9 +187,9 @@ TEST(IkeSa, CookieOnlyAboveTheHalfOpenThreshold) {
 }
 
 TEST(IkeSa, WrongPskIsAuthenticationFailed) {
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  auto sr = settings(false, kCbcIke, kCbcEsp);
   sr.psk = SecretBytes{1, 2, 3, 4, 5, 6, 7, 8};
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  Pair p(settings(true, kCbcIke, kCbcEsp), sr);
   p.establish();
   EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
   EXPECT_EQ(p.r->state(), IkeState::kDestroyed);
@@ -300,9 +201,9 @@ TEST(IkeSa, WrongPskIsAuthenticationFailed) {
 }
 
 TEST(IkeSa, WrongRemoteIdIsAuthenticationFailed) {
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  auto sr = settings(false, kCbcIke, kCbcEsp);
   sr.remote_id = Identity::fqdn("someone.else");
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  Pair p(settings(true, kCbcIke, kCbcEsp), sr);
   p.establish();
   EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
 }
@@ -319,8 +220,8 @@ TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
                         Case{"*.gw.lab", ".gw.lab", false}, Case{"*.gw.lab", "17.gw.labx", false},
                         Case{"*.gw.lab", "17.sw.lab", false}}) {
     SCOPED_TRACE(std::string(c.want) + " vs " + c.got);
-    auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
-    auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    auto si = settings(true, kGcmIke, kGcmEsp);
+    auto sr = settings(false, kGcmIke, kGcmEsp);
     si.local_id = Identity::fqdn(c.got);
     sr.remote_id = Identity::fqdn(c.want);
     Pair p(si, sr);
@@ -329,8 +230,8 @@ TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
     if (!c.ok) EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
   }
   // Only FQDN and RFC 822 IDs take the wildcard, and the type must match.
-  auto si = settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
-  auto sr = settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+  auto si = settings(true, kGcmIke, kGcmEsp);
+  auto sr = settings(false, kGcmIke, kGcmEsp);
   si.local_id = Identity::fqdn("a.gw.lab");
   sr.remote_id = Identity{IdType::kKeyId, {'*', '.', 'g', 'w', '.', 'l', 'a', 'b'}};
   Pair p(si, sr);
@@ -339,8 +240,7 @@ TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
 }
 
 TEST(IkeSa, NoCommonProposalIsNoProposalChosen) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes128gcm16-prfsha256-ecp256", "aes256-sha256"));
+  Pair p(settings(true, kCbcIke, kCbcEsp), settings(false, "aes128gcm16-prfsha256-ecp256", kCbcEsp));
   p.establish();
   EXPECT_EQ(p.i->state(), IkeState::kDestroyed);
   EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
@@ -348,8 +248,7 @@ TEST(IkeSa, NoCommonProposalIsNoProposalChosen) {
 }
 
 TEST(IkeSa, NoCommonEspProposalKeepsTheIkeSa) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes128gcm16"));
+  Pair p(settings(true, kCbcIke, kCbcEsp), settings(false, kCbcIke, "aes128gcm16"));
   p.establish();
   EXPECT_EQ(p.i->state(), IkeState::kEstablished);
   EXPECT_EQ(p.i->last_error(), NotifyType::kNoProposalChosen);
@@ -358,10 +257,10 @@ TEST(IkeSa, NoCommonEspProposalKeepsTheIkeSa) {
 }
 
 TEST(IkeSa, TrafficSelectorsAreNarrowed) {
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  auto sr = settings(false, kCbcIke, kCbcEsp);
   sr.child.local_ts = {ts_range(ip("10.1.2.0"), ip("10.1.2.255"), 6, 443, 443)};
   sr.child.remote_ts = {ts_range(ip("10.0.0.0"), ip("10.255.255.255"))};
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  Pair p(settings(true, kCbcIke, kCbcEsp), sr);
   p.establish();
   ASSERT_EQ(p.i->child_sas().size(), 1u);
   const ChildSelectors& ti = p.i->child_sas()[0].ts;
@@ -375,9 +274,9 @@ TEST(IkeSa, TrafficSelectorsAreNarrowed) {
 }
 
 TEST(IkeSa, DisjointSelectorsAreTsUnacceptable) {
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  auto sr = settings(false, kCbcIke, kCbcEsp);
   sr.child.local_ts = {ts_range(ip("172.16.0.0"), ip("172.16.255.255"))};
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  Pair p(settings(true, kCbcIke, kCbcEsp), sr);
   p.establish();
   EXPECT_EQ(p.i->state(), IkeState::kEstablished);
   EXPECT_EQ(p.i->last_error(), NotifyType::kTsUnacceptable);
@@ -386,8 +285,8 @@ TEST(IkeSa, DisjointSelectorsAreTsUnacceptable) {
 }
 
 TEST(IkeSa, TransportModeWhenBothWantIt) {
-  auto si = settings(true, "aes256-sha256-modp2048", "aes128gcm16");
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes128gcm16");
+  auto si = settings(true, kCbcIke, "aes128gcm16");
+  auto sr = settings(false, kCbcIke, "aes128gcm16");
   si.child.transport_mode = sr.child.transport_mode = true;
   Pair p(si, sr);
   p.establish();
@@ -397,10 +296,10 @@ TEST(IkeSa, TransportModeWhenBothWantIt) {
 }
 
 TEST(IkeSa, NatDetectedWhenTheResponderSeesAnotherAddress) {
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256");
+  auto sr = settings(false, kCbcIke, kCbcEsp);
   sr.remote_addr = ip("203.0.113.9");  // the initiator's address after its NAT
   sr.remote_port = 40000;
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"), sr);
+  Pair p(settings(true, kCbcIke, kCbcEsp), sr);
   p.establish();
   ASSERT_EQ(p.i->state(), IkeState::kEstablished);
   EXPECT_TRUE(p.r->init_result().nat_remote);
@@ -412,8 +311,7 @@ TEST(IkeSa, NatDetectedWhenTheResponderSeesAnotherAddress) {
 }
 
 TEST(IkeSa, RetransmissionTimelineAndGiveUp) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  Pair p(kCbcIke, kCbcEsp);
   p.i->initiate();
   ASSERT_EQ(p.i->outbox().size(), 1u);
   const auto first = p.i->outbox()[0];
@@ -438,17 +336,10 @@ TEST(IkeSa, RetransmissionTimelineAndGiveUp) {
 }
 
 TEST(IkeSa, LostResponseIsResentFromTheCache) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
-  p.i->initiate();
-  p.r->receive(p.i->outbox()[0]);
-  p.i->outbox().clear();
-  auto init_resp = p.r->outbox();
-  p.r->outbox().clear();
-  p.i->receive(init_resp[0]);  // IKE_SA_INIT done; IKE_AUTH request queued
-  ASSERT_EQ(p.i->outbox().size(), 1u);
-  auto auth_req = p.i->outbox()[0];
-  p.i->outbox().clear();
+  Pair p(kCbcIke, kCbcEsp);
+  auto auth = p.init_exchange();  // IKE_SA_INIT done; IKE_AUTH request queued
+  ASSERT_EQ(auth.size(), 1u);
+  auto auth_req = auth[0];
   p.r->receive(auth_req);
   ASSERT_EQ(p.r->outbox().size(), 1u);
   auto auth_resp = p.r->outbox()[0];
@@ -473,14 +364,10 @@ TEST(IkeSa, LostResponseIsResentFromTheCache) {
 }
 
 TEST(IkeSa, TamperedMessageIsDropped) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
-  p.i->initiate();
-  p.r->receive(p.i->outbox()[0]);
-  p.i->outbox().clear();
-  p.i->receive(p.r->outbox()[0]);
-  p.r->outbox().clear();
-  auto auth_req = p.i->outbox()[0];
+  Pair p(kCbcIke, kCbcEsp);
+  auto auth = p.init_exchange();
+  ASSERT_EQ(auth.size(), 1u);
+  auto auth_req = auth[0];
   auth_req[auth_req.size() - 1] ^= 1;  // ICV
   p.r->receive(auth_req);
   EXPECT_TRUE(p.r->outbox().empty());
@@ -492,8 +379,7 @@ TEST(IkeSa, TamperedMessageIsDropped) {
 }
 
 TEST(IkeSa, AuthenticatedMalformedRequestGetsInvalidSyntax) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  Pair p(kCbcIke, kCbcEsp);
   p.establish();
   // An INFORMATIONAL request sealed with the initiator's keys whose inner Nonce is 8 bytes (RFC 7296
   // 3.9 wants 16..256).
@@ -521,8 +407,7 @@ TEST(IkeSa, AuthenticatedMalformedRequestGetsInvalidSyntax) {
 }
 
 TEST(IkeSa, ChildDeleteFromEitherSide) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  Pair p(kCbcIke, kCbcEsp);
   p.establish();
   ASSERT_EQ(p.r->child_sas().size(), 1u);
   ChildSa c = p.r->child_sas()[0];
@@ -540,8 +425,7 @@ TEST(IkeSa, ChildDeleteFromEitherSide) {
 
 TEST(IkeSa, IkeDeleteFromEitherSideRemovesChildSas) {
   for (bool from_initiator : {true, false}) {
-    Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-           settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+    Pair p(kCbcIke, kCbcEsp);
     p.establish();
     (from_initiator ? p.i : p.r)->delete_ike_sa();
     p.pump();
@@ -556,8 +440,7 @@ TEST(IkeSa, IkeDeleteFromEitherSideRemovesChildSas) {
 }
 
 TEST(IkeSa, DpdAnsweredThenTimesOut) {
-  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
-         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+  Pair p(kGcmIke, kGcmEsp);
   p.establish();
   p.i->dpd();
   p.pump();
@@ -596,7 +479,7 @@ void expect_children_mirror(const IkeSa& a, const IkeSa& b) {
 TEST(IkeSa, CreateChildSaWithAndWithoutPfs) {
   for (const char* esp : {"aes256-sha256", "aes256-sha256-modp2048", "aes128gcm16-curve25519"}) {
     SCOPED_TRACE(esp);
-    Pair p(settings(true, "aes256-sha256-modp2048", esp), settings(false, "aes256-sha256-modp2048", esp));
+    Pair p(kCbcIke, esp);
     p.establish();
     ASSERT_EQ(p.i->child_sas().size(), 1u);
     p.i->create_child();
@@ -610,9 +493,9 @@ TEST(IkeSa, CreateChildSaWithAndWithoutPfs) {
 }
 
 TEST(IkeSa, ChildSaPfsGroupMismatchIsInvalidKeThenRetried) {
-  auto si = settings(true, "aes256-sha256-modp2048", "aes256-sha256");
+  auto si = settings(true, kCbcIke, kCbcEsp);
   si.child.esp_proposals = props({"aes256-sha256-modp2048-curve25519"}, ProtocolId::kEsp);
-  auto sr = settings(false, "aes256-sha256-modp2048", "aes256-sha256-curve25519");
+  auto sr = settings(false, kCbcIke, "aes256-sha256-curve25519");
   Pair p(si, sr);
   p.establish();
   ASSERT_EQ(p.i->child_sas().size(), 1u);  // IKE_AUTH carries no KE: no PFS there
@@ -628,8 +511,8 @@ TEST(IkeSa, PfsMismatchOnCreateChildSaIsNoProposalChosen) {
     SCOPED_TRACE(initiator_pfs ? "initiator wants PFS" : "responder wants PFS");
     const char* with = "aes256-sha256-modp2048";
     const char* without = "aes256-sha256";
-    Pair p(settings(true, "aes256-sha256-modp2048", initiator_pfs ? with : without),
-           settings(false, "aes256-sha256-modp2048", initiator_pfs ? without : with));
+    Pair p(settings(true, kCbcIke, initiator_pfs ? with : without),
+           settings(false, kCbcIke, initiator_pfs ? without : with));
     p.establish();
     ASSERT_EQ(p.i->child_sas().size(), 1u);
     p.i->create_child();
@@ -645,7 +528,7 @@ TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
   for (const char* esp : {"aes128gcm16", "aes128gcm16-curve25519"}) {
     for (bool from_initiator : {true, false}) {
       SCOPED_TRACE(std::string(esp) + (from_initiator ? " from initiator" : " from responder"));
-      Pair p(settings(true, "aes128gcm16-prfsha256-x25519", esp), settings(false, "aes128gcm16-prfsha256-x25519", esp));
+      Pair p(kGcmIke, esp);
       p.establish();
       IkeSa& a = from_initiator ? *p.i : *p.r;
       RecordingSink& sa_sink = from_initiator ? p.sink_i : p.sink_r;
@@ -680,8 +563,7 @@ TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
 }
 
 TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  Pair p(kCbcIke, kCbcEsp);
   p.establish();
   ChildSa old = p.i->child_sas()[0];
   p.i->rekey_child(old.spi_in);
@@ -705,8 +587,7 @@ TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
 
 TEST(IkeSa, RekeyCollidingWithDeleteLeavesNoChildSa) {
   // RFC 7296 2.25: the side deleting answers the rekey with TEMPORARY_FAILURE.
-  Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-         settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+  Pair p(kCbcIke, kCbcEsp);
   p.establish();
   ChildSa old = p.i->child_sas()[0];
   p.i->rekey_child(old.spi_in);
@@ -722,8 +603,7 @@ TEST(IkeSa, RekeyCollidingWithDeleteLeavesNoChildSa) {
 TEST(IkeSa, IkeRekeyKeepsTheChildSas) {
   for (bool from_initiator : {true, false}) {
     SCOPED_TRACE(from_initiator ? "from initiator" : "from responder");
-    Pair p(settings(true, "aes256-sha256-modp2048", "aes256-sha256"),
-           settings(false, "aes256-sha256-modp2048", "aes256-sha256"));
+    Pair p(kCbcIke, kCbcEsp);
     p.establish();
     uint64_t old_spi_i = p.i->spi_i();
     ChildSa child = p.i->child_sas()[0];
@@ -823,8 +703,7 @@ TEST(IkeSa, SimultaneousIkeRekeyKeepsOneNewIkeSaWithTheChildSas) {
   for (int loser : {0, 1}) {
     SCOPED_TRACE(loser == 0 ? "original initiator's exchange has the lowest nonce"
                             : "original responder's exchange has the lowest nonce");
-    Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
-           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+    Pair p(kGcmIke, kGcmEsp);
     p.establish();
     ASSERT_EQ(p.i->child_sas().size(), 1u);
     ChildSa child = p.i->child_sas()[0];
@@ -881,8 +760,7 @@ TEST(IkeSa, IkeRekeyCollisionSeenByOneSideOnly) {
   // request gets TEMPORARY_FAILURE (the SA is being closed, RFC 7296 2.8.2); the peer, which had
   // answered ours and kept the new SA aside, gets our Delete of the old SA and lets ours take the
   // Child SAs (2.25.2: forget its own rekey).
-  Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
-         settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+  Pair p(kGcmIke, kGcmEsp);
   p.establish();
   ChildSa child = p.i->child_sas()[0];
   p.i->rekey_ike_sa();
@@ -922,8 +800,7 @@ TEST(IkeSa, ChildRekeyCollidingWithIkeRekeyIsRefusedThenRetried) {
   // nothing changes, and a later retry works.
   for (bool ike_from_initiator : {true, false}) {
     SCOPED_TRACE(ike_from_initiator ? "initiator rekeys the IKE SA" : "responder rekeys the IKE SA");
-    Pair p(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16"),
-           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16"));
+    Pair p(kGcmIke, kGcmEsp);
     p.establish();
     ChildSa child = p.i->child_sas()[0];
     if (ike_from_initiator) {
@@ -952,24 +829,13 @@ TEST(IkeSa, ChildRekeyCollidingWithIkeRekeyIsRefusedThenRetried) {
   }
 }
 
-TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
-  // Every datagram of a session, mutated (byte flips, truncation), fed to fresh and established
-  // stacks: dropped or answered, never a crash; an established pair stays established.
-  Pair ref(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"),
-           settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"));
-  ref.establish();
-  ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
-  ref.pump();
-  ref.i->dpd();
-  ref.pump();
-  ASSERT_GE(ref.wire_log.size(), 10u);
-  test::DeterministicRandom mut(77);
-  Pair live(settings(true, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"),
-            settings(false, "aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519"));
-  live.establish();
-  ASSERT_EQ(live.i->state(), IkeState::kEstablished);
-  for (const auto& d : ref.wire_log) {
-    for (int k = 0; k < 40; ++k) {
+// Every datagram of `session`, mutated `per_datagram` times (every fourth a truncation, the others
+// a byte flip), fed to a fresh responder and to both sides of `live`: dropped or answered, never a
+// crash. What `live` queued in answer stays in its outboxes.
+void feed_mutations(Pair& live, const std::vector<std::vector<uint8_t>>& session, uint64_t seed, int per_datagram) {
+  test::DeterministicRandom mut(seed);
+  for (const auto& d : session) {
+    for (int k = 0; k < per_datagram; ++k) {
       std::vector<uint8_t> m = d;
       uint8_t pick[4];
       ASSERT_TRUE(mut.fill(pick));
@@ -978,12 +844,27 @@ TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
       } else {
         m[(pick[0] << 8 | pick[1]) % m.size()] ^= static_cast<uint8_t>(pick[2] | 1);
       }
-      IkeSa fresh(IkeRole::kResponder, live.sr_, IkeSaEnv{&live.rng_r, &live.clock, &live.sink_r, &live.ctx});
-      fresh.receive(m);
+      live.fresh_responder()->receive(m);
       live.i->receive(m);
       live.r->receive(m);
     }
   }
+}
+
+TEST(IkeSa, MutatedDatagramsNeverCrashOrEstablish) {
+  // Every datagram of a session, mutated (byte flips, truncation), fed to fresh and established
+  // stacks: dropped or answered, never a crash; an established pair stays established.
+  Pair ref("aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519");
+  ref.establish();
+  ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
+  ref.pump();
+  ref.i->dpd();
+  ref.pump();
+  ASSERT_GE(ref.wire_log.size(), 10u);
+  Pair live("aes128gcm16-prfsha256-x25519", "aes128gcm16-curve25519");
+  live.establish();
+  ASSERT_EQ(live.i->state(), IkeState::kEstablished);
+  feed_mutations(live, ref.wire_log, /*seed=*/77, /*per_datagram=*/40);
   EXPECT_EQ(live.i->state(), IkeState::kEstablished);
   EXPECT_EQ(live.r->state(), IkeState::kEstablished);
   live.i->outbox().clear();
@@ -1005,11 +886,6 @@ IkeSettings frag_settings(bool initiator, bool on, std::size_t size = 256) {
   s.fragmentation = on;
   s.fragment_size = size;
   return s;
-}
-std::vector<std::vector<uint8_t>> take(IkeSa& sa) {
-  auto out = std::move(sa.outbox());
-  sa.outbox().clear();
-  return out;
 }
 
 TEST(IkeSa, IkeAuthGoesInFragmentsWhenBothSupportThem) {
@@ -1064,14 +940,7 @@ TEST(IkeSa, NoFragmentsUnlessBothSupportThem) {
 
 TEST(IkeSa, FragmentsReassembleInAnyOrderAndAreResentTogether) {
   Pair p(frag_settings(true, true, 100), frag_settings(false, true, 100));
-  p.i->initiate();
-  auto init = take(*p.i);
-  ASSERT_EQ(init.size(), 1u);
-  p.r->receive(init[0]);
-  auto init_r = take(*p.r);
-  ASSERT_EQ(init_r.size(), 1u);
-  p.i->receive(init_r[0]);
-  auto auth = take(*p.i);
+  auto auth = p.init_exchange();
   ASSERT_GE(auth.size(), 3u);
   for (const auto& d : auth) EXPECT_TRUE(is_skf(d));
   // A fragment with a bad ICV is dropped (each fragment is authenticated, RFC 7383 2.6).
@@ -1118,26 +987,10 @@ TEST(IkeSa, MutatedFragmentsNeverCrashOrBreakTheSa) {
   ref.i->rekey_child(ref.i->child_sas()[0].spi_in);
   ref.pump();
   ASSERT_GE(ref.wire_log.size(), 10u);
-  test::DeterministicRandom mut(78);
   Pair live(frag_settings(true, true, 100), frag_settings(false, true, 100));
   live.establish();
   ASSERT_EQ(live.i->state(), IkeState::kEstablished);
-  for (const auto& d : ref.wire_log) {
-    for (int k = 0; k < 24; ++k) {
-      std::vector<uint8_t> m = d;
-      uint8_t pick[4];
-      ASSERT_TRUE(mut.fill(pick));
-      if (k % 4 == 3) {
-        m.resize(pick[0] % m.size());
-      } else {
-        m[(pick[0] << 8 | pick[1]) % m.size()] ^= static_cast<uint8_t>(pick[2] | 1);
-      }
-      IkeSa fresh(IkeRole::kResponder, live.sr_, IkeSaEnv{&live.rng_r, &live.clock, &live.sink_r, &live.ctx});
-      fresh.receive(m);
-      live.i->receive(m);
-      live.r->receive(m);
-    }
-  }
+  feed_mutations(live, ref.wire_log, /*seed=*/78, /*per_datagram=*/24);
   live.i->outbox().clear();
   live.r->outbox().clear();
   EXPECT_EQ(live.i->state(), IkeState::kEstablished);
@@ -1151,12 +1004,7 @@ TEST(IkeSa, FragmentsAreRefusedUnlessNegotiated) {
   // SKF is only valid once both sent IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.5): a responder
   // that did not agree drops each fragment (authentic or not) and stays where it was.
   Pair p(frag_settings(true, true, 200), frag_settings(false, true, 200));
-  p.i->initiate();
-  auto init = take(*p.i);
-  p.r->receive(init[0]);
-  auto init_r = take(*p.r);
-  p.i->receive(init_r[0]);
-  auto auth = take(*p.i);
+  auto auth = p.init_exchange();
   ASSERT_GE(auth.size(), 2u);
   p.r->init_result_mut().fragmentation = false;  // as if it had not answered the notify
   for (const auto& d : auth) p.r->receive(d);
@@ -1183,8 +1031,7 @@ TEST(Proposal, ParseErrors) {
 TEST(IkeSa, AesXcbcProtectsTheIkeSa) {
   // AUTH_AES_XCBC_96 with PRF_AES128_XCBC (RFC 3566, RFC 4434) for SK: IKE_AUTH, a Child SA rekey
   // and DPD go through; the Child SAs use HMAC (XCBC is IKE only).
-  Pair p(settings(true, "aes128-aesxcbc-modp2048", "aes128-sha256"),
-         settings(false, "aes128-aesxcbc-modp2048", "aes128-sha256"));
+  Pair p("aes128-aesxcbc-modp2048", "aes128-sha256");
   p.establish();
   ASSERT_EQ(p.i->state(), IkeState::kEstablished);
   EXPECT_EQ(p.i->init_result().transforms.integ, IntegAlg::kAesXcbc96);
@@ -1242,8 +1089,7 @@ TEST(IkeSa, KeysAreCutInTheRfcOrder) {
   // Recomputed here with OpenSSL's HMAC-SHA1 (not control/ike/crypto) from the nonces and g^ir
   // both stacks used, with distinct key lengths (AES-256 32, HMAC-SHA2-256 32
   // in ESP; 16 + 20 + 20 for aes128-sha1 in IKE) so a swap cannot go unnoticed.
-  Pair p(settings(true, "aes128-sha1-curve25519", "aes256-sha256"),
-         settings(false, "aes128-sha1-curve25519", "aes256-sha256"));
+  Pair p("aes128-sha1-curve25519", "aes256-sha256");
   p.establish();
   ASSERT_EQ(p.i->state(), IkeState::kEstablished);
   auto& exi = p.i->ex();

@@ -343,5 +343,63 @@ TEST_F(EspMulti, GarbageThroughMultiDecapIsDroppedNotCrashing) {
   EXPECT_EQ(drops, 20 * kN);
 }
 
+// SAs live in blocks of an arena of 2 MiB chunks (esp_sa.cpp), freed blocks reused: 3 000 SAs
+// span several chunks; half are freed and as many made again in their blocks. Every SA keeps its
+// own state (SPI, sequence counter), and a burst over SAs old and new, each packet on another SA,
+// comes back through their inbound twins.
+TEST(EspSaArena, SasAcrossChunksAndReusedBlocksKeepTheirOwnState) {
+  test::init_dpdk();
+  std::string err;
+  auto worker = EspWorker::create(nullptr, &err);
+  ASSERT_TRUE(worker) << err;
+  constexpr std::size_t kMany = 3000;
+  std::vector<std::unique_ptr<EspSa>> out(kMany);
+  for (std::size_t k = 0; k < kMany; ++k) {
+    out[k] = EspSa::create(descriptor(k, SaDirection::kOutbound), &err);
+    ASSERT_TRUE(out[k]) << err;
+  }
+  std::vector<std::size_t> id(kMany);  // the descriptor number each slot holds now
+  for (std::size_t k = 0; k < kMany; ++k) id[k] = k;
+  for (std::size_t k = 0; k < kMany; k += 2) out[k].reset();
+  for (std::size_t k = 0; k < kMany; k += 2) {
+    id[k] = kMany + k;
+    out[k] = EspSa::create(descriptor(id[k], SaDirection::kOutbound), &err);
+    ASSERT_TRUE(out[k]) << err;
+  }
+  for (std::size_t k = 0; k < kMany; ++k) out[k]->set_next_sequence(1000 + k);
+  for (std::size_t k = 0; k < kMany; ++k) {
+    ASSERT_EQ(out[k]->spi(), 0x2000 + id[k]) << k;
+    ASSERT_EQ(out[k]->sequence(), 999 + k) << k;
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(&out[k]->state()) % 64, 0u) << k;
+  }
+  // 64 SAs, old and new, one packet each, in one multi-SA burst there and back.
+  std::vector<std::unique_ptr<EspSa>> in;
+  std::vector<rte_mbuf*> pkts;
+  std::vector<std::vector<uint8_t>> orig;
+  std::vector<EspSa*> sas, in_sas;
+  std::vector<SaCounters> ctr(64), in_ctr(64);
+  std::vector<SaCounters*> cp, in_cp;
+  for (std::size_t j = 0; j < 64; ++j) {
+    const std::size_t k = j * 47 % kMany;
+    in.push_back(EspSa::create(descriptor(id[k], SaDirection::kInbound), &err));
+    ASSERT_TRUE(in.back()) << err;
+    in.back()->set_replay_top(999 + k);
+    const Shape sh = shape_of(id[k]);
+    orig.push_back(sh.mode == SaMode::kTransport && sh.v6 ? ipv6_udp(j, static_cast<uint8_t>(j))
+                                                           : ipv4_udp(j, static_cast<uint8_t>(j)));
+    pkts.push_back(make_mbuf(orig.back()));
+    sas.push_back(out[k].get());
+    in_sas.push_back(in.back().get());
+    cp.push_back(&ctr[j]);
+    in_cp.push_back(&in_ctr[j]);
+  }
+  ASSERT_EQ(encap_burst_multi(*worker, pkts, sas, cp), 64u);
+  ASSERT_EQ(decap_burst_multi(*worker, pkts, in_sas, in_cp), 64u);
+  for (std::size_t j = 0; j < 64; ++j) {
+    EXPECT_EQ(mbuf_bytes(pkts[j]), orig[j]) << j;
+    rte_pktmbuf_free(pkts[j]);
+  }
+}
+
 }  // namespace
 }  // namespace esprit

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -135,12 +136,22 @@ class EspSa {
   /// without DF (an inner IPv6 packet counts as DF). Always false for an IPv6 outer header.
   [[nodiscard]] bool outer_df(bool inner_df) const noexcept;
 
+  /// Destroys the state and gives the SA's memory back to the SA arena (esp_sa.cpp).
+  static void operator delete(void* p) noexcept;
+
   struct State;
-  State& state() noexcept { return *state_; }
+  /// The state sits right behind the EspSa object, in the same block of the SA arena: reaching it
+  /// is an address computation, not a load (with many SAs every dependent load is a cache miss).
+  State& state() noexcept {
+    return *reinterpret_cast<State*>(reinterpret_cast<unsigned char*>(this) + kStateOffset);
+  }
+  const State& state() const noexcept {
+    return *reinterpret_cast<const State*>(reinterpret_cast<const unsigned char*>(this) + kStateOffset);
+  }
+  static constexpr std::size_t kStateOffset = 64;
 
  private:
-  explicit EspSa(std::unique_ptr<State> s);
-  std::unique_ptr<State> state_;
+  EspSa() = default;
 };
 
 }  // namespace esprit
