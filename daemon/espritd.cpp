@@ -132,6 +132,7 @@ struct Daemon {
   std::vector<std::string> sa_names;  ///< by SAD slot
   /// IKE ([[peer]]s): Child SAs into the SAD/SPD; nullptr without peers.
   std::unique_ptr<ike::FastpathInstaller> installer;
+  rte_ring* sa_events = nullptr;  ///< the workers' SA lifetime events, for the IKE manager (with peers)
   std::vector<NamedPolicyRule> named_rules;  ///< the SPD rules as expanded from the policies
   std::vector<std::unique_ptr<KeysWritingSink>> keys_sinks;  ///< with [ike] keys_file
 };
@@ -406,6 +407,11 @@ void build(Daemon& d) {
     ic.outbound = out_opt;
     ic.inbound = in_opt;
     ic.batch_publish = true;  // the control loop flush()es once per turn (docs/ike.md)
+    // Child SA packet/byte limits: the workers' events, drained once per control-loop turn.
+    d.sa_events = rte_ring_create_elem("esprit_sa_events", sizeof(SaEvent), 4096, static_cast<int>(rte_socket_id()),
+                                       RING_F_SC_DEQ);
+    if (!d.sa_events) die(std::string("SA event ring: ") + rte_strerror(rte_errno));
+    ic.events = d.sa_events;
     d.installer = std::make_unique<ike::FastpathInstaller>(std::move(ic));
     if (!d.installer->publish(&err)) die("SPD with IKE-bound policies: " + err);
   }
@@ -436,7 +442,7 @@ void build(Daemon& d) {
     std::vector<RxQueue> rx;
     for (const auto& p : d.ports)
       if (w < p->spec().rx_queues) rx.push_back({p->id(), static_cast<uint16_t>(w)});
-    auto esp = EspWorker::create(nullptr, &err);
+    auto esp = EspWorker::create(d.sa_events, &err);
     if (!esp) die("ESP worker: " + err);
     d.workers.push_back(std::make_unique<GatewayWorker>(d.tables, w, std::move(rx), static_cast<uint16_t>(w),
                                                         std::move(esp),
@@ -726,6 +732,8 @@ void run_control_loop(const ControlLoop& l) {
       }
     }
     if (l.installer) {
+      // Child SA packet/byte limits the workers reached: soft starts a rekey, hard stops the SA.
+      if (l.manager) work += static_cast<uint32_t>(l.installer->deliver_events(*l.manager));
       // Child SA changes of this turn: one SPD publication at most (paced; docs/ike.md).
       (void)l.installer->flush();
       work += static_cast<uint32_t>(l.installer->publish_stats().publications - publications);
@@ -923,6 +931,7 @@ int main(int argc, char** argv) {
     };
     // The Child SA's own packets and bytes (not its slot's: an outbound rekey reuses the slot).
     env.counters = [&d](uint32_t spi, SaDirection dir) { return d.installer->counters(spi, dir); };
+    env.limit_events = true;  // deliver_events() below
     if (d.keys)
       env.on_established = [&d](const std::string& peer, const ike::IkeSa& sa) { write_ike_sa_keys(*d.keys, peer, sa); };
     manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));
@@ -1000,6 +1009,7 @@ int main(int argc, char** argv) {
   for (rte_ring* r : d.tables.control_tx) free_ring(r);
   for (rte_ring* r : d.tables.handoff) free_ring(r);
   free_ring(d.tables.punt);
+  rte_ring_free(d.sa_events);
   // Every mbuf should be back now (caches included); anything else is a leak worth reporting.
   for (rte_mempool* mp : {d.pool, d.indirect_pool}) {
     const unsigned in_use = mp ? rte_mempool_in_use_count(mp) : 0;

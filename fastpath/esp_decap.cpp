@@ -253,9 +253,10 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
       ++ok;
     }
   }
+  account_lifetime(w, sa, ok, bytes, reason, n, [](uint16_t) { return true; },
+                   [pkts](uint16_t i) -> uint64_t { return pkts[i]->data_len; });
   counter_add(c.packets, ok);
   counter_add(c.bytes, bytes);
-  account_lifetime(w, sa, ok, bytes);
   return compact(pkts, n, reason, c);
 }
 

@@ -266,9 +266,10 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
     bytes += w.meta[i].l3_len;
     ++ok;
   }
+  account_lifetime(w, sa, ok, bytes, reason, granted, [](uint16_t) { return true; },
+                   [&w](uint16_t i) -> uint64_t { return w.meta[i].l3_len; });
   counter_add(c.packets, ok);
   counter_add(c.bytes, bytes);
-  account_lifetime(w, sa, ok, bytes);
   return compact(pkts, n, reason, c);
 }
 

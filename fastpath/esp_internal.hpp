@@ -275,8 +275,54 @@ inline uint16_t reserve_seq(EspSa::State& sa, uint16_t n, uint64_t& first) noexc
 /// Raises a lifetime event once per state change (control core reads it from the worker's ring).
 void raise_event(EspWorker::State& w, const EspSa::State& sa, SaEventKind kind) noexcept;
 
-/// Adds a finished batch to the SA's lifetime and moves the lifetime state when a limit is crossed.
-void account_lifetime(EspWorker::State& w, EspSa::State& sa, uint64_t packets, uint64_t bytes) noexcept;
+/// Moves the lifetime state to what `packets`/`bytes` (the SA's totals) reach, raising one event
+/// per change.
+void lifetime_moved(EspWorker::State& w, EspSa::State& sa, uint64_t packets, uint64_t bytes) noexcept;
+
+/// Adds a finished batch (`ok` packets of `bytes` lifetime bytes) to the SA's lifetime and moves
+/// its state when a limit is crossed. The hard limit is never passed: when the batch would pass it
+/// (the packets are counted before any of them leaves the caller), its packets are kept in burst
+/// order while they fit under both limits, the rest get kLifetimeExpired and leave `ok`/`bytes`,
+/// and the SA stops. Several workers on one outbound SA each reserve their batch with one
+/// fetch_add, so together they never pass it either. `in_batch(i)` says whether packet i (reason
+/// kNone) belongs to the SA, `len_of(i)` gives its lifetime bytes; both are used only then.
+template <class InBatch, class LenOf>
+inline void account_lifetime(EspWorker::State& w, EspSa::State& sa, uint16_t& ok, uint64_t& bytes,
+                             DropReason* reason, uint16_t n, InBatch in_batch, LenOf len_of) noexcept {
+  const uint64_t p0 = sa.life_packets.fetch_add(ok, std::memory_order_relaxed);
+  const uint64_t b0 = sa.life_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  if ((sa.hard.packets && p0 + ok > sa.hard.packets) || (sa.hard.bytes && b0 + bytes > sa.hard.bytes)) [[unlikely]] {
+    const uint64_t room_p = sa.hard.packets ? sa.hard.packets - std::min(p0, sa.hard.packets) : UINT64_MAX;
+    const uint64_t room_b = sa.hard.bytes ? sa.hard.bytes - std::min(b0, sa.hard.bytes) : UINT64_MAX;
+    uint16_t kept = 0;
+    uint64_t kept_b = 0;
+    bool full = false;
+    for (uint16_t i = 0; i < n; ++i) {
+      if (reason[i] != DropReason::kNone || !in_batch(i)) continue;
+      const uint64_t len = len_of(i);
+      if (!full && kept < room_p && len <= room_b - kept_b) {
+        ++kept;
+        kept_b += len;
+      } else {
+        full = true;  // later packets neither: the SA stops here, in order
+        reason[i] = DropReason::kLifetimeExpired;
+      }
+    }
+    // Give back what the batch reserved and does not send.
+    sa.life_packets.fetch_sub(ok - kept, std::memory_order_relaxed);
+    sa.life_bytes.fetch_sub(bytes - kept_b, std::memory_order_relaxed);
+    ok = kept;
+    bytes = kept_b;
+    uint8_t cur = sa.life_state.load(std::memory_order_relaxed);
+    while (cur < kLifeHard)
+      if (sa.life_state.compare_exchange_weak(cur, kLifeHard, std::memory_order_relaxed)) {
+        raise_event(w, sa, SaEventKind::kHardLifetime);
+        break;
+      }
+    return;
+  }
+  lifetime_moved(w, sa, p0 + ok, b0 + bytes);
+}
 
 /// Moves pkts whose reason is not kNone behind the good ones, keeping order; counts the drops.
 uint16_t compact(rte_mbuf** pkts, uint16_t n, const DropReason* reason, SaCounters& c) noexcept;

@@ -103,9 +103,10 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   for (uint16_t g = 0; g < t.ngroups; ++g) {
     SaGroup& sg = t.group[g];
     if (!sg.ok) continue;
+    account_lifetime(w, *sg.sa, sg.ok, sg.bytes, reason, n, [&grp, g](uint16_t i) { return grp[i] == g; },
+                     [&w, pkts](uint16_t i) -> uint64_t { return kEncap ? w.meta[i].l3_len : pkts[i]->data_len; });
     counter_add(sg.counters->packets, sg.ok);
     counter_add(sg.counters->bytes, sg.bytes);
-    account_lifetime(w, *sg.sa, sg.ok, sg.bytes);
   }
   return compact_multi(pkts, sas, counters, n, reason);
 }

@@ -333,16 +333,22 @@ bool EspSa::hard_expired() const noexcept { return state().life_state.load(std::
 
 // ---- shared helpers
 
+namespace {
+std::atomic<uint64_t> g_events_lost{0};
+}  // namespace
+
+uint64_t sa_events_lost() noexcept { return g_events_lost.load(std::memory_order_relaxed); }
+
 void raise_event(EspWorker::State& w, const EspSa::State& sa, SaEventKind kind) noexcept {
   if (!w.events) return;
   SaEvent ev{sa.cookie, sa.spi, kind, sa.direction, 0};
-  // A full ring loses the event but not the state: the control core also polls life_state.
-  (void)rte_ring_enqueue_elem(w.events, &ev, sizeof(ev));
+  // A full ring loses the event but not the state (soft_expired/hard_expired); the count tells
+  // the control core to poll the states (at most once per SA and state change: not hot).
+  if (rte_ring_enqueue_elem(w.events, &ev, sizeof(ev)) != 0) [[unlikely]]
+    g_events_lost.fetch_add(1, std::memory_order_relaxed);
 }
 
-void account_lifetime(EspWorker::State& w, EspSa::State& sa, uint64_t packets, uint64_t bytes) noexcept {
-  const uint64_t p = sa.life_packets.fetch_add(packets, std::memory_order_relaxed) + packets;
-  const uint64_t b = sa.life_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+void lifetime_moved(EspWorker::State& w, EspSa::State& sa, uint64_t p, uint64_t b) noexcept {
   uint8_t target = kLifeOk;
   if ((sa.hard.packets && p >= sa.hard.packets) || (sa.hard.bytes && b >= sa.hard.bytes)) {
     target = kLifeHard;

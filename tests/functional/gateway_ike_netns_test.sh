@@ -11,6 +11,9 @@
 #   - ping both ways and a 500 kB TCP transfer pass
 #   - espritctl clear ikev2 sa on gw2 (its Delete reaches gw1), the auto side re-establishes, ping passes
 #   - a Child SA rekey during a 6 s ping (gw1's child_lifetime = 10 s, rekey 5 s after install) loses nothing
+#   - (packets) child_lifetime_packets = 200 on both gateways: a 500-packet ping crosses several
+#     packet-limit rekeys (started by the fast path's soft events) with nothing lost, no SA reaching
+#     its hard limit, and new SPIs in espritctl show ikev2 child-sa
 #   - the wire carries only IKE on the IKE port and raw ESP (IP proto 50): no UDP-encapsulated
 #     ESP, no NAT-T port, nothing in the clear; tshark dissects every IKE message without
 #     Malformed Packet or expert error/warning (and their SK payloads when gw1's keys file holds
@@ -24,7 +27,9 @@
 #   again (INITIAL_CONTACT: gw2 keeps only the new SAs, traffic passes); bothauto: both peers
 #   connect_type "auto" (simultaneous initiation: each side starts with two IKE SAs and two Child
 #   SAs, both carry traffic; every check passes; not in the default set); ikerekey: gw1's IKE SA lifetime is 12 s,
-#   rekeyed 7 s after it is up, during the case. Default: gcm:restart nec:v6:ports:ikerekey (each option
+#   rekeyed 7 s after it is up, during the case; packets: child_lifetime_packets = 200 on both gateways
+#   (every check of the case runs with it: the TCP transfer and the pings cross many packet-limit
+#   rekeys). Default: gcm:restart:packets nec:v6:ports:ikerekey (each option
 #   also runs alone: gcm:v6, nec:ports, ...).
 # Needs root (namespaces).
 set -u
@@ -33,7 +38,7 @@ ESPRITCTL=$(realpath "$2")
 shift 2
 CASES=("$@")
 # Two cases keep the run under a minute: IPv4 on the default ports, and the rest together.
-[ $# = 0 ] && CASES=(gcm:restart nec:v6:ports:ikerekey)
+[ $# = 0 ] && CASES=(gcm:restart:packets nec:v6:ports:ikerekey)
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../scripts/lablib.sh"
 ID=$$
@@ -64,8 +69,7 @@ gateway_config() {
 natt_port = $NATT_PORT"
   if [ "${12}" = initiator ]; then
     # Child SAs of gw1 live 10 s and are rekeyed 5 s after they are installed (the rekey check
-    # below). (Not a packet limit: the manager polls those once a second, and a fast ping or TCP
-    # crosses the last 10 % in less.)
+    # below).
     peerkeys='connect_type = "auto"
 child_lifetime = 10
 rekey_margin = 5
@@ -78,6 +82,10 @@ ike_lifetime = 12"
   else
     peerkeys='negotiation_direction = "responder"'
   fi
+  # packets: a 200-packet limit per Child SA direction on both sides (the fast path enforces it and
+  # raises the soft event at 50 % here: child_lifetime 10, rekey_margin 5 on gw1; 90 % on gw2).
+  [ "$PACKETS" = 1 ] && peerkeys="$peerkeys
+child_lifetime_packets = 200"
   mkdir -p "$WORK/$1-keys"
   cat >"$WORK/$1.toml" <<EOT
 [daemon]
@@ -154,6 +162,14 @@ wait_up() {
 ping_ok() {  # ns dst count interval
   ip netns exec "$1" ping -c "$3" -i "$4" -W 2 "$2" >"$WORK/ping.out" 2>&1
 }
+# ikestat gw field: one field of show ikev2 statistics --json
+ikestat() {
+  ctl "$1" --json show ikev2 statistics | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['statistics']['$2'])"
+}
+# child_spis gw: the SPIs (in/out) that espritctl show ikev2 child-sa lists, one line
+child_spis() {
+  ctl "$1" show ikev2 child-sa | grep -A1 -E '^Direction is (in|out)bound' | grep '^SPI' | awk '{print $3}' | tr '\n' ' '
+}
 export ESPRITCTL WORK
 export -f ctl sa_state wait_up ping_ok  # for the `bash -c` checks
 
@@ -217,7 +233,7 @@ wire_counts() {
 
 run_case() {
   local prop=$1 name=$1 ok=1 t0 ms
-  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500 BOTH_AUTO=0 RESTART=0 IKE_REKEY=0
+  V6=0 PORTS=0 IKE_PORT=500 NATT_PORT=4500 BOTH_AUTO=0 RESTART=0 IKE_REKEY=0 PACKETS=0
   local opt
   for opt in "${@:2}"; do
     case $opt in
@@ -226,6 +242,7 @@ run_case() {
       bothauto) BOTH_AUTO=1 name=$name-bothauto ;;
       restart) RESTART=1 name=$name-restart ;;
       ikerekey) IKE_REKEY=1 name=$name-ikerekey ;;
+      packets) PACKETS=1 name=$name-packets ;;
       "") ;;
       *) echo "unknown case option $opt"; fail=$((fail + 1)); return ;;
     esac
@@ -303,6 +320,24 @@ run_case() {
       for i in \$(seq 30); do
         [ \"\$(sa_state gw1)\" = '1 1 0' ] && [ \"\$(sa_state gw2)\" = '1 1 0' ] && exit 0; sleep 0.1
       done; exit 1" || ok=0
+    if [ "$PACKETS" = 1 ]; then
+      # A ping of 500 packets each way through Child SAs of 200 packets: the soft events rekey
+      # them make-before-break before the hard limit; nothing lost, none stopped.
+      local spis0 spis1 soft0 soft1 hard
+      spis0=$(child_spis gw1)
+      soft0=$(($(ikestat gw1 limit_soft) + $(ikestat gw2 limit_soft)))
+      ip netns exec "$NS_L" ping -c 500 -i 0.005 -W 2 10.2.0.7 >"$WORK/ping-packets.out" 2>&1
+      soft1=$(($(ikestat gw1 limit_soft) + $(ikestat gw2 limit_soft)))
+      hard=$(($(ikestat gw1 limit_hard) + $(ikestat gw2 limit_hard)))
+      spis1=$(child_spis gw1)
+      got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$WORK/ping-packets.out")
+      echo "      ping ${got:-0}/500 through $((soft1 - soft0)) soft packet-limit event(s); hard since start: $hard; gw1 Child SA SPIs (in/out) $spis0 -> $spis1"
+      check "$name: packet limits: the ping lost nothing (500/500)" test "${got:-0}" = 500 || ok=0
+      check "$name: packet limits: soft events rekeyed the Child SAs (>= 2)" test "$((soft1 - soft0))" -ge 2 || ok=0
+      check "$name: packet limits: no Child SA reached its hard limit" test "$hard" = 0 || ok=0
+      check "$name: packet limits: espritctl show ikev2 child-sa shows new SPIs" test "$spis1" != "$spis0" || ok=0
+      ctl gw1 show ikev2 child-sa >"$WORK/gw1-show-ikev2-child-sa-packets.txt" 2>&1
+    fi
     ctl gw1 show ikev2 statistics >"$WORK/gw1-show-ikev2-statistics.txt" 2>&1
     if [ "$IKE_REKEY" = 1 ]; then
       local rki

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <ctime>
 
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "esprit/fastpath/esp.hpp"
 #include "esprit/fastpath/sad.hpp"
 
 namespace esprit::ike {
@@ -169,7 +173,8 @@ namespace {
 constexpr uint32_t kIkePeerIdBase = 0x80000000u;
 }  // namespace
 
-FastpathInstaller::FastpathInstaller(FastpathInstallerConfig config) : cfg_(std::move(config)) {}
+FastpathInstaller::FastpathInstaller(FastpathInstallerConfig config)
+    : cfg_(std::move(config)), events_lost_seen_(sa_events_lost()) {}
 FastpathInstaller::~FastpathInstaller() = default;
 
 ChildSaSink& FastpathInstaller::sink(const std::string& peer) {
@@ -206,9 +211,35 @@ ChildCounters FastpathInstaller::counters(uint32_t spi, SaDirection d) const noe
   if (const EspSa* sa = sad.get(slot)) {
     cc.packets = sa->lifetime_packets();
     cc.octets = sa->lifetime_bytes();
+    cc.soft = sa->soft_expired();
+    cc.hard = sa->hard_expired();
   }
   cc.errors = sad.totals(slot).total_drops();
   return cc;
+}
+
+std::size_t FastpathInstaller::deliver_events(IkeManager& manager) {
+  rte_ring* ring = cfg_.events;
+  if (!ring) return 0;
+  // An event that found the ring full is gone (the SA keeps its state): the manager then polls
+  // every Child SA once (read before draining: a loss during the drain shows next time).
+  const uint64_t lost_now = sa_events_lost();
+  const bool lost = lost_now != events_lost_seen_;
+  events_lost_seen_ = lost_now;
+  std::size_t n = 0;
+  SaEvent batch[32];
+  for (;;) {
+    const unsigned got = rte_ring_dequeue_burst_elem(ring, batch, sizeof(SaEvent), 32, nullptr);
+    for (unsigned i = 0; i < got; ++i) {
+      const SaEvent& ev = batch[i];
+      const ChildLimitEvent kind = ev.kind == SaEventKind::kSoftLifetime ? ChildLimitEvent::kSoft : ChildLimitEvent::kHard;
+      if (!manager.child_limit_event(ev.cookie, kind)) ++stray_events_;
+    }
+    n += got;
+    if (got < 32) break;
+  }
+  if (lost) manager.child_limit_events_lost();
+  return n;
 }
 
 namespace {
@@ -337,13 +368,38 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
   Sad& sad = *cfg_.tables->sad;
   std::string err;
   auto& list = outbound_[peer];
+  if (replaces != sa.spi)
+    if (auto self = find_outbound(sa.spi, &sa);
+        self != outbound_pos_.end() && self->second->remote == sa.remote && self->second->remote_port == natt_port(sa)) {
+      // Installed already: the survivor of a Child SA rekey collision taking over from the
+      // redundant Child SA (RFC 7296 2.8.1), whose removal follows. It keeps its slot and its
+      // lifetime (a second slot with the same SA would count from zero) and becomes the newest, so
+      // the policies and tunnels move to it when the other one goes.
+      const uint32_t slot = self->second->slot;
+      list.splice(list.end(), list, self->second);
+      for (uint32_t t = 0; t < cfg_.tunnel_peer.size() && t < cfg_.tables->tunnels; ++t)
+        if (cfg_.tunnel_peer[t] == peer) cfg_.tables->tunnel_sa[t].store(slot, std::memory_order_release);
+      outbound_changed();
+      return;
+    }
   auto pos = replaces ? find_outbound(replaces, &sa) : outbound_pos_.end();
   uint32_t slot = kNoSaSlot;
   const bool replacing = pos != outbound_pos_.end();
   if (replacing) {
     // Rekey (or a NAT mapping change: same SPI, new port): the slot keeps its policies and tunnel.
     auto old = pos->second;
-    if (!sad.replace(old->slot, sa, &err)) {
+    SaDescriptor d = sa;
+    if (replaces == sa.spi)
+      if (const EspSa* cur = sad.get(old->slot); cur && cur->spi() == sa.spi) {
+        // The same SA on a new mapping: a new EspSa counts from zero, so what the old one carried
+        // comes off its packet/byte limits (it never gets a second allowance).
+        auto left = [](uint64_t limit, uint64_t used) -> uint64_t {
+          return limit == 0 ? 0 : limit > used ? limit - used : 1;
+        };
+        d.hard = LifetimeLimit{left(sa.hard.packets, cur->lifetime_packets()), left(sa.hard.bytes, cur->lifetime_bytes())};
+        d.soft = LifetimeLimit{left(sa.soft.packets, cur->lifetime_packets()), left(sa.soft.bytes, cur->lifetime_bytes())};
+      }
+    if (!sad.replace(old->slot, d, &err)) {
       fail("peer " + peer + ": outbound SA replace: " + err);
       return;
     }

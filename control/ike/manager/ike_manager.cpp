@@ -38,6 +38,9 @@ namespace {
 
 Identity to_identity(const IkeIdentity& id) { return Identity{static_cast<IdType>(id.type), id.data}; }
 
+/// The least rekey margin of a packet/byte limit, as a fraction of it.
+constexpr double kMinVolumeMargin = 0.10;
+
 }  // namespace
 
 std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer& peer,
@@ -76,6 +79,18 @@ std::optional<ManagedPeer> make_managed_peer(const IkeConfig& ike, const IkePeer
   s.child.local_ts = std::move(local_ts);
   s.child.remote_ts = std::move(remote_ts);
   s.child.lifetime = seconds(eff.child_lifetime.value);
+  // Packet/byte limits go into the Child SAs' descriptors (the fast path enforces them). The soft
+  // limit follows the time lifetime's rekey margin and jitter as fractions of child_lifetime,
+  // with a margin of at least 10 % (a volume has no time to rekey in): soft = limit x (1 - margin
+  // - random(0..jitter)), never below half the limit (docs/ike.md).
+  s.child.limit = LifetimeLimit{eff.child_lifetime_packets.value, eff.child_lifetime_bytes.value};
+  {
+    const double life = eff.child_lifetime.value;
+    const double margin = life > 0 ? std::max(eff.rekey_margin.value / life, kMinVolumeMargin) : kMinVolumeMargin;
+    const double jit = life > 0 ? eff.rekey_jitter.value / life : 0;
+    s.child.soft_max = std::max(0.5, 1 - margin);
+    s.child.soft_min = std::max(0.5, 1 - margin - jit);
+  }
   s.ike_lifetime = seconds(eff.ike_lifetime.value);
   s.cookie_threshold = ike.cookie_threshold;
   s.fragmentation = eff.ike_fragmentation.value;
@@ -414,6 +429,10 @@ void IkeManager::update_children(Entry& e) {
     next.emplace(c.spi_in, t);
   }
   if (e.children.empty() && !next.empty()) e.last_poll = now();
+  for (const auto& [spi, t] : e.children)
+    if (!next.count(spi))
+      if (auto it = child_owner_.find(spi); it != child_owner_.end() && it->second == e.serial) child_owner_.erase(it);
+  for (const auto& [spi, t] : next) child_owner_[spi] = e.serial;
   e.children = std::move(next);
 }
 
@@ -502,6 +521,7 @@ void IkeManager::after_activity(Entry& e) {
     n->floated = e.floated;
     n->children = e.children;  // the Child SAs moved over keep their lifetimes (RFC 7296 2.18)
     e.children.clear();
+    for (const auto& [spi, t] : n->children) child_owner_[spi] = n->serial;
     n->created = n->last_rx = now();
     n->sa->set_endpoints(e.lport, e.remote, e.rport);
     // The redundant IKE SA of a collision is already deleting itself: its end is a delete, not a
@@ -555,7 +575,10 @@ Duration IkeManager::next_due(const Entry& e) const noexcept {
     if (ct.hard != Duration::zero()) at(ct.hard);
     if (ct.soft != Duration::zero() && !c->rekeyed) at(ct.soft);
   }
-  if (limits && env_.counters && (cfg.child_bytes || cfg.child_packets)) at(e.last_poll + env_.limit_poll);
+  if (limits && volume_limits(cfg)) {
+    if (e.poll_now) at(Duration::zero());  // events were lost: now
+    else if (!env_.limit_events) at(e.last_poll + env_.limit_poll);
+  }
   if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local && env_.send_keepalive)
     at(e.last_tx + cfg.nat_keepalive);
   if (cfg.dpd_interval > Duration::zero() && !sa.request_outstanding()) at(e.last_rx + cfg.dpd_interval);
@@ -701,6 +724,8 @@ void IkeManager::reap() {
       auto i = by_init_.find(e.init_index);
       if (i != by_init_.end() && i->second == &e) by_init_.erase(i);
     }
+    for (const auto& [spi, t] : e.children)
+      if (auto i = child_owner_.find(spi); i != child_owner_.end() && i->second == e.serial) child_owner_.erase(i);
     if (!e.id_key.empty())
       if (auto i = by_id_.find(e.id_key); i != by_id_.end()) {
         std::erase(i->second, &e);
@@ -713,6 +738,69 @@ void IkeManager::reap() {
     if (!rekeyed_away && !shutting_down_ && p.cfg.connect == ConnectType::kAuto &&
         p.cfg.direction != NegotiationDirection::kResponder && p.cfg.address)
       p.reconnect_at = now() + env_.reconnect_delay;
+  }
+}
+
+IkeManager::Entry* IkeManager::child_entry(uint32_t spi_in) {
+  auto it = child_owner_.find(spi_in);
+  if (it == child_owner_.end()) return nullptr;
+  auto e = sas_.find(it->second);
+  if (e == sas_.end() || e->second->dead || !e->second->children.count(spi_in)) return nullptr;
+  return e->second.get();
+}
+
+void IkeManager::child_limit(Entry& e, uint32_t spi_in, bool soft, bool hard) {
+  IkeSa& sa = *e.sa;
+  if (sa.state() != IkeState::kEstablished) return;
+  const ChildSa* c = nullptr;
+  for (const ChildSa& x : sa.child_sas())
+    if (x.spi_in == spi_in) c = &x;
+  auto ct = e.children.find(spi_in);
+  if (!c || c->deleting || ct == e.children.end()) return;
+  const ManagedPeer& cfg = peers_[e.peer].cfg;
+  const bool rekeying = c->rekeyed || ct->second.rekey_asked;
+  if (hard) {
+    // The fast path stopped it (or its time is up). A rekey under way brings its successor;
+    // otherwise an auto peer asks for a new Child SA before the Delete (the SPD moves to the new
+    // outbound SA when it is installed), a trigger peer waits for traffic (acquire).
+    const ChildSelectors ts = c->ts;
+    bool others = false;
+    for (const ChildSa& x : sa.child_sas())
+      others |= x.spi_in != spi_in && !x.deleting && x.ts.local == ts.local && x.ts.remote == ts.remote;
+    if (!rekeying && !others && cfg.connect == ConnectType::kAuto && cfg.direction != NegotiationDirection::kResponder)
+      sa.create_child();
+    sa.delete_child(spi_in);
+    ct->second.soft = ct->second.hard = Duration::zero();
+    ct->second.rekey_asked = true;  // nothing more for it
+  } else if (soft && !rekeying) {
+    sa.rekey_child(spi_in);
+    ++global_.rekeys_child;
+    ++peers_[e.peer].stats.rekeys_child;
+    ct->second.soft = Duration::zero();
+    ct->second.rekey_asked = true;
+  }
+}
+
+bool IkeManager::child_limit_event(uint64_t cookie, ChildLimitEvent kind) {
+  if (cookie == 0 || cookie > UINT32_MAX) return false;
+  Entry* e = child_entry(static_cast<uint32_t>(cookie));
+  if (!e) return false;
+  Busy busy(busy_);
+  const bool hard = kind == ChildLimitEvent::kHard;
+  ++(hard ? global_.limit_hard : global_.limit_soft);
+  ++(hard ? peers_[e->peer].stats.limit_hard : peers_[e->peer].stats.limit_soft);
+  child_limit(*e, static_cast<uint32_t>(cookie), !hard, hard);
+  after_activity(*e);  // sends the exchange queued (it starts at once unless a request is outstanding)
+  reap();
+  return true;
+}
+
+void IkeManager::child_limit_events_lost() {
+  ++global_.limit_lost;
+  for (auto& [serial, e] : sas_) {
+    if (e->children.empty() || e->dead || !volume_limits(peers_[e->peer].cfg)) continue;
+    e->poll_now = true;
+    schedule(*e);
   }
 }
 
@@ -739,35 +827,46 @@ void IkeManager::run_timers(Entry& e, Duration t) {
       e.rekey_started = true;
       sa.rekey_ike_sa();
     }
-    const bool poll = env_.counters && (cfg.child_bytes || cfg.child_packets) && t >= e.last_poll + env_.limit_poll;
-    if (poll) e.last_poll = t;
+    // Packet/byte limits: the fast path's events act at once (child_limit_event); without them,
+    // or after some were lost, the counters are compared here.
+    const bool poll =
+        volume_limits(cfg) && (e.poll_now || (!env_.limit_events && t >= e.last_poll + env_.limit_poll));
+    if (poll) {
+      e.last_poll = t;
+      e.poll_now = false;
+    }
+    std::vector<std::pair<uint32_t, std::pair<bool, bool>>> hit;  // spi, (soft, hard by volume)
     for (auto& [spi, ct] : e.children) {
       const ChildSa* c = nullptr;
       for (const ChildSa& x : sa.child_sas())
         if (x.spi_in == spi) c = &x;
       if (!c || c->deleting) continue;
-      bool hard = ct.hard != Duration::zero() && t >= ct.hard;
-      bool soft = ct.soft != Duration::zero() && t >= ct.soft;
+      const bool hard = ct.hard != Duration::zero() && t >= ct.hard;
+      const bool soft = ct.soft != Duration::zero() && t >= ct.soft;
+      bool vsoft = false, vhard = false;
       if (poll) {
         ChildCounters in = env_.counters(c->spi_in, SaDirection::kInbound);
         ChildCounters out = env_.counters(c->spi_out, SaDirection::kOutbound);
         uint64_t bytes = std::max(in.octets, out.octets), pkts = std::max(in.packets, out.packets);
-        if ((cfg.child_bytes && bytes >= cfg.child_bytes) || (cfg.child_packets && pkts >= cfg.child_packets))
-          hard = true;
-        else if ((cfg.child_bytes && bytes >= cfg.child_bytes / 10 * 9) ||
-                 (cfg.child_packets && pkts >= cfg.child_packets / 10 * 9))
-          soft = true;
+        const LifetimeLimit& lim = cfg.sa.child.limit;
+        auto below = [&](uint64_t limit) { return static_cast<uint64_t>(static_cast<double>(limit) * cfg.sa.child.soft_min); };
+        if (in.hard || out.hard || (cfg.child_bytes && bytes >= cfg.child_bytes) ||
+            (cfg.child_packets && pkts >= cfg.child_packets))
+          vhard = true;
+        else if (in.soft || out.soft || (lim.bytes && bytes >= below(lim.bytes)) ||
+                 (lim.packets && pkts >= below(lim.packets)))
+          vsoft = true;
       }
-      if (hard) {
-        sa.delete_child(spi);
-        ct.soft = ct.hard = Duration::zero();
-      } else if (soft && !c->rekeyed) {
-        sa.rekey_child(spi);
-        ++global_.rekeys_child;
-        ++peers_[e.peer].stats.rekeys_child;
-        ct.soft = Duration::zero();
+      if (hard || soft || vsoft || vhard) hit.push_back({spi, {soft || vsoft, hard || vhard}});
+      if (vhard) {
+        ++global_.limit_hard;
+        ++peers_[e.peer].stats.limit_hard;
+      } else if (vsoft && !ct.rekey_asked && !c->rekeyed) {
+        ++global_.limit_soft;
+        ++peers_[e.peer].stats.limit_soft;
       }
     }
+    for (const auto& [spi, sh] : hit) child_limit(e, spi, sh.first, sh.second);
     // RFC 3948 4: behind a NAT, keep the mapping alive when we have sent nothing for a while.
     if (cfg.nat_keepalive > Duration::zero() && e.floated && sa.init_result().nat_local &&
         t - e.last_tx >= cfg.nat_keepalive && env_.send_keepalive) {

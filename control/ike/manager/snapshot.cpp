@@ -223,6 +223,8 @@ std::string format_statistics(const IkeStats& s) {
   o << "Acquire : " << s.acquire << " received, " << s.acquire_limited << " rate limited\n";
   o << "DPD : " << s.dpd_sent << " sent\n";
   o << "NAT keepalive : " << s.nat_keepalives << " sent\n";
+  o << "Packet/byte limit : " << s.limit_soft << " soft, " << s.limit_hard << " hard, " << s.limit_lost
+    << " events lost\n";
   o << "Initial contact : " << s.initial_contact << " older IKE SA deleted\n";
   {
     char mem[32];
@@ -309,6 +311,8 @@ std::string statistics_json(const IkeStats& s) {
                       {"acquire", s.acquire},         {"acquire_limited", s.acquire_limited},
                       {"dpd_sent", s.dpd_sent},       {"dropped", s.dropped},
                       {"nat_keepalives", s.nat_keepalives},
+                      {"limit_soft", s.limit_soft},   {"limit_hard", s.limit_hard},
+                      {"limit_lost", s.limit_lost},
                       {"ike_sa_init", ex_json(s.init)}, {"ike_auth", ex_json(s.auth)},
                       {"create_child_sa", ex_json(s.create_child)}, {"informational", ex_json(s.informational)},
                       {"failures", s.failures},

@@ -3,6 +3,7 @@
 #include "esprit/control/ike/sa/ike_sa.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "tasks.hpp"
 
@@ -501,6 +502,22 @@ bool IkeSa::install_keys(IkeSaKeys keys) {
 void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi, bool exchange_initiator) {
   // The exchange's initiator, not the IKE SA's (a Child SA rekey started by the IKE responder).
   const bool i = exchange_initiator;
+  // Packet/byte limits: the same jittered soft fraction for both directions of this Child SA.
+  const LifetimeLimit& hard = settings_.child.limit;
+  LifetimeLimit soft;
+  if (hard.packets || hard.bytes) {
+    double f = settings_.child.soft_min;
+    std::array<uint8_t, 4> r{};
+    if (settings_.child.soft_max > f && env_.rng->fill(r))
+      f += (settings_.child.soft_max - f) * static_cast<double>(uint32_t{r[0]} << 24 | uint32_t{r[1]} << 16 |
+                                                                 uint32_t{r[2]} << 8 | r[3]) / 4294967295.0;
+    auto part = [f](uint64_t v) -> uint64_t {
+      if (v == 0) return 0;
+      const auto x = static_cast<uint64_t>(static_cast<double>(v) * f);
+      return std::clamp<uint64_t>(x, 1, v);
+    };
+    soft = LifetimeLimit{part(hard.packets), part(hard.bytes)};
+  }
   auto fill = [&](SaDescriptor& d, SaDirection dir, uint32_t spi, const SecretBytes& ek, const SecretBytes& ak) {
     d.spi = spi;
     d.direction = dir;
@@ -514,6 +531,9 @@ void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi
     d.esn = c.esn;
     d.replay_window = settings_.child.replay_window;
     if (init_.nat_local || init_.nat_remote) d.natt = NatTraversal{settings_.local_port, settings_.remote_port};
+    d.hard = hard;
+    d.soft = soft;
+    d.cookie = c.spi_in;  // lifetime events name the Child SA by our inbound SPI
   };
   // Keys: initiator->responder first (RFC 7296 2.17).
   fill(c.inbound, SaDirection::kInbound, c.spi_in, i ? k.encr_r : k.encr_i, i ? k.integ_r : k.integ_i);

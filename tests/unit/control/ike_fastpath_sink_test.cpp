@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include <rte_ring.h>
+
 #include "dpdk_env.hpp"
 #include "esprit/control/ike/manager/ike_manager.hpp"
 #include "esprit/fastpath/esp.hpp"
@@ -19,10 +23,21 @@ using namespace test;  // FastpathTables, protect_rules, Net, peer_config, ip
 
 /// One gateway's fast path tables (no ports, no workers; one route-based tunnel bound to the
 /// peer) and its FastpathInstaller with a PROTECT policy between the sites for `peer`.
+/// `event_ring` > 0: a ring of that many lifetime events (SaEvent) for the installer and an ESP
+/// worker raising into it.
 struct Gateway : FastpathTables {
-  Gateway(const char* name, const char* peer, bool left) : FastpathTables(name, 16, /*tunnels=*/1) {
+  Gateway(const char* name, const char* peer, bool left, unsigned event_ring = 0)
+      : FastpathTables(name, 16, /*tunnels=*/1) {
     EXPECT_EQ(error, "");
+    if (event_ring) {
+      std::string err;
+      events = rte_ring_create_elem((std::string(name) + "_ev").c_str(), sizeof(SaEvent), event_ring, 0, RING_F_SC_DEQ);
+      EXPECT_NE(events, nullptr);
+      worker = EspWorker::create(events, &err);
+      EXPECT_TRUE(worker) << err;
+    }
     FastpathInstallerConfig c;
+    c.events = events;
     c.tables = &tables;
     c.rules = protect_rules(peer, left ? "10.0.0.0/16" : "10.1.0.0/16", left ? "10.1.0.0/16" : "10.0.0.0/16");
     c.tunnel_peer = {peer};
@@ -31,7 +46,14 @@ struct Gateway : FastpathTables {
     std::string err;
     EXPECT_TRUE(installer->publish(&err)) << err;
   }
+  ~Gateway() {
+    installer.reset();
+    worker.reset();
+    rte_ring_free(events);
+  }
   std::unique_ptr<FastpathInstaller> installer;
+  rte_ring* events = nullptr;
+  std::unique_ptr<EspWorker> worker;
 };
 
 /// peer_config with ESP aes256gcm16, its Child SAs going to `sink`.
@@ -179,6 +201,231 @@ TEST(FastpathSink, InstallsSasTheEngineUses) {
   EXPECT_EQ(m2.action, PolicyAction::kProtect);
   EXPECT_EQ(left.sad->get(m2.sa_index), nullptr);
   EXPECT_EQ(left.tables.tunnel_sa[0].load(), kNoTunnelSa);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child SA packet limits (child_lifetime_packets) in the fast path: two gateways whose ESP
+// workers raise lifetime events into their installers' rings, and an inner packet stream
+// left -> right through whatever SAs the SPD and SAD hold at the time.
+// ---------------------------------------------------------------------------------------------
+
+struct LimitPair {
+  LimitPair(const char* tag, bool auto_connect, uint64_t packets, unsigned left_ring = 256)
+      : left((std::string(tag) + "_l").c_str(), "right", true, left_ring),
+        right((std::string(tag) + "_r").c_str(), "left", false, 256) {
+    a = left_addr();
+    b = right_addr();
+    auto cfg = [&](const char* name, const IpAddress& local, const IpAddress& remote, bool l, Gateway& g) {
+      ManagedPeer m = peer(name, local, remote, g.installer->sink(name));
+      m.child_packets = packets;
+      m.sa.child.limit.packets = packets;  // as make_managed_peer does from child_lifetime_packets
+      if (l && auto_connect) m.connect = ConnectType::kAuto;
+      return m;
+    };
+    ml = std::make_unique<IkeManager>(std::vector<ManagedPeer>{cfg("right", a, b, true, left)}, env(rng_l, true, left));
+    mr = std::make_unique<IkeManager>(std::vector<ManagedPeer>{cfg("left", b, a, false, right)}, env(rng_r, false, right));
+    // An IPv4/UDP packet 10.0.0.5 -> 10.1.0.7 (inside the TS), 40 bytes.
+    pkt.assign(40, 0);
+    pkt[0] = 0x45, pkt[3] = 40, pkt[8] = 64, pkt[9] = 17;
+    pkt[12] = 10, pkt[15] = 5, pkt[16] = 10, pkt[17] = 1, pkt[19] = 7;
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += pkt[i] << 8 | pkt[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    pkt[10] = static_cast<uint8_t>(~sum >> 8);
+    pkt[11] = static_cast<uint8_t>(~sum);
+  }
+  IkeManagerEnv env(DeterministicRandom& rng, bool from_left, Gateway& g) {
+    IkeManagerEnv e;
+    e.rng = &rng;
+    e.clock = &clock;
+    e.send = [this, from_left](const IpAddress&, uint16_t, const IpAddress&, uint16_t, std::span<const uint8_t> x) {
+      wire.emplace_back(from_left, std::vector<uint8_t>(x.begin(), x.end()));
+    };
+    e.counters = [&g](uint32_t spi, SaDirection d) { return g.installer->counters(spi, d); };
+    e.limit_events = true;
+    return e;
+  }
+  void pump() {
+    for (int i = 0; i < 20 && !wire.empty(); ++i) {
+      auto batch = std::move(wire);
+      wire.clear();
+      for (auto& [from_left, bytes] : batch) {
+        if (from_left)
+          mr->receive(b, 500, a, 500, bytes);
+        else
+          ml->receive(a, 500, b, 500, bytes);
+      }
+    }
+  }
+  /// What espritd's loop does each turn: events to the managers, SPD publications.
+  void turn() {
+    left.installer->deliver_events(*ml);
+    right.installer->deliver_events(*mr);
+  }
+  /// One packet left -> right: classify, encapsulate with the slot's SA, decapsulate with the
+  /// inbound SA of the packet's SPI. True if it came out intact.
+  bool send_one() {
+    const SpdMatch m = left.classify("10.0.0.5", "10.1.0.7");
+    EspSa* out = left.sad->get(m.sa_index);
+    if (m.action != PolicyAction::kProtect || !out) {
+      ++no_sa;
+      return false;
+    }
+    rte_mbuf* mb = test::make_mbuf(pkt);
+    bool ok = false;
+    if (encap_burst(*left.worker, *out, std::span<rte_mbuf*>(&mb, 1), out_ctr) == 1) {
+      const auto w = test::mbuf_bytes(mb);
+      EXPECT_EQ(w[9], 50);  // ESP, never the inner packet in clear
+      const uint32_t spi = uint32_t{w[20]} << 24 | uint32_t{w[21]} << 16 | uint32_t{w[22]} << 8 | w[23];
+      spis.insert(spi);
+      const uint32_t slot = right.installer->slot_of(spi, SaDirection::kInbound);
+      if (EspSa* in = right.sad->get(slot))
+        ok = decap_burst(*right.worker, *in, std::span<rte_mbuf*>(&mb, 1), in_ctr) == 1 && test::mbuf_bytes(mb) == pkt;
+    }
+    rte_pktmbuf_free(mb);
+    return ok;
+  }
+  Gateway left, right;
+  FakeClock clock;
+  DeterministicRandom rng_l{15}, rng_r{16};
+  IpAddress a, b;
+  std::vector<std::tuple<bool, std::vector<uint8_t>>> wire;
+  std::unique_ptr<IkeManager> ml, mr;
+  std::vector<uint8_t> pkt;
+  SaCounters out_ctr, in_ctr;
+  std::set<uint32_t> spis;
+  uint64_t no_sa = 0;
+};
+
+// The soft limit starts the Child SA rekey in the same control-loop turn as the event (the
+// CREATE_CHILD_SA request is on the wire before any tick), and make-before-break keeps a stream of
+// 1000 packets whole across five rekeys of a 200-packet Child SA: nothing lost, nothing expired.
+TEST(FastpathSinkLimits, SoftEventRekeysAtOnceAndNothingIsLost) {
+  LimitPair p("lim_soft", false, 200);
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  ASSERT_NE(p.ml->established("right"), nullptr);
+  // Descriptors carry the limits: hard = 200, soft within [1 - 10 % - jitter, 1 - 10 %] of it.
+  const ChildSa& c0 = p.ml->established("right")->child_sas().at(0);
+  EXPECT_EQ(c0.outbound.hard.packets, 200u);
+  EXPECT_GE(c0.outbound.soft.packets, 178u);
+  EXPECT_LE(c0.outbound.soft.packets, 180u);
+  EXPECT_EQ(c0.inbound.soft.packets, c0.outbound.soft.packets);
+  EXPECT_EQ(c0.inbound.cookie, c0.spi_in);
+  int delivered = 0, rekeys_seen = 0;
+  for (int i = 0; i < 1000; ++i) {
+    delivered += p.send_one();
+    const uint64_t before = p.ml->statistics().rekeys_child + p.mr->statistics().rekeys_child;
+    p.turn();
+    if (p.ml->statistics().rekeys_child + p.mr->statistics().rekeys_child > before) {
+      ++rekeys_seen;
+      EXPECT_FALSE(p.wire.empty()) << "the rekey's CREATE_CHILD_SA goes out in the event's turn";
+    }
+    p.pump();
+  }
+  EXPECT_EQ(delivered, 1000);
+  EXPECT_EQ(p.no_sa, 0u);
+  EXPECT_EQ(p.out_ctr.drop(DropReason::kLifetimeExpired), 0u);
+  EXPECT_EQ(p.in_ctr.drop(DropReason::kLifetimeExpired), 0u);
+  EXPECT_GE(rekeys_seen, 5);
+  EXPECT_GE(p.spis.size(), 6u);  // a new outbound SPI each time
+  EXPECT_EQ(p.ml->statistics().limit_hard + p.mr->statistics().limit_hard, 0u);
+  EXPECT_GE(p.ml->statistics().limit_soft + p.mr->statistics().limit_soft, 5u);
+  EXPECT_EQ(p.ml->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+  EXPECT_EQ(p.left.installer->failures(), 0u) << p.left.installer->last_error();
+  EXPECT_EQ(p.right.installer->failures(), 0u) << p.right.installer->last_error();
+  // The old SAs went after each rekey. Both sides count the same stream, so some rekeys collide
+  // (RFC 7296 2.8.1); the survivor's outbound SA took over its own slot: before, the installer put
+  // it in the redundant one's slot as well (two slots with one SA, the second never removed and
+  // counting its lifetime from zero).
+  EXPECT_EQ(p.left.sad->size(), 2u);
+  EXPECT_EQ(p.right.sad->size(), 2u);
+}
+
+// Without the managers reacting (events not delivered), the fast path stops the Child SA at its
+// hard limit: exactly 200 packets go, the rest are dropped as lifetime_expired, never in clear.
+// The hard event then deletes the Child SA, and a connect_type auto peer gets a new one at once.
+TEST(FastpathSinkLimits, HardLimitStopsTheSaAndAutoRecreatesIt) {
+  LimitPair p("lim_hard", true, 200);
+  p.ml->start();
+  p.pump();
+  ASSERT_NE(p.ml->established("right"), nullptr);
+  const uint32_t spi0 = p.ml->established("right")->child_sas().at(0).spi_out;
+  int delivered = 0;
+  for (int i = 0; i < 250; ++i) delivered += p.send_one();
+  EXPECT_EQ(delivered, 200);
+  EXPECT_EQ(p.out_ctr.drop(DropReason::kLifetimeExpired), 50u);
+  EXPECT_EQ(p.left.installer->counters(spi0, SaDirection::kOutbound).packets, 200u);
+  EXPECT_TRUE(p.left.installer->counters(spi0, SaDirection::kOutbound).hard);
+  EXPECT_TRUE(p.right.installer->counters(spi0, SaDirection::kInbound).hard);
+  // The rings hold each side's soft and hard events. Hand over only the left side's hard one (as
+  // if its soft event had come too late): the Child SA is deleted and, connect_type auto, a new
+  // one requested in the same call.
+  auto drain = [](rte_ring* r) {
+    std::vector<SaEvent> v;
+    SaEvent e;
+    while (rte_ring_dequeue_elem(r, &e, sizeof e) == 0) v.push_back(e);
+    return v;
+  };
+  const auto left_events = drain(p.left.events);
+  ASSERT_EQ(left_events.size(), 2u);
+  EXPECT_EQ(left_events[0].kind, SaEventKind::kSoftLifetime);
+  EXPECT_EQ(left_events[1].kind, SaEventKind::kHardLifetime);
+  EXPECT_EQ(left_events[1].direction, SaDirection::kOutbound);
+  EXPECT_EQ(left_events[1].spi, spi0);
+  EXPECT_EQ(drain(p.right.events).size(), 2u);
+  ASSERT_TRUE(p.ml->child_limit_event(left_events[1].cookie, ChildLimitEvent::kHard));
+  EXPECT_FALSE(p.wire.empty());
+  p.pump();
+  EXPECT_EQ(p.ml->statistics().limit_hard, 1u);
+  EXPECT_EQ(p.ml->statistics().rekeys_child, 0u);
+  EXPECT_FALSE(p.ml->child_limit_event(left_events[1].cookie, ChildLimitEvent::kHard));  // gone now
+  ASSERT_NE(p.ml->established("right"), nullptr);
+  ASSERT_EQ(p.ml->established("right")->child_sas().size(), 1u);
+  const uint32_t spi1 = p.ml->established("right")->child_sas().at(0).spi_out;
+  EXPECT_NE(spi1, spi0);
+  EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+  EXPECT_EQ(p.left.installer->slot_of(spi0, SaDirection::kOutbound), kNoSaSlot);
+  p.left.installer->flush(true);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(p.send_one());
+  EXPECT_EQ(p.left.sad->size(), 2u);
+  EXPECT_EQ(p.right.sad->size(), 2u);
+}
+
+// A full event ring loses events (the fast path counts them): the installer tells the manager,
+// which polls every Child SA's fast-path state at its next tick and rekeys the one past its soft
+// limit, as the event would have.
+TEST(FastpathSinkLimits, LostEventsFallBackToAPoll) {
+  LimitPair p("lim_lost", false, 200, 4);  // the left ring holds 3 events
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  ASSERT_NE(p.ml->established("right"), nullptr);
+  const uint32_t spi0 = p.ml->established("right")->child_sas().at(0).spi_out;
+  // Fill the left ring with events of no Child SA (stale ones).
+  SaEvent junk{0, 0x1234, SaEventKind::kSoftLifetime, SaDirection::kOutbound, 0};
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(rte_ring_enqueue_elem(p.left.events, &junk, sizeof junk), 0);
+  const uint64_t lost0 = sa_events_lost();
+  for (int i = 0; i < 185; ++i) EXPECT_TRUE(p.send_one());  // past the soft limit
+  EXPECT_GT(sa_events_lost(), lost0);
+  EXPECT_TRUE(p.left.installer->counters(spi0, SaDirection::kOutbound).soft);
+  p.left.installer->deliver_events(*p.ml);  // only the left side: its soft event was lost
+  EXPECT_EQ(p.left.installer->stray_events(), 3u);
+  EXPECT_EQ(p.ml->statistics().limit_lost, 1u);
+  EXPECT_EQ(p.ml->statistics().rekeys_child, 0u);
+  EXPECT_TRUE(p.wire.empty());
+  p.ml->tick();  // the poll
+  EXPECT_EQ(p.ml->statistics().rekeys_child, 1u);
+  EXPECT_EQ(p.ml->statistics().limit_soft, 1u);
+  p.pump();
+  EXPECT_NE(p.ml->established("right")->child_sas().at(0).spi_out, spi0);
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(p.send_one());
+  EXPECT_EQ(p.out_ctr.drop(DropReason::kLifetimeExpired), 0u);
+  // Back to events: no periodic poll without a loss.
+  const uint64_t runs = p.ml->timer_runs();
+  p.clock.t += std::chrono::seconds(5);
+  p.ml->tick();
+  EXPECT_LE(p.ml->timer_runs(), runs + 1);
 }
 
 }  // namespace

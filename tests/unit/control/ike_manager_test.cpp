@@ -40,6 +40,68 @@ TEST(IkeManagerConfig, ConvertsResolvedSettings) {
   EXPECT_EQ(m.sa.remote_port, 500);
   EXPECT_EQ(m.connect, ConnectType::kTrigger);  // NEC default
   EXPECT_EQ(m.direction, NegotiationDirection::kBoth);
+  EXPECT_EQ(m.sa.child.limit.packets, 0u);  // no packet/byte limits by default
+  EXPECT_EQ(m.sa.child.limit.bytes, 0u);
+}
+
+// Packet/byte limits go to the Child SAs' descriptors; the soft fraction follows the time
+// lifetime's margin and jitter (as fractions of child_lifetime), the margin at least 10 %.
+TEST(IkeManagerConfig, VolumeLimitsAndTheirSoftFraction) {
+  ManagedPeer m = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& s) {
+    s.child_lifetime_packets = 200;
+    s.child_lifetime_bytes = 1000000;
+  });
+  EXPECT_EQ(m.sa.child.limit.packets, 200u);
+  EXPECT_EQ(m.sa.child.limit.bytes, 1000000u);
+  // 28800 s, margin 540 s (1.9 %, so 10 %), jitter 180 s (0.625 %).
+  EXPECT_DOUBLE_EQ(m.sa.child.soft_max, 0.9);
+  EXPECT_DOUBLE_EQ(m.sa.child.soft_min, 0.9 - 180.0 / 28800);
+  ManagedPeer s = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& x) {
+    x.child_lifetime_packets = 200;
+    x.child_lifetime = 100;
+    x.rekey_margin = 20;
+    x.rekey_jitter = 10;
+    x.ike_lifetime = 100;
+  });
+  EXPECT_DOUBLE_EQ(s.sa.child.soft_max, 0.8);
+  EXPECT_DOUBLE_EQ(s.sa.child.soft_min, 0.7);
+  ManagedPeer h = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& x) {
+    x.child_lifetime_packets = 200;
+    x.child_lifetime = 10;
+    x.ike_lifetime = 14;
+    x.rekey_margin = 5;
+    x.rekey_jitter = 1;
+  });
+  EXPECT_DOUBLE_EQ(h.sa.child.soft_max, 0.5);  // never below half the limit
+  EXPECT_DOUBLE_EQ(h.sa.child.soft_min, 0.5);
+}
+
+// Lifetime events with a recording sink: the descriptors name the Child SA (cookie = our inbound
+// SPI); a soft event rekeys at once (the request is sent in the call), a second one does nothing,
+// an unknown cookie is refused.
+TEST(IkeManager, SoftLimitEventRekeysInTheSameCall) {
+  Net n([](esprit::IkeSettings& s) { s.child_lifetime_packets = 1000; });
+  ASSERT_EQ(n.a->initiate("right"), InitiateResult::kStarted);
+  n.pump();
+  ASSERT_EQ(n.sink_a.in.size(), 1u);
+  const SaDescriptor& in = n.sink_a.in[0];
+  EXPECT_EQ(in.cookie, in.spi);
+  EXPECT_EQ(n.sink_a.out[0].cookie, in.spi);
+  EXPECT_EQ(in.hard.packets, 1000u);
+  EXPECT_GE(in.soft.packets, 893u);
+  EXPECT_LE(in.soft.packets, 900u);
+  EXPECT_EQ(n.sink_a.out[0].soft.packets, in.soft.packets);
+  EXPECT_FALSE(n.a->child_limit_event(12345, ChildLimitEvent::kSoft));
+  EXPECT_TRUE(n.wire.empty());
+  EXPECT_TRUE(n.a->child_limit_event(in.cookie, ChildLimitEvent::kSoft));
+  EXPECT_EQ(n.wire.size(), 1u);  // CREATE_CHILD_SA, before any tick
+  EXPECT_TRUE(n.a->child_limit_event(in.cookie, ChildLimitEvent::kSoft));  // the other direction's
+  EXPECT_EQ(n.wire.size(), 1u);
+  EXPECT_EQ(n.a->statistics().rekeys_child, 1u);
+  n.pump();
+  ASSERT_EQ(n.a->established("right")->child_sas().size(), 1u);
+  EXPECT_NE(n.a->established("right")->child_sas()[0].spi_in, in.spi);
+  EXPECT_FALSE(n.a->child_limit_event(in.cookie, ChildLimitEvent::kHard));  // gone
 }
 
 TEST(IkeManager, AutoConnectEstablishesAndSnapshots) {
@@ -248,10 +310,16 @@ TEST(IkeManager, HardPacketLimitDeletesChild) {
   n.a->start();
   n.pump();
   uint32_t spi_in = n.sink_a.in[0].spi;
+  // Without lifetime events the manager polls the counters (limit_poll).
   n.counters[spi_in] = ChildCounters{1000, 100000, 0};
   n.run(1s);
-  EXPECT_TRUE(n.a->established("right")->child_sas().empty());
-  EXPECT_TRUE(n.b->established("left")->child_sas().empty());
+  // Deleted; connect_type auto asked for a new Child SA at once (trigger waits for an acquire:
+  // AcquireWithoutChildSaCreatesOneOnTheIkeSa).
+  ASSERT_EQ(n.a->established("right")->child_sas().size(), 1u);
+  EXPECT_NE(n.a->established("right")->child_sas()[0].spi_in, spi_in);
+  EXPECT_EQ(n.b->established("left")->child_sas().size(), 1u);
+  EXPECT_EQ(n.a->statistics().limit_hard, 1u);
+  EXPECT_EQ(n.a->statistics().rekeys_child, 0u);
   bool removed = false;
   for (auto& [spi, d] : n.sink_a.removed) removed |= spi == spi_in && d == SaDirection::kInbound;
   EXPECT_TRUE(removed);

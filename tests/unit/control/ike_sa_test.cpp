@@ -227,7 +227,9 @@ TEST(IkeSa, WildcardRemoteIdMatchesTheSuffixOnly) {
     Pair p(si, sr);
     p.establish();
     EXPECT_EQ(p.i->state() == IkeState::kEstablished, c.ok);
-    if (!c.ok) EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+    if (!c.ok) {
+      EXPECT_EQ(p.i->last_error(), NotifyType::kAuthenticationFailed);
+    }
   }
   // Only FQDN and RFC 822 IDs take the wildcard, and the type must match.
   auto si = settings(true, kGcmIke, kGcmEsp);

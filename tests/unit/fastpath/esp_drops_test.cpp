@@ -194,6 +194,22 @@ TEST_F(EspDrops, FailuresInsideABurstKeepOrder) {
   for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
 }
 
+// Inbound SAs count too: a burst that would pass the hard limit delivers only what fits.
+TEST_F(EspDrops, InboundHardLimitStopsInsideABurst) {
+  std::string err;
+  auto d = null_sha256(SaDirection::kInbound);
+  d.hard.packets = 3;
+  auto sa = EspSa::create(d, &err);
+  ASSERT_TRUE(sa) << err;
+  std::vector<rte_mbuf*> pkts;
+  for (uint32_t seq = 1; seq <= 5; ++seq) pkts.push_back(make_mbuf(craft(seq, with_trailer(inner_v4(8), 4))));
+  EXPECT_EQ(decap_burst(*worker, *sa, pkts, ctr), 3);
+  EXPECT_EQ(sa->lifetime_packets(), 3u);
+  EXPECT_EQ(ctr.drop(DropReason::kLifetimeExpired), 2u);
+  EXPECT_TRUE(sa->hard_expired());
+  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+}
+
 TEST_F(EspDrops, IcvFailureDoesNotMoveTheWindow) {
   auto bytes = craft(50, with_trailer(inner_v4(8), 4));
   bytes[30] ^= 1;
@@ -507,6 +523,84 @@ TEST_F(EspEncapOptions, ByteLifetimeCountsPlaintext) {
   EXPECT_FALSE(encap_one(*sa, inner_v4(30)).empty());  // 100: limit reached
   EXPECT_TRUE(sa->hard_expired());
   EXPECT_TRUE(encap_one(*sa, inner_v4(30)).empty());
+  drain_events();
+}
+
+// The hard limit is never passed, not even by one burst: the packets past it are dropped
+// (lifetime_expired) in burst order, the first ones go. A burst of 257 (more than one batch).
+TEST_F(EspEncapOptions, HardPacketLimitStopsInsideABurst) {
+  std::string err;
+  auto d = null_sha256(SaDirection::kOutbound);
+  d.soft.packets = 10;
+  d.hard.packets = 20;
+  d.cookie = 78;
+  auto sa = EspSa::create(d, &err);
+  ASSERT_TRUE(sa) << err;
+  drain_events();
+  std::vector<rte_mbuf*> pkts;
+  for (int i = 0; i < 257; ++i) pkts.push_back(make_mbuf(inner_v4(10)));
+  const std::vector<rte_mbuf*> sent(pkts.begin(), pkts.end());
+  const uint16_t ok = encap_burst(*worker, *sa, pkts, ctr);
+  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(ctr.drop(DropReason::kLifetimeExpired), 237u);
+  EXPECT_EQ(sa->lifetime_packets(), 20u);
+  EXPECT_EQ(ctr.packets, 20u);
+  EXPECT_TRUE(sa->hard_expired());
+  for (uint16_t i = 0; i < ok; ++i) {
+    EXPECT_EQ(pkts[i], sent[i]);  // the first 20, in order, with sequence numbers 1..20
+    const auto b = mbuf_bytes(pkts[i]);
+    EXPECT_EQ(b[27], i + 1);
+  }
+  auto ev = drain_events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, SaEventKind::kHardLifetime);
+  EXPECT_EQ(ev[0].cookie, 78u);
+  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+}
+
+TEST_F(EspEncapOptions, HardByteLimitStopsInsideABurst) {
+  std::string err;
+  auto d = null_sha256(SaDirection::kOutbound);
+  d.hard.bytes = 120;
+  auto sa = EspSa::create(d, &err);
+  ASSERT_TRUE(sa) << err;
+  std::vector<rte_mbuf*> pkts;
+  for (int i = 0; i < 4; ++i) pkts.push_back(make_mbuf(inner_v4(30)));  // 50 bytes each
+  EXPECT_EQ(encap_burst(*worker, *sa, pkts, ctr), 2);  // 100; a third would make 150
+  EXPECT_EQ(sa->lifetime_bytes(), 100u);
+  EXPECT_EQ(ctr.drop(DropReason::kLifetimeExpired), 2u);
+  EXPECT_TRUE(sa->hard_expired());
+  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+  drain_events();
+}
+
+// Many SAs in one batch: each stops at its own limit, the others are untouched.
+TEST_F(EspEncapOptions, HardLimitPerSaInAMultiSaBurst) {
+  std::string err;
+  auto da = null_sha256(SaDirection::kOutbound);
+  da.hard.packets = 5;
+  auto db = null_sha256(SaDirection::kOutbound);
+  db.spi = kSpi + 1;
+  auto a = EspSa::create(da, &err);
+  auto b = EspSa::create(db, &err);
+  ASSERT_TRUE(a && b) << err;
+  SaCounters cb;
+  std::vector<rte_mbuf*> pkts;
+  std::vector<EspSa*> sas;
+  std::vector<SaCounters*> ctrs;
+  for (int i = 0; i < 40; ++i) {
+    pkts.push_back(make_mbuf(inner_v4(10)));
+    sas.push_back(i % 2 ? b.get() : a.get());
+    ctrs.push_back(i % 2 ? &cb : &ctr);
+  }
+  EXPECT_EQ(encap_burst_multi(*worker, pkts, sas, ctrs), 25);
+  EXPECT_EQ(a->lifetime_packets(), 5u);
+  EXPECT_EQ(b->lifetime_packets(), 20u);
+  EXPECT_EQ(ctr.drop(DropReason::kLifetimeExpired), 15u);
+  EXPECT_EQ(cb.drop(DropReason::kLifetimeExpired), 0u);
+  EXPECT_TRUE(a->hard_expired());
+  EXPECT_FALSE(b->hard_expired());
+  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
   drain_events();
 }
 

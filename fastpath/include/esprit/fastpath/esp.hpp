@@ -48,6 +48,11 @@ struct SaEvent {
 };
 static_assert(sizeof(SaEvent) == 16);
 
+/// Lifetime events that found their ring full (lost; the SA's state still shows the change), since
+/// start, over all workers and rings. The control core compares it between drains to know when to
+/// poll the SAs' states instead.
+[[nodiscard]] uint64_t sa_events_lost() noexcept;
+
 /// pkts[0,k) are encapsulated and ready to send; pkts[k,n) failed, are still owned by the caller,
 /// and each failure was counted in `counters.drops`. Order is kept within both parts.
 [[nodiscard]] uint16_t encap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts,
@@ -84,8 +89,9 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept;
 /// Per-lcore state: the IPsec-MB manager, the CBC IV generator, scratch for one batch.
 class EspWorker {
  public:
-  /// `events` (optional) is an rte_ring of SaEvent elements (rte_ring_create_elem, 16-byte elements)
-  /// that receives lifetime events; when it is full the event is still visible in the SA's state.
+  /// `events` (optional) is an rte_ring of SaEvent elements (rte_ring_create_elem, 16-byte elements;
+  /// multi-producer when several workers share it) that receives lifetime events; when it is full
+  /// the event is counted in sa_events_lost() and still visible in the SA's state.
   static std::unique_ptr<EspWorker> create(rte_ring* events, std::string* error);
   ~EspWorker();
   EspWorker(const EspWorker&) = delete;

@@ -28,6 +28,8 @@
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/spd.hpp"
 
+struct rte_ring;
+
 namespace esprit::ike {
 
 /// One SPD rule as the daemon built it, and the peer whose Child SAs give its SA ("" = static: its
@@ -51,6 +53,9 @@ struct FastpathInstallerConfig {
   /// false: every change of an outbound SA publishes at once (tests, small setups); true: changes are
   /// coalesced and flush() publishes (espritd, once per control-loop turn).
   bool batch_publish = false;
+  /// The ring of SaEvent elements the workers' EspWorkers raise lifetime events into (multi-producer,
+  /// single consumer: deliver_events()); nullptr: none. Not owned.
+  rte_ring* events = nullptr;
 };
 
 /// SPD publications by the installer (`show ikev2 statistics`, benchmarks).
@@ -96,6 +101,13 @@ class FastpathInstaller {
   /// outbound rekey reuses (Sad::replace keeps the slot's counters); errors are the slot's. Zero
   /// when not installed. Control thread only (the one that frees SAs).
   [[nodiscard]] ChildCounters counters(uint32_t spi, SaDirection d) const noexcept;
+  /// Drains the lifetime event ring (config `events`) into the manager: soft events start Child SA
+  /// rekeys, hard ones (and sequence exhaustion) delete and re-create (IkeManager::child_limit_event).
+  /// When events were lost (sa_events_lost() grew: a full ring) the manager polls every Child SA's
+  /// state once (child_limit_events_lost). Returns the events read. Control thread, once per loop turn.
+  std::size_t deliver_events(IkeManager& manager);
+  /// Events that named no Child SA of the manager (gone already, or a static SA), since start.
+  [[nodiscard]] uint64_t stray_events() const noexcept { return stray_events_; }
 
  private:
   class PeerSink;
@@ -133,6 +145,8 @@ class FastpathInstaller {
   std::chrono::steady_clock::time_point next_publish_{};
   SpdPublishStats stats_;
   uint64_t failures_ = 0;
+  uint64_t stray_events_ = 0;
+  uint64_t events_lost_seen_ = 0;  ///< sa_events_lost() at the last deliver_events()
   std::string last_error_;
 };
 

@@ -86,6 +86,9 @@ struct IkeStats {
   uint64_t established = 0, failed = 0, deleted = 0, dpd_sent = 0, rekeys_ike = 0, rekeys_child = 0;
   uint64_t acquire = 0, acquire_limited = 0;
   uint64_t nat_keepalives = 0;
+  /// Child SA packet/byte limits the fast path reported (events, or the poll after lost events):
+  /// soft (rekeys started), hard (Child SAs stopped and deleted); lost: rings found full.
+  uint64_t limit_soft = 0, limit_hard = 0, limit_lost = 0;
   uint64_t dropped = 0;  ///< datagrams that matched no SA or did not parse
   uint64_t initial_contact = 0;  ///< older IKE SAs dropped for an INITIAL_CONTACT (RFC 7296 2.4)
   std::map<std::string, uint64_t> failures;  ///< by notify name ("AUTHENTICATION_FAILED", "TIMEOUT")
@@ -138,9 +141,18 @@ struct IkeSaSnapshot {
 // The manager
 // ---------------------------------------------------------------------------------------------
 
-/// Packets/octets/errors of one SA of the fast path (the counters callback).
+/// Packets/octets/errors of one SA of the fast path (the counters callback), and whether it crossed
+/// its soft packet/byte limit or reached its hard one (the fast path's state, the truth when the
+/// descriptors carry the limits; a source without it leaves them false and the counts decide).
 struct ChildCounters {
   uint64_t packets = 0, octets = 0, errors = 0;
+  bool soft = false, hard = false;
+};
+
+/// What the fast path reports about a Child SA direction's packet/byte limits.
+enum class ChildLimitEvent : uint8_t {
+  kSoft,  ///< crossed the soft limit: rekey
+  kHard,  ///< reached the hard limit (or its sequence numbers ran out): the fast path stopped it
 };
 
 struct IkeManagerEnv {
@@ -160,8 +172,12 @@ struct IkeManagerEnv {
   /// Called once per IKE SA, after its keys are in place and before anything is sent on it (the
   /// daemon writes its keys to the Wireshark keys file); empty: none.
   std::function<void(const std::string& peer, const IkeSa& sa)> on_established;
-  /// How often a Child SA's packet/byte counters are compared with child_lifetime_bytes/packets.
+  /// How often a Child SA's packet/byte counters are compared with child_lifetime_bytes/packets
+  /// when the limits are not delivered as events (limit_events false).
   Duration limit_poll = std::chrono::seconds(1);
+  /// The fast path delivers its packet/byte limit events (child_limit_event(), and
+  /// child_limit_events_lost() when some were lost): no periodic poll, a poll only after a loss.
+  bool limit_events = false;
   /// Minimum time between two acquires of one peer that start an exchange.
   Duration acquire_holdoff = std::chrono::seconds(1);
   /// Wait before re-establishing an auto peer whose IKE SA was lost.
@@ -197,6 +213,15 @@ class IkeManager {
   InitiateResult acquire(std::string_view peer);
   /// `espritctl clear ikev2 sa [peer]`: deletes the IKE SAs (of one peer, or all); returns how many.
   std::size_t clear(std::string_view peer = {});
+  /// The fast path says a direction of the Child SA whose descriptors carry `cookie` (our inbound
+  /// SPI) crossed its soft packet/byte limit (its rekey starts now: CREATE_CHILD_SA sent in this
+  /// call unless a request is outstanding) or reached its hard limit (it is deleted now and, for
+  /// connect_type auto, a new Child SA is requested at once; trigger waits for traffic). False when
+  /// no Child SA has that cookie (gone already, or a static SA).
+  bool child_limit_event(uint64_t cookie, ChildLimitEvent kind);
+  /// Limit events may have been lost (the fast path's ring was full): every Child SA's counters
+  /// are polled at the next tick (env counters; limits as in the poll).
+  void child_limit_events_lost();
 
   /// The daemon stops (RFC 7296 1.4.1; strongSwan does the same on shutdown): an INFORMATIONAL
   /// Delete goes out on every established IKE SA (queued behind an exchange under way), half-open
@@ -222,6 +247,7 @@ class IkeManager {
     Duration installed{};
     Duration soft{};  ///< rekey at
     Duration hard{};
+    bool rekey_asked = false;  ///< we queued its rekey (it may not have started yet)
   };
   static constexpr Duration kNever = Duration::max();
   struct Entry {
@@ -249,6 +275,7 @@ class IkeManager {
     // scheduling and bookkeeping
     Duration due = kNever;      ///< its key in timers_ (kNever: not there)
     Duration last_poll{};       ///< Child SA counters last compared with the byte/packet limits
+    bool poll_now = false;      ///< limit events were lost: poll at the next tick
     uint64_t tick_seen = 0;     ///< the tick() that last ran it (each SA at most once per tick)
     uint64_t indexed_spi = 0;   ///< its key in by_spi_ (0: none)
     std::string id_key;         ///< its key in by_id_ (empty: none)
@@ -288,6 +315,13 @@ class IkeManager {
   void note_dead(Entry& e);
   void account(Entry& e, bool gone = false);
   void initial_contact(Entry& e);
+  /// A Child SA (by our inbound SPI) reached its soft or hard packet/byte limit.
+  void child_limit(Entry& e, uint32_t spi_in, bool soft, bool hard);
+  /// Where the Child SA with this inbound SPI is (child_owner_, checked), or nullptr.
+  Entry* child_entry(uint32_t spi_in);
+  [[nodiscard]] bool volume_limits(const ManagedPeer& cfg) const noexcept {
+    return env_.counters && (cfg.child_bytes || cfg.child_packets);
+  }
   Entry& add(std::unique_ptr<Entry> e);
   /// Marks the manager busy for the duration of a public call (SAs queued outside one are kicked_).
   struct Busy {
@@ -319,6 +353,8 @@ class IkeManager {
   std::unordered_map<uint64_t, Entry*> by_spi_;  ///< our SPI -> SA (every SA whose SPI is known)
   /// Responder half-open demux: (peer address, port, SPIi, Ni) -> the SA its IKE_SA_INIT made.
   std::unordered_map<std::string, Entry*> by_init_;
+  /// Child SAs' inbound SPIs -> the serial of the IKE SA that has them (lifetime events).
+  std::unordered_map<uint32_t, uint64_t> child_owner_;
   static std::string init_key(const IpAddress& remote, uint16_t rport, uint64_t spi_i, std::span<const uint8_t> nonce);
   void index(Entry& e);
   uint64_t next_serial_ = 1;

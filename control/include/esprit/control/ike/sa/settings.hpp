@@ -57,6 +57,13 @@ struct ChildSettings {
   bool transport_mode = false;               ///< request USE_TRANSPORT_MODE / accept it
   uint32_t replay_window = 64;
   Duration lifetime = std::chrono::hours(1);  ///< rekey time (the owner of the clock decides when)
+  /// Packet/byte limits of each direction of each Child SA (0: none), programmed into its SA
+  /// descriptors (SaDescriptor::hard/soft): the fast path stops a direction at `limit` and raises
+  /// its soft event at `limit` times a fraction drawn per Child SA from [soft_min, soft_max]
+  /// (the manager derives them from the rekey margin and jitter, docs/ike.md). Both descriptors
+  /// carry the Child SA's inbound SPI as their cookie, so an event names the Child SA.
+  LifetimeLimit limit;
+  double soft_min = 0.9, soft_max = 0.9;
 };
 
 struct IkeSettings {
