@@ -931,7 +931,7 @@ int main(int argc, char** argv) {
     };
     // The Child SA's own packets and bytes (not its slot's: an outbound rekey reuses the slot).
     env.counters = [&d](uint32_t spi, SaDirection dir) { return d.installer->counters(spi, dir); };
-    env.limit_events = true;  // deliver_events() below
+    env.limit_events = true;  // run_control_loop() drains the events (deliver_events)
     if (d.keys)
       env.on_established = [&d](const std::string& peer, const ike::IkeSa& sa) { write_ike_sa_keys(*d.keys, peer, sa); };
     manager = std::make_unique<ike::IkeManager>(managed_peers(d), std::move(env));
