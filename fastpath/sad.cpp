@@ -232,6 +232,16 @@ bool Sad::replace(uint32_t slot, const SaDescriptor& d, std::string* error) {
     set_error(error, "SA " + hex_spi(d.spi) + ": " + why);
     return false;
   }
+  // The same outbound SA again (same SPI: a NAT mapping change, new path settings): it goes on
+  // from the old one's sequence number. Starting again at 1 would repeat sequence numbers under the
+  // same key (AES-GCM: the same nonce) and the peer's replay window would drop the packets. Workers
+  // may still reserve numbers on the old SA until they pass a quiescent state (a burst or two), so
+  // the new one starts kSeqHandoverGap past what the old one had handed out.
+  const EspSa* cur = slots_[slot].load(std::memory_order_acquire);
+  if (d.direction == SaDirection::kOutbound && cur && cur->spi() == d.spi)
+    // (sequence() is the last number handed out; past UINT64_MAX - gap the SA is used up: 0.)
+    sa->set_next_sequence(cur->sequence() < UINT64_MAX - 1 - kSeqHandoverGap ? cur->sequence() + 1 + kSeqHandoverGap
+                                                                                : 0);
   EspSa* old = slots_[slot].exchange(sa.release(), std::memory_order_acq_rel);
   m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie, m.info.owner};  // same key, same owner
   retire(old, kNoSaSlot, -1);

@@ -401,6 +401,39 @@ TEST_F(SadTest, ReplaceRefusesWhatWouldBreakTheSlot) {
   EXPECT_EQ(sad->pending(), 1u);
 }
 
+TEST_F(SadTest, OutboundReplacedByItselfContinuesItsSequenceNumbers) {
+  // A NAT mapping change re-installs the same outbound SA (same SPI and key) on a new port: the
+  // new EspSa must not hand out sequence numbers (GCM nonces under the same key) a second time.
+  auto sad = make(8);
+  ASSERT_TRUE(sad);
+  std::string err;
+  auto slot = sad->add(sa(0xc100, SaDirection::kOutbound), &err);
+  ASSERT_TRUE(slot) << err;
+  Peer peer;
+  std::vector<uint8_t> esp;
+  auto send = [&] {
+    rte_mbuf* m = make_mbuf(inner_v4(1));
+    ASSERT_EQ(encap_burst(*peer.worker, *sad->get(*slot), std::span<rte_mbuf*>(&m, 1), sad->counters(0, *slot)), 1);
+    esp = mbuf_bytes(m);
+    rte_pktmbuf_free(m);
+  };
+  auto seq_of = [&] {  // the ESP header's sequence number (outer IPv4 of 20 bytes)
+    return uint32_t{esp[24]} << 24 | uint32_t{esp[25]} << 16 | uint32_t{esp[26]} << 8 | esp[27];
+  };
+  for (int i = 0; i < 3; ++i) send();
+  EXPECT_EQ(seq_of(), 3u);
+
+  ASSERT_TRUE(sad->replace(*slot, sa(0xc100, SaDirection::kOutbound), &err)) << err;
+  EXPECT_EQ(sad->get(*slot)->sequence(), 3 + Sad::kSeqHandoverGap);
+  send();
+  EXPECT_EQ(seq_of(), 4 + Sad::kSeqHandoverGap);
+
+  // A rekey (another SPI) is another SA: it starts at 1.
+  ASSERT_TRUE(sad->replace(*slot, sa(0xc200, SaDirection::kOutbound, false, 0x22), &err)) << err;
+  send();
+  EXPECT_EQ(seq_of(), 1u);
+}
+
 /// Looks up and decapsulates `pkts` one packet at a time; returns the number decapsulated.
 uint32_t decap_all(Sad& sad, EspWorker& w, std::span<rte_mbuf*> pkts, std::vector<EspSa*>& sas,
                    std::vector<uint32_t>& slots) {
@@ -670,7 +703,9 @@ TEST_F(SadTest, InboundSasGetOwnersRoundRobinKeptAcrossReplace) {
   std::vector<uint32_t> slots;
   for (uint32_t i = 0; i < 7; ++i) {
     // Outbound SAs in between take no turn: they are used by every worker.
-    if (i == 2) ASSERT_TRUE(sad->add(sa(0x6100, SaDirection::kOutbound), &err)) << err;
+    if (i == 2) {
+      ASSERT_TRUE(sad->add(sa(0x6100, SaDirection::kOutbound), &err)) << err;
+    }
     auto slot = sad->add(sa(0x6000 + i, SaDirection::kInbound), &err);
     ASSERT_TRUE(slot) << err;
     slots.push_back(*slot);

@@ -114,8 +114,13 @@ class Sad {
   std::optional<uint32_t> add(const SaDescriptor& d, std::string* error);
   /// Puts a new SA made from `d` in `slot`; the old one is freed after a grace period. The
   /// direction must stay, and for inbound the key (SPI, local address) too: an inbound rekey is
-  /// add() + remove(), since both SPIs must be accepted during the overlap.
+  /// add() + remove(), since both SPIs must be accepted during the overlap. An outbound SA that
+  /// replaces one with the same SPI (the same SA on a new path) continues its sequence numbers,
+  /// kSeqHandoverGap past the last one handed out (never a number twice under one key).
   bool replace(uint32_t slot, const SaDescriptor& d, std::string* error);
+  /// Sequence numbers skipped when an outbound SA is replaced by itself: more than the workers can
+  /// reserve on the old SA between the swap and their next quiescent state.
+  static constexpr uint64_t kSeqHandoverGap = 1u << 16;
   /// Unpublishes the SA; its slot and key are reusable after a grace period. False if the slot
   /// holds no SA.
   bool remove(uint32_t slot);
