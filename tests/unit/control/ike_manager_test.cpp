@@ -84,7 +84,7 @@ TEST(IkeManager, SoftLimitEventRekeysInTheSameCall) {
   ASSERT_EQ(n.a->initiate("right"), InitiateResult::kStarted);
   n.pump();
   ASSERT_EQ(n.sink_a.in.size(), 1u);
-  const SaDescriptor& in = n.sink_a.in[0];
+  const SaDescriptor in = n.sink_a.in[0];  // a copy: the vector grows with the rekey
   EXPECT_EQ(in.cookie, in.spi);
   EXPECT_EQ(n.sink_a.out[0].cookie, in.spi);
   EXPECT_EQ(in.hard.packets, 1000u);
