@@ -226,20 +226,30 @@ bool Sad::replace(uint32_t slot, const SaDescriptor& d, std::string* error) {
                          " (for an inbound rekey add the new SA, then remove the old one)");
     return false;
   }
+  // The same outbound SA again (same SPI: a NAT mapping change, new path settings) goes on where
+  // the old one was: its packet/byte limits less what the old one used (no second allowance), and
+  // its sequence numbers. Starting again at 1 would repeat sequence numbers under the same key
+  // (AES-GCM: the same nonce) and the peer's replay window would drop the packets. Workers may
+  // still reserve numbers on the old SA until they pass a quiescent state (a burst or two), so the
+  // new one starts kSeqHandoverGap past what the old one had handed out.
+  const EspSa* cur = slots_[slot].load(std::memory_order_acquire);
+  const bool continues = d.direction == SaDirection::kOutbound && cur && cur->spi() == d.spi;
+  SaDescriptor cd = d;
+  if (continues) {
+    auto left = [](uint64_t limit, uint64_t used) -> uint64_t {
+      return limit == 0 ? 0 : limit > used ? limit - used : 1;  // 0 = no limit; 1 = stops at once
+    };
+    cd.hard = LifetimeLimit{left(d.hard.packets, cur->lifetime_packets()), left(d.hard.bytes, cur->lifetime_bytes())};
+    cd.soft = LifetimeLimit{left(d.soft.packets, cur->lifetime_packets()), left(d.soft.bytes, cur->lifetime_bytes())};
+  }
   std::string why;
-  std::unique_ptr<EspSa> sa = EspSa::create(d, &why);
+  std::unique_ptr<EspSa> sa = EspSa::create(cd, &why);
   if (!sa) {
     set_error(error, "SA " + hex_spi(d.spi) + ": " + why);
     return false;
   }
-  // The same outbound SA again (same SPI: a NAT mapping change, new path settings): it goes on
-  // from the old one's sequence number. Starting again at 1 would repeat sequence numbers under the
-  // same key (AES-GCM: the same nonce) and the peer's replay window would drop the packets. Workers
-  // may still reserve numbers on the old SA until they pass a quiescent state (a burst or two), so
-  // the new one starts kSeqHandoverGap past what the old one had handed out.
-  const EspSa* cur = slots_[slot].load(std::memory_order_acquire);
-  if (d.direction == SaDirection::kOutbound && cur && cur->spi() == d.spi)
-    // (sequence() is the last number handed out; past UINT64_MAX - gap the SA is used up: 0.)
+  // (sequence() is the last number handed out; past UINT64_MAX - gap the SA is used up: 0.)
+  if (continues)
     sa->set_next_sequence(cur->sequence() < UINT64_MAX - 1 - kSeqHandoverGap ? cur->sequence() + 1 + kSeqHandoverGap
                                                                                 : 0);
   EspSa* old = slots_[slot].exchange(sa.release(), std::memory_order_acq_rel);

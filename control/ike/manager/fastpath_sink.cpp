@@ -388,18 +388,8 @@ void FastpathInstaller::install_outbound(const std::string& peer, const SaDescri
   if (replacing) {
     // Rekey (or a NAT mapping change: same SPI, new port): the slot keeps its policies and tunnel.
     auto old = pos->second;
-    SaDescriptor d = sa;
-    if (replaces == sa.spi)
-      if (const EspSa* cur = sad.get(old->slot); cur && cur->spi() == sa.spi) {
-        // The same SA on a new mapping: a new EspSa counts from zero, so what the old one carried
-        // comes off its packet/byte limits (it never gets a second allowance).
-        auto left = [](uint64_t limit, uint64_t used) -> uint64_t {
-          return limit == 0 ? 0 : limit > used ? limit - used : 1;
-        };
-        d.hard = LifetimeLimit{left(sa.hard.packets, cur->lifetime_packets()), left(sa.hard.bytes, cur->lifetime_bytes())};
-        d.soft = LifetimeLimit{left(sa.soft.packets, cur->lifetime_packets()), left(sa.soft.bytes, cur->lifetime_bytes())};
-      }
-    if (!sad.replace(old->slot, d, &err)) {
+    // The same SPI (a new mapping) continues its limits and sequence numbers (Sad::replace).
+    if (!sad.replace(old->slot, sa, &err)) {
       fail("peer " + peer + ": outbound SA replace: " + err);
       return;
     }

@@ -56,24 +56,23 @@ TEST(IkeManagerConfig, VolumeLimitsAndTheirSoftFraction) {
   // 28800 s, margin 540 s (1.9 %, so 10 %), jitter 180 s (0.625 %).
   EXPECT_DOUBLE_EQ(m.sa.child.soft_max, 0.9);
   EXPECT_DOUBLE_EQ(m.sa.child.soft_min, 0.9 - 180.0 / 28800);
-  ManagedPeer s = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& x) {
-    x.child_lifetime_packets = 200;
-    x.child_lifetime = 100;
-    x.rekey_margin = 20;
-    x.rekey_jitter = 10;
-    x.ike_lifetime = 100;
-  });
-  EXPECT_DOUBLE_EQ(s.sa.child.soft_max, 0.8);
-  EXPECT_DOUBLE_EQ(s.sa.child.soft_min, 0.7);
-  ManagedPeer h = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [](esprit::IkeSettings& x) {
-    x.child_lifetime_packets = 200;
-    x.child_lifetime = 10;
-    x.ike_lifetime = 14;
-    x.rekey_margin = 5;
-    x.rekey_jitter = 1;
-  });
-  EXPECT_DOUBLE_EQ(h.sa.child.soft_max, 0.5);  // never below half the limit
-  EXPECT_DOUBLE_EQ(h.sa.child.soft_min, 0.5);
+  // (child_lifetime, ike_lifetime, rekey_margin, rekey_jitter) -> soft fraction range.
+  struct Case {
+    uint32_t child, ike, margin, jitter;
+    double max, min;
+  };
+  for (const Case& c : {Case{100, 100, 20, 10, 0.8, 0.7},
+                        Case{10, 14, 5, 1, 0.5, 0.5}}) {  // never below half the limit
+    ManagedPeer x = peer_config("right", ip("198.51.100.2"), ip("192.0.2.1"), [&](esprit::IkeSettings& e) {
+      e.child_lifetime_packets = 200;
+      e.child_lifetime = c.child;
+      e.ike_lifetime = c.ike;
+      e.rekey_margin = c.margin;
+      e.rekey_jitter = c.jitter;
+    });
+    EXPECT_DOUBLE_EQ(x.sa.child.soft_max, c.max) << c.child;
+    EXPECT_DOUBLE_EQ(x.sa.child.soft_min, c.min) << c.child;
+  }
 }
 
 // Lifetime events with a recording sink: the descriptors name the Child SA (cookie = our inbound

@@ -115,8 +115,9 @@ class Sad {
   /// Puts a new SA made from `d` in `slot`; the old one is freed after a grace period. The
   /// direction must stay, and for inbound the key (SPI, local address) too: an inbound rekey is
   /// add() + remove(), since both SPIs must be accepted during the overlap. An outbound SA that
-  /// replaces one with the same SPI (the same SA on a new path) continues its sequence numbers,
-  /// kSeqHandoverGap past the last one handed out (never a number twice under one key).
+  /// replaces one with the same SPI (the same SA on a new path) continues it: its sequence numbers
+  /// kSeqHandoverGap past the last one handed out (never a number twice under one key), and its
+  /// soft/hard packet and byte limits less what the old one used.
   bool replace(uint32_t slot, const SaDescriptor& d, std::string* error);
   /// Sequence numbers skipped when an outbound SA is replaced by itself: more than the workers can
   /// reserve on the old SA between the swap and their next quiescent state.
