@@ -20,7 +20,7 @@ namespace esprit {
 struct PortSpec {
   std::string name;    ///< ours, for logs and counters
   std::string device;  ///< PCI address or vdev string, with devargs after the first ','
-  std::string ethdev_name;  ///< the ethdev's name ("0000:03:00.0", "net_pcap0"); empty: from `device`
+  std::string ethdev_name{};  ///< the ethdev's name ("0000:03:00.0", "net_pcap0"); empty: from `device`
   PortRole role = PortRole::kProtected;
   uint16_t mtu = 1500;
   uint16_t rx_queues = 1;
@@ -29,7 +29,7 @@ struct PortSpec {
   /// then go through GatewayTables::control_tx).
   bool control_tx_queue = true;
   /// Set as the port's MAC (rte_eth_dev_default_mac_addr_set); nullopt: the device's own.
-  std::optional<rte_ether_addr> mac;
+  std::optional<rte_ether_addr> mac{};
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   bool promiscuous = false;  ///< a gateway only needs frames for its own MAC
