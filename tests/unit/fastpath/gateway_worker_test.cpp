@@ -426,7 +426,7 @@ TEST(GatewayWake, PuntWakesTheBlockedControlCore) {
     }
     result.store(wake->wait(std::chrono::seconds(60)) ? 1 : 0);
   });
-  for (int i = 0; i < 10000 && wake->sleeps() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 60000 && wake->sleeps() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(wake->sleeps(), 1u) << "the control thread never blocked";
   lab.inject(0, udp_to_us(500, 500, std::vector<uint8_t>(28, 0x11)));
   lab.workers[0]->poll_once({});
