@@ -263,6 +263,11 @@ bool ControlServer::write_client(Client& c, std::chrono::steady_clock::time_poin
   return !c.closing;
 }
 
+void ControlServer::add_wait_fds(std::vector<pollfd>& out) const {
+  out.push_back({listen_fd_, POLLIN, 0});
+  for (const auto& c : clients_) out.push_back({c->fd, static_cast<short>(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
+}
+
 uint32_t ControlServer::poll(std::chrono::steady_clock::time_point now) {
   pollfd fds[kMaxClients + 1];
   std::size_t nfds = 0;

@@ -11,6 +11,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include <poll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@
 #include "esprit/control/ike_io.hpp"
 #include "esprit/control/local_services.hpp"
 #include "esprit/control/wireshark_keys.hpp"
+#include "esprit/fastpath/control_wake.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
 #include "esprit/fastpath/port.hpp"
@@ -59,10 +61,17 @@ namespace {
 /// SIGTERM / SIGINT received so far: the first stops the daemon after its IKE SAs' Deletes (at
 /// most kShutdownWait), a second one at once.
 std::atomic<int> g_signals{0};
-void on_signal(int) { g_signals.fetch_add(1); }
+/// The control core's doorbell while the control loop runs: a signal wakes the blocked control
+/// core whichever thread the kernel delivered it to.
+std::atomic<ControlWake*> g_wake{nullptr};
+void on_signal(int) {
+  g_signals.fetch_add(1);
+  if (ControlWake* w = g_wake.load()) w->ring();  // write(2): async-signal-safe
+}
 /// Set once the control loop has ended: the workers run until then, so the Deletes leave.
 std::atomic<bool> g_workers_stop{false};
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free counter");
+static_assert(std::atomic<ControlWake*>::is_always_lock_free, "the signal handler reads the doorbell");
 
 /// Our control socket once created, so that a fatal error does not leave it behind.
 std::string g_control_socket;
@@ -133,6 +142,9 @@ struct Daemon {
   /// IKE ([[peer]]s): Child SAs into the SAD/SPD; nullptr without peers.
   std::unique_ptr<ike::FastpathInstaller> installer;
   rte_ring* sa_events = nullptr;  ///< the workers' SA lifetime events, for the IKE manager (with peers)
+  /// Rung by the workers after they enqueue onto punt, neighbour-request or SA-event rings, so
+  /// the idle control core can block (run_control_loop, control_wake.hpp).
+  std::unique_ptr<ControlWake> wake;
   std::vector<NamedPolicyRule> named_rules;  ///< the SPD rules as expanded from the policies
   std::vector<std::unique_ptr<KeysWritingSink>> keys_sinks;  ///< with [ike] keys_file
 };
@@ -204,6 +216,10 @@ void build(Daemon& d) {
   if (!d.fib) die("FIB: " + err);
   d.neighbors = NeighborTable::create(NeighborTableConfig{}, *d.rcu, &err);
   if (!d.neighbors) die("neighbours: " + err);
+  d.wake = ControlWake::create(&err);
+  if (!d.wake) die("control core wake-up: " + err);
+  d.neighbors->set_control_wake(d.wake.get());
+  d.tables.control_wake = d.wake.get();
 
   // Ports: one RX queue and one TX queue per worker, plus the control core's TX queue.
   std::unordered_map<std::string, uint16_t> port_id;
@@ -442,7 +458,7 @@ void build(Daemon& d) {
     std::vector<RxQueue> rx;
     for (const auto& p : d.ports)
       if (w < p->spec().rx_queues) rx.push_back({p->id(), static_cast<uint16_t>(w)});
-    auto esp = EspWorker::create(d.sa_events, &err);
+    auto esp = EspWorker::create(d.sa_events, &err, d.wake.get());
     if (!esp) die("ESP worker: " + err);
     d.workers.push_back(std::make_unique<GatewayWorker>(d.tables, w, std::move(rx), static_cast<uint16_t>(w),
                                                         std::move(esp),
@@ -643,34 +659,30 @@ struct ControlLoop {
   NoSaAcquirer* acquirer;             ///< with manager
   std::chrono::steady_clock::duration stats_interval;
   bool print_stats;
-  const uint64_t* ike_sent;           ///< IKE messages the manager sent so far (nullptr: none)
+  /// The idle control core blocks on it; the workers ring it after enqueueing onto the rings below.
+  ControlWake& wake;
+  rte_ring* punt;                     ///< punted frames (LocalServices::poll drains it)
+  const NeighborTable& neighbors;     ///< resolution requests (LocalServices::poll)
+  rte_ring* sa_events;                ///< Child SA limit events (deliver_events); nullptr without peers
 };
 
 /// A turn that did work is followed by the next at once, and so are idle turns for kSpinAfterWork
-/// after the last one that did work (under load the next datagram is that close; a sleeping thread
-/// waits for the scheduler to give the CPU back, often milliseconds on a shared CPU). Then an idle
-/// turn sleeps kMinIdleSleep, each idle turn after it twice as long, up to kMaxIdleSleep (2 ms: the
-/// rate under load was lower with 5 ms, the idle CPU higher with 0.5 ms)
-/// (docs/performance.md "espritd idle").
+/// after the last one that did work: under load the next datagram is that close, and a blocked
+/// thread waits for the scheduler to give the CPU back, often milliseconds on a shared CPU (the
+/// setup rate under `scripts/ikeload` is lower without the spin). Then the control core blocks
+/// until a worker hands it work (ControlWake), an espritctl client is ready, or the next thing
+/// due: an IKE deadline, a paced SPD publication, the stats, kHousekeeping
+/// (docs/performance.md "Control loop: woken by the workers").
 constexpr std::chrono::microseconds kSpinAfterWork{200};
-constexpr std::chrono::microseconds kMinIdleSleep{10};
-constexpr std::chrono::microseconds kMaxIdleSleep{2000};
-/// After kLongIdle without work the sleeps grow up to kLongIdleSleep: an idle daemon wakes about 100
-/// times a second, and the first datagram after a quiet second waits at most 10 ms.
-constexpr std::chrono::seconds kLongIdle{1};
-constexpr std::chrono::microseconds kLongIdleSleep{10000};
-/// For kAwaitAnswer after the IKE manager sent a message, idle sleeps stay at most kAwaitSleep:
-/// the answer is handled at once. A Child SA rekey needs that: the responder sends on the new SA
-/// as soon as it answered, and until the initiator has processed the answer those packets have
-/// no inbound SA there (gateway_ike_netns lost a ping packet per rekey with 2-10 ms sleeps).
-constexpr std::chrono::seconds kAwaitAnswer{1};
-constexpr std::chrono::microseconds kAwaitSleep{100};
-/// The connect_type trigger's look at the SPD counters (NoSaAcquirer), and a tick of the IKE
-/// manager even when its deadline heap says nothing is due.
+/// The connect_type trigger's look at the SPD counters (NoSaAcquirer), a tick of the IKE manager
+/// even when its deadline heap says nothing is due, and the neighbour table's timers (ARP/ND
+/// probe retransmission every second; they have no deadline of their own): the longest block.
 constexpr std::chrono::milliseconds kHousekeeping{100};
 /// Ticks at the manager's deadlines come at most this often: an SA left due by its own tick (it
 /// runs once per tick) cannot make the loop spin, and no IKE timer needs finer steps.
 constexpr std::chrono::milliseconds kMinTickGap{1};
+/// The shortest block: a deadline already past (a stale heap item) never makes a busy loop.
+constexpr std::chrono::microseconds kMinBlock{5};
 /// At SIGTERM / SIGINT, how long the Deletes of the IKE SAs may wait for their answers.
 constexpr std::chrono::milliseconds kShutdownWait{1000};
 
@@ -679,19 +691,22 @@ constexpr std::chrono::milliseconds kShutdownWait{1000};
 /// publication of this turn's Child SA changes, the SAD's reclaim, espritctl requests, the stats.
 void run_control_loop(const ControlLoop& l) {
   using clock = std::chrono::steady_clock;
-  // Timer slack 1 us instead of Linux's 50 us default: the short idle sleeps last what they ask.
+  // Timer slack 1 us instead of Linux's 50 us default: a block until a deadline ends on time.
   (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   auto next_stats = clock::now() + l.stats_interval;
   auto next_housekeeping = clock::now();
-  auto sleep = kMinIdleSleep;
   auto last_work = clock::now();
   auto last_tick = clock::now();
-  auto last_ike_send = clock::time_point{};
-  uint64_t ike_sent = l.ike_sent ? *l.ike_sent : 0;
   uint64_t publications = l.installer ? l.installer->publish_stats().publications : 0;
   bool stopping = false;
   clock::time_point stop_by{};
+  std::vector<pollfd> fds;  // the control socket's, while blocked
   auto at = [](ike::Duration d) { return clock::time_point(std::chrono::duration_cast<clock::duration>(d)); };
+  // What the workers may have handed over since the last turn: the rings they ring the doorbell
+  // for (after ControlWake::prepare_sleep(), whose fence orders this look after the flag's store).
+  auto rings_waiting = [&l] {
+    return !rte_ring_empty(l.punt) || l.neighbors.requests_pending() || (l.sa_events && !rte_ring_empty(l.sa_events));
+  };
   for (;;) {
     const auto now = clock::now();
     const int signals = g_signals.load();
@@ -730,6 +745,8 @@ void run_control_loop(const ControlLoop& l) {
         l.manager->tick();  // not counted as work: what it sends is answered later, if at all
         last_tick = now;
       }
+    } else if (now >= next_housekeeping) {
+      next_housekeeping = now + kHousekeeping;
     }
     if (l.installer) {
       // Child SA packet/byte limits the workers reached: soft starts a rekey, hard stops the SA.
@@ -745,12 +762,7 @@ void run_control_loop(const ControlLoop& l) {
       l.stats.print_summary(stdout, kPeriodicSaLines);
       next_stats += l.stats_interval;
     }
-    if (l.ike_sent && *l.ike_sent != ike_sent) {
-      ike_sent = *l.ike_sent;
-      last_ike_send = now;
-    }
     if (work != 0) {
-      sleep = kMinIdleSleep;
       last_work = now;
       continue;
     }
@@ -758,18 +770,22 @@ void run_control_loop(const ControlLoop& l) {
       rte_pause();
       continue;
     }
-    // Idle: sleep, longer the longer nothing happens, but not past the next thing due.
-    auto wake = std::min(now + sleep, next_housekeeping);
+    // Idle: block until the workers hand over work, a client is ready, or the next thing due.
+    auto wake = next_housekeeping;
     if (l.manager)
       if (const auto due = l.manager->next_deadline()) wake = std::min(wake, std::max(at(*due), last_tick + kMinTickGap));
     if (l.installer && l.installer->pending()) wake = std::min(wake, l.installer->next_publish());
     if (l.print_stats) wake = std::min(wake, next_stats);
     if (stopping) wake = std::min(wake, stop_by);
-    // Never a busy turn: a deadline already past (a stale heap item) still gets a short sleep.
-    std::this_thread::sleep_until(std::max(wake, now + kMinIdleSleep / 2));
-    sleep = std::min(sleep * 2, now - last_ike_send < kAwaitAnswer ? kAwaitSleep
-                                : now - last_work < kLongIdle   ? kMaxIdleSleep
-                                                                : kLongIdleSleep);
+    l.wake.prepare_sleep();
+    // A signal needs no look here: its handler writes the eventfd, so wait() returns at once.
+    if (rings_waiting()) {
+      l.wake.cancel_sleep();
+      continue;
+    }
+    fds.clear();
+    l.control.add_wait_fds(fds);
+    (void)l.wake.wait(std::max<clock::duration>(wake - clock::now(), kMinBlock), fds);
   }
 }
 
@@ -916,14 +932,12 @@ int main(int argc, char** argv) {
   ike::SteadyClock ike_clock;
   std::unique_ptr<ike::IkeManager> manager;
   std::unique_ptr<NoSaAcquirer> acquirer;
-  uint64_t ike_sent = 0;  // IKE messages sent: the control loop stays awake for their answers
   if (d.installer) {
     ike::IkeManagerEnv env;
     env.rng = &ike::SystemRandom::instance();
     env.clock = &ike_clock;
-    env.send = [&ike, &ike_sent](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
-                                 std::span<const uint8_t> bytes) {
-      ++ike_sent;
+    env.send = [&ike](const IpAddress& local, uint16_t lport, const IpAddress& remote, uint16_t rport,
+                      std::span<const uint8_t> bytes) {
       (void)ike.send({local, lport}, {remote, rport}, bytes, std::chrono::steady_clock::now().time_since_epoch());
     };
     env.send_keepalive = [&ike](const IpAddress& local, uint16_t, const IpAddress& remote, uint16_t rport) {
@@ -981,8 +995,10 @@ int main(int argc, char** argv) {
     ESPRIT_LOG_NOTICE("workers sleep %u us after %u idle polls ([daemon] worker_idle_sleep_us)",
                       d.config.daemon.worker_idle_sleep_us, GatewayWorker::kIdlePolls);
   if (manager) manager->start();  // connect_type = "auto" peers initiate
+  g_wake.store(d.wake.get());
   run_control_loop(ControlLoop{services, *control, stats, d.installer.get(), *d.sad, manager.get(), acquirer.get(),
-                               interval, stats_interval > 0, manager ? &ike_sent : nullptr});
+                               interval, stats_interval > 0, *d.wake, d.tables.punt, *d.neighbors, d.sa_events});
+  g_wake.store(nullptr);
   g_workers_stop.store(true);
   ESPRIT_LOG_NOTICE("stopping");
   acquirer.reset();

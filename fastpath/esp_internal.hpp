@@ -202,6 +202,7 @@ static_assert(SaTable::kSize == 128, "the hash takes 7 bits");
 struct alignas(64) EspWorker::State {
   IMB_MGR* mgr = nullptr;
   rte_ring* events = nullptr;
+  ControlWake* wake = nullptr;  ///< rung after each event
   uint16_t ip_id = 0;
   IvGenerator iv;
   PktMeta meta[kEspMaxBatch];

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "esp_internal.hpp"
+#include "esprit/fastpath/control_wake.hpp"
 
 namespace esprit {
 namespace {
@@ -346,6 +347,8 @@ void raise_event(EspWorker::State& w, const EspSa::State& sa, SaEventKind kind) 
   // the control core to poll the states (at most once per SA and state change: not hot).
   if (rte_ring_enqueue_elem(w.events, &ev, sizeof(ev)) != 0) [[unlikely]]
     g_events_lost.fetch_add(1, std::memory_order_relaxed);
+  // After the enqueue (control_wake.hpp); also for a lost event: its SA state is there to poll.
+  if (w.wake) w.wake->notify();
 }
 
 void lifetime_moved(EspWorker::State& w, EspSa::State& sa, uint64_t p, uint64_t b) noexcept {

@@ -64,7 +64,7 @@ EspWorker::State::~State() {
 EspWorker::EspWorker(std::unique_ptr<State> s) : state_(std::move(s)) {}
 EspWorker::~EspWorker() = default;
 
-std::unique_ptr<EspWorker> EspWorker::create(rte_ring* events, std::string* error) {
+std::unique_ptr<EspWorker> EspWorker::create(rte_ring* events, std::string* error, ControlWake* wake) {
   auto s = std::make_unique<State>();
   s->mgr = alloc_mb_mgr(0);
   if (!s->mgr) {
@@ -81,6 +81,7 @@ std::unique_ptr<EspWorker> EspWorker::create(rte_ring* events, std::string* erro
     return nullptr;
   }
   s->events = events;
+  s->wake = wake;
   return std::unique_ptr<EspWorker>(new EspWorker(std::move(s)));
 }
 

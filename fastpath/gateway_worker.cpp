@@ -10,6 +10,7 @@
 #include <array>
 #include <cstring>
 
+#include "esprit/fastpath/control_wake.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/ip_checks.hpp"
 #include "esprit/fastpath/neighbor.hpp"
@@ -314,6 +315,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
 
   if (npunt) {
     const unsigned sent = rte_ring_enqueue_burst(t_.punt, reinterpret_cast<void**>(punt), npunt, nullptr);
+    if (sent && t_.control_wake) t_.control_wake->notify();  // after the enqueue: control_wake.hpp
     counter_add(counters_.punted, sent);
     for (unsigned i = sent; i < npunt; ++i) drop(punt[i], GatewayDrop::kPuntFull);
   }

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "esprit/fastpath/control_wake.hpp"
+
 namespace esprit {
 namespace {
 
@@ -535,6 +537,7 @@ std::size_t NeighborTable::size() const noexcept { return ctl_->live; }
 uint32_t NeighborTable::held_packets() const noexcept { return ctl_->held_total; }
 const NeighborCounters& NeighborTable::counters() const noexcept { return ctl_->counters; }
 const NeighborTableConfig& NeighborTable::config() const noexcept { return ctl_->config; }
+bool NeighborTable::requests_pending() const noexcept { return !rte_ring_empty(ring_); }
 
 // ---- NeighborWorker ---------------------------------------------------------------------------
 
@@ -548,6 +551,7 @@ struct NeighborWorker::FilterSlot {
 
 NeighborWorker::NeighborWorker(NeighborTable& table)
     : ring_(table.ring_),
+      wake_(table.wake_),
       window_(table.config().retransmit_time),
       per_key_(table.config().hold_per_entry),
       per_window_(table.config().worker_requests_per_window),
@@ -580,7 +584,9 @@ bool NeighborWorker::enqueue(const NeighborKey& key, rte_mbuf* pkt) noexcept {
   Request req;
   req.key = key;
   req.pkt = pkt;
-  return rte_ring_enqueue_elem(ring_, &req, sizeof(Request)) == 0;
+  if (rte_ring_enqueue_elem(ring_, &req, sizeof(Request)) != 0) return false;
+  if (wake_) wake_->notify();  // after the enqueue (control_wake.hpp)
+  return true;
 }
 
 NeighborWorker::HoldResult NeighborWorker::hold(const NeighborKey& key, rte_mbuf* pkt, nanoseconds now) noexcept {

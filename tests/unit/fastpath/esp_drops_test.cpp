@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "dpdk_env.hpp"
+#include "esprit/fastpath/control_wake.hpp"
 #include "esprit/fastpath/esp.hpp"
 
 namespace esprit {
@@ -484,6 +485,38 @@ TEST_F(EspEncapOptions, SequenceExhaustionWithEsnStopsAt2To64) {
   EXPECT_TRUE(encap_one(*sa, inner_v4(10)).empty());
   EXPECT_EQ(ctr.drop(DropReason::kSeqExhausted), 1u);
   drain_events();
+}
+
+// A lifetime event rings the control core's doorbell once it sleeps (control_wake.hpp): the
+// soft event while it is awake writes nothing, the hard event after prepare_sleep() writes once.
+TEST_F(EspEncapOptions, LifetimeEventsWakeTheSleepingControlCore) {
+  std::string err;
+  auto wake = ControlWake::create(&err);
+  ASSERT_TRUE(wake) << err;
+  auto w = EspWorker::create(ring(), &err, wake.get());
+  ASSERT_TRUE(w) << err;
+  auto d = null_sha256(SaDirection::kOutbound);
+  d.soft.packets = 2;
+  d.hard.packets = 4;
+  auto sa = EspSa::create(d, &err);
+  ASSERT_TRUE(sa) << err;
+  drain_events();
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      rte_mbuf* arr[1] = {make_mbuf(inner_v4(10))};
+      (void)encap_burst(*w, *sa, arr, ctr);
+      rte_pktmbuf_free(arr[0]);
+    }
+  };
+  send(2);  // soft, control core awake
+  EXPECT_EQ(drain_events().size(), 1u);
+  EXPECT_EQ(wake->rings(), 0u);
+  wake->prepare_sleep();
+  send(3);  // hard, then a packet dropped past it: one event, one write
+  EXPECT_EQ(wake->rings(), 1u);
+  EXPECT_TRUE(wake->wait(std::chrono::seconds(30))) << "the eventfd was not written";
+  EXPECT_EQ(drain_events().size(), 1u);
+  EXPECT_EQ(wake->woken(), 1u);
 }
 
 TEST_F(EspEncapOptions, SoftAndHardLifetimes) {

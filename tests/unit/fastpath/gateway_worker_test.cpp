@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "dpdk_env.hpp"
+#include "esprit/fastpath/control_wake.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
 #include "esprit/fastpath/port.hpp"
@@ -402,6 +404,43 @@ std::string classify(Lab& lab, GatewayWorker& w, const std::vector<uint8_t>& fra
     if (after.drops[i] != before.drops[i]) what = std::string(d.name);
   }
   return what;
+}
+
+// A punted frame wakes the control core blocked on its doorbell (control_wake.hpp): the control
+// thread announces its sleep, finds the punt ring empty and blocks for up to a minute; the worker
+// then punts an IKE datagram. Only that the wait ended by the eventfd is asserted.
+TEST(GatewayWake, PuntWakesTheBlockedControlCore) {
+  Lab& lab = Lab::get();
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  std::string err;
+  auto wake = ControlWake::create(&err);
+  ASSERT_TRUE(wake) << err;
+  lab.tables.control_wake = wake.get();
+  std::atomic<int> result{-1};  // 1: woken by the eventfd, 0: timed out, 2: saw the frame before blocking
+  std::thread control([&] {
+    wake->prepare_sleep();
+    if (!rte_ring_empty(lab.tables.punt)) {
+      wake->cancel_sleep();
+      result.store(2);
+      return;
+    }
+    result.store(wake->wait(std::chrono::seconds(60)) ? 1 : 0);
+  });
+  for (int i = 0; i < 60000 && wake->sleeps() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(wake->sleeps(), 1u) << "the control thread never blocked";
+  lab.inject(0, udp_to_us(500, 500, std::vector<uint8_t>(28, 0x11)));
+  lab.workers[0]->poll_once({});
+  control.join();
+  EXPECT_EQ(result.load(), 1);
+  EXPECT_EQ(wake->rings(), 1u);
+  void* m;
+  int punted = 0;
+  while (rte_ring_dequeue(lab.tables.punt, &m) == 0) {
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    ++punted;
+  }
+  EXPECT_EQ(punted, 1);
+  lab.tables.control_wake = nullptr;
 }
 
 TEST(GatewayClassify, IkePortsComeFromTheTables) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dpdk_env.hpp"
+#include "esprit/fastpath/control_wake.hpp"
 #include "esprit/fastpath/neighbor.hpp"
 #include "esprit/fastpath/rcu.hpp"
 
@@ -242,6 +243,30 @@ TEST_F(NeighborTest, StaticEntriesNeverAgeAndIgnoreArp) {
   EXPECT_FALSE(table_->add_static(a, rte_ether_addr{}, now_, out_, &error));
   EXPECT_FALSE(table_->add_static(a, rte_ether_addr{{0x01, 0, 0x5e, 0, 0, 1}}, now_, out_, &error));
   EXPECT_NE(error.find("multicast"), std::string::npos) << error;
+}
+
+// A worker's request rings the control core's doorbell when it sleeps (control_wake.hpp), once
+// per sleep however many requests follow; requests_pending() is the control core's re-check.
+TEST_F(NeighborTest, RequestsWakeTheSleepingControlCore) {
+  std::string error;
+  auto wake = ControlWake::create(&error);
+  ASSERT_TRUE(wake) << error;
+  table_->set_control_wake(wake.get());
+  NeighborWorker w(*table_);  // takes the doorbell when made
+  const NeighborKey a = k4(0xc0000201, 1);
+  EXPECT_FALSE(table_->requests_pending());
+  EXPECT_EQ(offer(w, a, 1), Hold::kHandedOver);  // awake: no write
+  EXPECT_EQ(wake->rings(), 0u);
+  EXPECT_TRUE(table_->requests_pending());
+  EXPECT_EQ(table_->process_requests(now_, out_), 1u);
+  EXPECT_FALSE(table_->requests_pending());
+  wake->prepare_sleep();
+  EXPECT_EQ(offer(w, a, 2), Hold::kHandedOver);
+  EXPECT_EQ(offer(w, a, 3), Hold::kHandedOver);
+  EXPECT_EQ(wake->rings(), 1u);
+  EXPECT_TRUE(wake->wait(seconds(30)));
+  EXPECT_EQ(table_->process_requests(now_, out_), 2u);
+  table_->set_control_wake(nullptr);
 }
 
 TEST_F(NeighborTest, HeldPacketsAreReleasedInOrderOnResolution) {

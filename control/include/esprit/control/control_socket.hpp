@@ -25,6 +25,8 @@
 // the server is destroyed.
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -114,6 +116,9 @@ class ControlServer {
   [[nodiscard]] CommandRegistry& commands() noexcept { return registry_; }
   /// Accepts, reads, answers and writes what is ready; never blocks. Returns the requests served.
   uint32_t poll(std::chrono::steady_clock::time_point now);
+  /// Appends what poll() waits for (the listening socket, each client) for a caller that blocks
+  /// until one of them is ready (espritd's idle control core).
+  void add_wait_fds(std::vector<pollfd>& out) const;
   [[nodiscard]] const ControlServerCounters& counters() const noexcept { return c_; }
   [[nodiscard]] std::size_t clients() const noexcept { return clients_.size(); }
   [[nodiscard]] const std::string& path() const noexcept { return options_.path; }

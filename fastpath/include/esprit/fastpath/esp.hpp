@@ -30,6 +30,7 @@ typedef struct IMB_MGR IMB_MGR;
 
 namespace esprit {
 
+class ControlWake;
 class EspSa;
 class EspWorker;
 
@@ -91,8 +92,9 @@ class EspWorker {
  public:
   /// `events` (optional) is an rte_ring of SaEvent elements (rte_ring_create_elem, 16-byte elements;
   /// multi-producer when several workers share it) that receives lifetime events; when it is full
-  /// the event is counted in sa_events_lost() and still visible in the SA's state.
-  static std::unique_ptr<EspWorker> create(rte_ring* events, std::string* error);
+  /// the event is counted in sa_events_lost() and still visible in the SA's state. `wake`
+  /// (optional) is the control core's doorbell, rung after each event (control_wake.hpp).
+  static std::unique_ptr<EspWorker> create(rte_ring* events, std::string* error, ControlWake* wake = nullptr);
   ~EspWorker();
   EspWorker(const EspWorker&) = delete;
   EspWorker& operator=(const EspWorker&) = delete;

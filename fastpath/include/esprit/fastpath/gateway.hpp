@@ -44,6 +44,7 @@ struct rte_ring;
 
 namespace esprit {
 
+class ControlWake;
 class Rcu;
 class Sad;
 class Spd;
@@ -153,6 +154,9 @@ struct GatewayTables {
   uint16_t ike_port = 500;
   uint16_t natt_port = 4500;
   rte_ring* punt = nullptr;            ///< mbufs (with L2) for the control core, multi-producer
+  /// The control core's doorbell, rung after a burst is punted (control_wake.hpp); nullptr: the
+  /// control core polls without sleeping on it.
+  ControlWake* control_wake = nullptr;
   /// Per port id: frames from the control core for a port without a spare TX queue (single
   /// producer, single consumer: the worker that owns TX queue 0); nullptr when not needed.
   std::vector<rte_ring*> control_tx;

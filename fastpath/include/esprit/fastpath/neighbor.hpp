@@ -65,6 +65,8 @@ struct rte_ring;
 
 namespace esprit {
 
+class ControlWake;
+
 enum class NeighborState : uint8_t {
   kNone = 0,        ///< no entry (lookup miss)
   kIncomplete = 1,  ///< resolution in progress: no MAC yet
@@ -298,6 +300,11 @@ class NeighborTable {
   [[nodiscard]] uint32_t held_packets() const noexcept;
   [[nodiscard]] const NeighborCounters& counters() const noexcept;
   [[nodiscard]] const NeighborTableConfig& config() const noexcept;
+  /// The control core's doorbell (control_wake.hpp), rung by a NeighborWorker after each request
+  /// it enqueues; set before the NeighborWorkers are made. nullptr (the default): none.
+  void set_control_wake(ControlWake* wake) noexcept { wake_ = wake; }
+  /// Whether resolution requests wait in the ring: the control core's look before it sleeps.
+  [[nodiscard]] bool requests_pending() const noexcept;
 
  private:
   friend class NeighborWorker;
@@ -308,6 +315,7 @@ class NeighborTable {
   const rte_hash* hash_;
   const std::atomic<uint64_t>* words_;  ///< MAC + state by hash position
   rte_ring* ring_;                      ///< resolution requests, workers -> control core
+  ControlWake* wake_ = nullptr;
   std::unique_ptr<Control> ctl_;
 };
 
@@ -340,6 +348,7 @@ class NeighborWorker {
   bool enqueue(const NeighborKey& key, rte_mbuf* pkt) noexcept;
 
   rte_ring* ring_;
+  ControlWake* wake_;  ///< NeighborTable::set_control_wake
   std::chrono::nanoseconds window_;
   uint32_t per_key_;     ///< packets per key per window
   uint32_t per_window_;  ///< requests per window in all
