@@ -377,7 +377,7 @@ inline void fill_job(IMB_JOB* job, const EspSa::State& sa, const PktMeta& m, con
 
 /// AES-GCM encap of prepared packet `i` (w.meta[i], w.nonce[i], w.aad[i]) with IPsec-MB's direct
 /// API, `fn` = w.gcm_enc_fn(sa.key_len). GCM is not multi-buffered in IPsec-MB: its job API runs
-/// the same single-buffer code after filling and dispatching a job, which this skips (about 25
+/// the same single-buffer code after filling and dispatching a job, which this skips (12-15
 /// cycles a packet at 64 B, docs/performance.md). Called in a pass of its own after the prepare
 /// pass: run right after a packet's headers, trailer and nonce were written, the cipher's wide
 /// loads of them stall on store forwarding (measured: 60 cycles a packet more).
