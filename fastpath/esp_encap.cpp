@@ -15,6 +15,12 @@
 namespace esprit {
 namespace {
 
+/// AES-GCM encap fills no IPsec-MB job: after the prepare pass each packet goes through IPsec-MB's
+/// direct GCM function (gcm_encap_direct; EspSa::State::direct_gcm marks these SAs for multi-SA
+/// batches).
+template <CryptoKind kKind>
+inline constexpr bool kDirectGcm = kKind == CryptoKind::kAesGcm;
+
 /// Prepares packet `i` of a batch (headers, padding, IV, sequence number `seq`) and fills `job`.
 /// Shared by the single-SA burst (inlined) and the multi-SA burst (through EspSa::State::prep).
 template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
@@ -212,8 +218,12 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
       pm.hash_len += 4;
     }
   }
-  fill_job<kKind, true>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : esp, pm.icv);
-  job->user_data = reinterpret_cast<void*>(uintptr_t{i});
+  if constexpr (!kDirectGcm<kKind>) {
+    fill_job<kKind, true>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : esp, pm.icv);
+    job->user_data = reinterpret_cast<void*>(uintptr_t{i});
+  } else {
+    (void)job;  // encrypted after the prepare pass: gcm_encap_direct()
+  }
   return DropReason::kNone;
 }
 
@@ -245,18 +255,30 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
   uint16_t njobs = 0;
 
   // Job slots for the whole batch; only the first njobs (the packets that got this far) are submitted.
-  const uint16_t slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, granted, w.jobs));
-  if (slots < granted) [[unlikely]]
-    std::fill(reason + slots, reason + granted, DropReason::kCryptoError);
+  // Direct GCM needs none (gcm_encap_direct after this pass).
+  uint16_t slots = granted;
+  if constexpr (!kDirectGcm<kKind>) {
+    slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, granted, w.jobs));
+    if (slots < granted) [[unlikely]]
+      std::fill(reason + slots, reason + granted, DropReason::kCryptoError);
+  }
 
   for (uint16_t i = 0; i < slots; ++i) {
     if (i + 2 < slots) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
-    reason[i] = encap_one<kV6, kNatT, kTunnel, kKind>(w, sa, pkts[i], i, seq0 + i, w.jobs[njobs]);
+    reason[i] = encap_one<kV6, kNatT, kTunnel, kKind>(w, sa, pkts[i], i, seq0 + i,
+                                                      kDirectGcm<kKind> ? nullptr : w.jobs[njobs]);
     if (reason[i] != DropReason::kNone) [[unlikely]]
       continue;
-    w.job_pkt[njobs++] = static_cast<uint8_t>(i);
+    if constexpr (!kDirectGcm<kKind>) w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-  run_jobs(w, njobs, reason);
+  if constexpr (kDirectGcm<kKind>) {
+    const aes_gcm_enc_dec_t fn = w.gcm_enc_fn(sa.key_len);
+    for (uint16_t i = 0; i < slots; ++i)
+      if (reason[i] == DropReason::kNone) [[likely]]
+        gcm_encap_direct(w, sa, fn, i);
+  } else {
+    run_jobs(w, njobs, reason);
+  }
 
   uint64_t bytes = 0;
   uint16_t ok = 0;

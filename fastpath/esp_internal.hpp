@@ -79,6 +79,9 @@ struct alignas(64) EspSa::State {
   bool ecn = true;
   uint8_t salt[4] = {};
   SaDirection direction = SaDirection::kOutbound;
+  /// AES-GCM encap: `prep` fills no job, the packet is encrypted by gcm_encap_direct() after the
+  /// prepare pass (IPsec-MB's direct GCM API).
+  bool direct_gcm = false;
 
   // ---- line 1: outbound header template and the sequence limit
   alignas(64) uint8_t hdr_template[48] = {};  ///< outer IPv4/IPv6 header, then UDP for NAT-T
@@ -201,6 +204,10 @@ static_assert(SaTable::kSize == 128, "the hash takes 7 bits");
 
 struct alignas(64) EspWorker::State {
   IMB_MGR* mgr = nullptr;
+  /// AES-GCM encap through IPsec-MB's direct API (the manager's best-arch functions), by key
+  /// length: [0] 128, [1] 192, [2] 256 bits. gcm_enc_fn(key_len) picks one.
+  aes_gcm_enc_dec_t gcm_enc[3] = {};
+  aes_gcm_enc_dec_t gcm_enc_fn(unsigned key_len) const noexcept { return gcm_enc[(key_len >> 3) - 2]; }
   rte_ring* events = nullptr;
   ControlWake* wake = nullptr;  ///< rung after each event
   uint16_t ip_id = 0;
@@ -214,6 +221,7 @@ struct alignas(64) EspWorker::State {
   alignas(64) uint8_t icv_calc[kEspMaxBatch][32];
   alignas(64) uint8_t icv_rx[kEspMaxBatch][32];
   SaTable sa_table;  ///< multi-SA batches: the distinct SAs of the batch
+  alignas(64) gcm_context_data gcm_ctx;  ///< scratch of the direct GCM calls (wiped at exit)
   ~State();
 };
 
@@ -366,6 +374,20 @@ inline void fill_job(IMB_JOB* job, const EspSa::State& sa, const PktMeta& m, con
     job->u.HMAC._hashed_auth_key_xor_ipad = sa.ipad;
     job->u.HMAC._hashed_auth_key_xor_opad = sa.opad;
   }
+}
+
+/// AES-GCM encap of prepared packet `i` (w.meta[i], w.nonce[i], w.aad[i]) with IPsec-MB's direct
+/// API, `fn` = w.gcm_enc_fn(sa.key_len). GCM is not multi-buffered in IPsec-MB: its job API runs
+/// the same single-buffer code after filling and dispatching a job, which this skips (12-15
+/// cycles a packet at 64 B, docs/performance.md). Called in a pass of its own after the prepare
+/// pass: run right after a packet's headers, trailer and nonce were written, the cipher's wide
+/// loads of them stall on store forwarding (measured: 60 cycles a packet more).
+inline void gcm_encap_direct(EspWorker::State& w, const EspSa::State& sa, aes_gcm_enc_dec_t fn,
+                             uint16_t i) noexcept {
+  const PktMeta& pm = w.meta[i];
+  uint8_t* text = pm.esp + 8 + sa.iv_len;
+  fn(static_cast<const gcm_key_data*>(sa.enc_keys), &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
+     sa.esn ? w.aad[i] : pm.esp, sa.esn ? 12 : 8, pm.icv, sa.icv_len);
 }
 
 /// Runs the `n` jobs in w.jobs to completion and marks packets whose job failed.

@@ -87,7 +87,16 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
     reason[i] = sg.sa->prep(w, *sg.sa, pkts[i], i, seq, w.jobs[njobs]);
     if (reason[i] != DropReason::kNone) [[unlikely]]
       continue;
+    if (kEncap && sg.sa->direct_gcm) continue;  // no job: gcm_encap_direct() below
     w.job_pkt[njobs++] = static_cast<uint8_t>(i);
+  }
+  if constexpr (kEncap) {
+    if (njobs < slots) {  // AES-GCM SAs' packets (or drops)
+      for (uint16_t i = 0; i < slots; ++i) {
+        const EspSa::State& sa = *t.group[grp[i]].sa;
+        if (reason[i] == DropReason::kNone && sa.direct_gcm) gcm_encap_direct(w, sa, w.gcm_enc_fn(sa.key_len), i);
+      }
+    }
   }
   run_jobs(w, njobs, reason);
 

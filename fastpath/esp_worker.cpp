@@ -58,6 +58,7 @@ IvGenerator::~IvGenerator() {
 }
 
 EspWorker::State::~State() {
+  secure_wipe(&gcm_ctx, sizeof(gcm_ctx));
   if (mgr) free_mb_mgr(mgr);
 }
 
@@ -76,6 +77,9 @@ std::unique_ptr<EspWorker> EspWorker::create(rte_ring* events, std::string* erro
     if (error) *error = std::string("init_mb_mgr_auto: ") + imb_get_strerror(imb_get_errno(s->mgr));
     return nullptr;
   }
+  s->gcm_enc[0] = s->mgr->gcm128_enc;
+  s->gcm_enc[1] = s->mgr->gcm192_enc;
+  s->gcm_enc[2] = s->mgr->gcm256_enc;
   if (!s->iv.init(s->mgr)) {
     if (error) *error = "RAND_bytes failed while seeding the IV generator";
     return nullptr;
