@@ -79,6 +79,26 @@ void IkeSa::create_child() { queue(make_child_create(0)); }
 void IkeSa::rekey_child(uint32_t spi_in) { queue(make_child_create(spi_in)); }
 void IkeSa::rekey_ike_sa() { queue(make_ike_rekey()); }
 
+void IkeSa::hand_over(std::unique_ptr<IkeSa> next) {
+  next->adopt_established(std::move(children_));
+  children_.clear();
+  // Exchanges for Child SAs queued here go with them: typically the Delete of a Child SA whose
+  // rekey completed while this IKE SA's rekey waited in the queue before it. Left here, it found
+  // no Child SA and was dropped: the old Child SA stayed on both sides, and a peer that switches
+  // to the new one only on that Delete (strongSwan, us: docs/ike.md "Child SA rekey") kept
+  // sending on the old one until its hard lifetime.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const std::string_view n = (*it)->name();
+    if (n == "child_delete" || n == "child_create" || n == "child_rekey") {
+      next->queue_.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  set_successor(std::move(next));
+}
+
 ChildSa* IkeSa::find_child(uint32_t spi, bool peer_spi) noexcept {
   for (ChildSa& c : children_)
     if ((peer_spi ? c.spi_out : c.spi_in) == spi) return &c;

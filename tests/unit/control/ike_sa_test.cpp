@@ -898,6 +898,40 @@ struct Mesh {
   int unrouted = 0;
 };
 
+// A Child SA rekey completes while an IKE SA rekey waits behind it: the Delete of the old Child SA,
+// queued after the IKE rekey, goes out on the new IKE SA (found in the strongSwan interop lifetimes
+// case: it was dropped with the old IKE SA, and the old Child SA stayed on both sides, the peer
+// sending on it since it switches only on that Delete).
+TEST(IkeSa, ChildDeleteQueuedBehindAnIkeRekeyRunsOnTheNewIkeSa) {
+  Pair p(kCbcIke, kCbcEsp);
+  p.establish();
+  const ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.i->rekey_ike_sa();  // queued behind the Child SA rekey
+  Mesh m(p);
+  m.pump();
+  for (int round = 0; round < 3; ++round) {
+    for (int s : {0, 1})
+      for (IkeSa* sa : m.alive(s)) sa->tick();
+    m.pump();
+  }
+  for (int s : {0, 1}) {
+    const auto alive = m.alive(s);
+    ASSERT_EQ(alive.size(), 1u);
+    ASSERT_EQ(alive[0]->child_sas().size(), 1u);
+    EXPECT_NE(alive[0]->child_sas()[0].spi_in, s == 0 ? old.spi_in : old.spi_out);
+    EXPECT_TRUE(alive[0]->child_sas()[0].outbound_active);
+    EXPECT_FALSE(alive[0]->outbound_switch_pending());
+  }
+  expect_children_mirror(*m.alive(0)[0], *m.alive(1)[0]);
+  for (auto [sink, spi] : {std::pair{&p.sink_i, old.spi_in}, std::pair{&p.sink_r, old.spi_out}}) {
+    bool removed = false;
+    for (const auto& [x, d] : sink->removed) removed |= x == spi && d == SaDirection::kInbound;
+    EXPECT_TRUE(removed) << "the old Child SA's inbound SA left the sink";
+  }
+  EXPECT_EQ(m.unrouted, 0);
+}
+
 // Scripts the next IKE rekey's SPI and nonce (IkeRekey::build_i draws the SPI, then Ni).
 void script_rekey_nonce(test::DeterministicRandom& rng, uint8_t spi_byte, uint8_t nonce_byte) {
   std::vector<uint8_t> b(8, spi_byte);

@@ -293,12 +293,9 @@ class IkeSa {
     peer_rekey_min_nonce_.clear();
     return std::move(peer_rekey_);
   }
-  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey).
-  void hand_over(std::unique_ptr<IkeSa> next) {
-    next->adopt_established(std::move(children_));
-    children_.clear();
-    set_successor(std::move(next));
-  }
+  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey), with
+  /// the Child SA exchanges queued here (they run there at its next tick).
+  void hand_over(std::unique_ptr<IkeSa> next);
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
   [[nodiscard]] ChildSa* find_child(uint32_t spi, bool peer_spi) noexcept;
