@@ -565,6 +565,7 @@ Duration IkeManager::next_due(const Entry& e) const noexcept {
   if (sa.state() != IkeState::kEstablished) return d;
   if (e.ike_hard != Duration::zero() && !e.hard_deleting) at(e.ike_hard);
   if (e.ike_soft != Duration::zero() && !e.rekey_started && !sa.ike_rekey_under_way()) at(e.ike_soft);
+  if (env_.counters && sa.outbound_switch_pending()) at(e.switch_poll_at);
   bool limits = false;
   for (const auto& [spi, ct] : e.children) {
     const ChildSa* c = nullptr;
@@ -713,7 +714,7 @@ void IkeManager::reap() {
     if (ChildSaSink* sink = sink_of(e.peer))
       for (const ChildSa& c : e.sa->child_sas()) {
         sink->remove(c.spi_in, SaDirection::kInbound);
-        sink->remove_outbound(c.spi_out, c.outbound);
+        if (c.outbound_installed) sink->remove_outbound(c.spi_out, c.outbound);
       }
     const std::size_t peer = e.peer;
     // Another SA of the peer still stands (the IKE SA was rekeyed away, or another road warrior).
@@ -769,6 +770,9 @@ void IkeManager::child_limit(Entry& e, uint32_t spi_in, bool soft, bool hard) {
       others |= x.spi_in != spi_in && !x.deleting && x.ts.local == ts.local && x.ts.remote == ts.remote;
     if (!rekeying && !others && cfg.connect == ConnectType::kAuto && cfg.direction != NegotiationDirection::kResponder)
       sa.create_child();
+    // A rekey we answered whose switch waits: its new Child SA sends from now on, not only once our
+    // Delete goes out (a request may be outstanding).
+    sa.hand_off_outbound(spi_in);
     sa.delete_child(spi_in);
     ct->second.soft = ct->second.hard = Duration::zero();
     ct->second.rekey_asked = true;  // nothing more for it
@@ -820,6 +824,15 @@ void IkeManager::run_timers(Entry& e, Duration t) {
   if (!e.was_established && sa.role() == IkeRole::kResponder && t - e.created > cfg.sa.retransmit.give_up_at * 2)
     sa.set_state(IkeState::kDestroyed);
   if (sa.state() == IkeState::kEstablished) {
+    // Rekeys we answered: a packet on the new inbound SA says the peer has the new Child SA, which
+    // then sends (docs/ike.md "Child SA rekey"; the delay bound is the SA's own timer).
+    if (env_.counters && t >= e.switch_poll_at && sa.outbound_switch_pending()) {
+      e.switch_poll_at = t + env_.switch_poll;
+      std::vector<uint32_t> ready;
+      for (const ChildSa& c : sa.child_sas())
+        if (c.outbound_pending && env_.counters(c.spi_in, SaDirection::kInbound).packets > 0) ready.push_back(c.spi_in);
+      for (uint32_t spi : ready) sa.switch_outbound(spi);
+    }
     if (e.ike_hard != Duration::zero() && t >= e.ike_hard && !e.hard_deleting) {
       e.hard_deleting = true;
       sa.delete_ike_sa();

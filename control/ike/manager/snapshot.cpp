@@ -76,6 +76,27 @@ void ts_text(std::ostringstream& o, const std::vector<TrafficSelector>& v) {
     o << "Port Range " << t.start_port << " to " << t.end_port << "\n";
   }
 }
+std::string child_status(const ChildSa& c) {
+  if (c.deleting) return "deleting";
+  if (c.outbound_pending) return "outbound_pending";
+  if (c.outbound_active) return c.rekeyed ? "rekeying" : "active";
+  return c.rekeyed ? "rekeyed" : "inbound_only";
+}
+/// The status line of `show ikev2 child-sa`.
+std::string child_status_text(const ChildSnapshot& c) {
+  if (c.status == "outbound_pending") {
+    char b[160];
+    std::snprintf(b, sizeof b,
+                  "new, outbound pending (rekey answered: the old Child SA sends until the peer uses this one "
+                  "or deletes the old one, at most %.1f s more)",
+                  static_cast<double>(std::max<int64_t>(c.switch_in_ms, 0)) / 1000.0);
+    return b;
+  }
+  if (c.status == "rekeying") return "rekeying (sends until its new Child SA takes over)";
+  if (c.status == "rekeyed") return "rekeyed (receives until deleted)";
+  if (c.status == "inbound_only") return "inbound only (until deleted)";
+  return c.status;
+}
 int64_t remaining(Duration deadline, Duration now) {
   if (deadline == Duration::zero()) return -1;
   auto s = std::chrono::duration_cast<std::chrono::seconds>(deadline - now).count();
@@ -131,6 +152,10 @@ std::vector<IkeSaSnapshot> IkeManager::snapshot() const {
       cs.transport = c.transport;
       cs.natt = c.outbound.natt.has_value();
       cs.rekeyed = c.rekeyed;
+      cs.status = child_status(c);
+      if (c.outbound_pending)
+        cs.switch_in_ms = std::max<int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(c.outbound_switch_at - t).count());
       if (auto it = e.children.find(c.spi_in); it != e.children.end()) cs.remaining_s = remaining(it->second.hard, t);
       cs.local_ts = c.ts.local;
       cs.remote_ts = c.ts.remote;
@@ -201,6 +226,7 @@ std::string format_child_sas(const std::vector<IkeSaSnapshot>& sas) {
       o << "Enc alg : " << c.encr << "\n";
       o << "Hash alg : " << c.integ << "\n";
       o << "Remain lifetime[sec] : " << (c.remaining_s < 0 ? std::string("-") : std::to_string(c.remaining_s)) << "\n";
+      o << "Status : " << child_status_text(c) << "\n";
       o << "Mode : " << (c.transport ? "transport" : "tunnel") << (c.natt ? ", UDP-encapsulated" : "") << "\n";
       o << "Direction is outbound\nSPI : " << hex32(c.spi_out) << "\n";
       o << "Direction is inbound\nSPI : " << hex32(c.spi_in) << "\n";
@@ -275,6 +301,8 @@ std::string ike_sas_json(const std::vector<IkeSaSnapshot>& sas) {
                           {"mode", c.transport ? "transport" : "tunnel"},
                           {"udp_encap", c.natt},
                           {"remaining_s", c.remaining_s},
+                          {"status", c.status},
+                          {"switch_in_ms", c.switch_in_ms},
                           {"local_ts", ts_json(c.local_ts)},
                           {"remote_ts", ts_json(c.remote_ts)},
                           {"in", {{"packets", c.in_packets}, {"octets", c.in_octets}, {"errors", c.in_errors}}},

@@ -79,6 +79,26 @@ void IkeSa::create_child() { queue(make_child_create(0)); }
 void IkeSa::rekey_child(uint32_t spi_in) { queue(make_child_create(spi_in)); }
 void IkeSa::rekey_ike_sa() { queue(make_ike_rekey()); }
 
+void IkeSa::hand_over(std::unique_ptr<IkeSa> next) {
+  next->adopt_established(std::move(children_));
+  children_.clear();
+  // Exchanges for Child SAs queued here go with them: typically the Delete of a Child SA whose
+  // rekey completed while this IKE SA's rekey waited in the queue before it. Left here, it found
+  // no Child SA and was dropped: the old Child SA stayed on both sides, and a peer that switches
+  // to the new one only on that Delete (strongSwan, us: docs/ike.md "Child SA rekey") kept
+  // sending on the old one until its hard lifetime.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const std::string_view n = (*it)->name();
+    if (n == "child_delete" || n == "child_create" || n == "child_rekey") {
+      next->queue_.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  set_successor(std::move(next));
+}
+
 ChildSa* IkeSa::find_child(uint32_t spi, bool peer_spi) noexcept {
   for (ChildSa& c : children_)
     if ((peer_spi ? c.spi_out : c.spi_in) == spi) return &c;
@@ -195,6 +215,11 @@ void IkeSa::send_response(const Header& req, const std::vector<Payload>& payload
 
 void IkeSa::tick() {
   if (state_ == IkeState::kDestroyed) return;
+  // A rekey responder's bound on the old Child SA sending (install_child): the peer neither sent on
+  // the new one nor deleted the old one in time.
+  const Duration now = env_.clock->now();
+  for (ChildSa& c : children_)
+    if (c.outbound_pending && now >= c.outbound_switch_at) activate_outbound(c);
   if (current_) {
     Duration elapsed = env_.clock->now() - first_sent_;
     const RetransmitSchedule& rs = settings_.retransmit;
@@ -224,16 +249,22 @@ uint32_t IkeSa::new_inbound_spi() noexcept {
 
 std::optional<Duration> IkeSa::next_timer() const noexcept {
   if (state_ == IkeState::kDestroyed) return std::nullopt;
+  std::optional<Duration> at;
+  auto earliest = [&at](Duration d) {
+    if (!at || d < *at) at = d;
+  };
+  for (const ChildSa& c : children_)
+    if (c.outbound_pending) earliest(c.outbound_switch_at);
   if (current_) {
     const RetransmitSchedule& rs = settings_.retransmit;
-    Duration at = first_sent_ + rs.give_up_at;
-    if (resends_ < rs.resend_at.size()) at = std::min(at, first_sent_ + rs.resend_at[resends_]);
-    return at;
+    earliest(first_sent_ + rs.give_up_at);
+    if (resends_ < rs.resend_at.size()) earliest(first_sent_ + rs.resend_at[resends_]);
+  } else if (!queue_.empty() &&
+             (state_ == IkeState::kEstablished || queue_.front()->exchange() == ExchangeType::kIkeSaInit ||
+              queue_.front()->exchange() == ExchangeType::kIkeAuth)) {
+    earliest(env_.clock->now());
   }
-  if (!queue_.empty() && (state_ == IkeState::kEstablished || queue_.front()->exchange() == ExchangeType::kIkeSaInit ||
-                          queue_.front()->exchange() == ExchangeType::kIkeAuth))
-    return env_.clock->now();
-  return std::nullopt;
+  return at;
 }
 
 std::size_t IkeSa::memory_estimate() const noexcept {
@@ -474,7 +505,7 @@ void IkeSa::finish_task(TaskStatus st) {
 void IkeSa::destroy() {
   for (const ChildSa& c : children_) {
     env_.sink->remove(c.spi_in, SaDirection::kInbound);
-    env_.sink->remove_outbound(c.spi_out, c.outbound);
+    if (c.outbound_installed) env_.sink->remove_outbound(c.spi_out, c.outbound);
   }
   children_.clear();
   queue_.clear();
@@ -539,29 +570,96 @@ void IkeSa::install_child(ChildSa c, const ChildSaKeys& k, uint32_t replaces_spi
   fill(c.inbound, SaDirection::kInbound, c.spi_in, i ? k.encr_r : k.encr_i, i ? k.integ_r : k.integ_i);
   fill(c.outbound, SaDirection::kOutbound, c.spi_out, i ? k.encr_i : k.encr_r, i ? k.integ_i : k.integ_r);
   env_.sink->install_inbound(c.inbound, c.ts);
-  env_.sink->install_outbound(c.outbound, c.ts, replaces_spi);
+  ChildSa* sending = nullptr;  // the Child SA whose outbound SA the selectors use now
   for (ChildSa& o : children_)
-    if (o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) o.outbound_active = false;
-  c.outbound_active = true;
+    if (o.outbound_active && o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) sending = &o;
+  if (!exchange_initiator && replaces_spi != 0 && sending) {
+    // Rekey responder. RFC 7296 2.8: "To rekey a Child SA within an existing IKE SA, create a new,
+    // equivalent SA (see Section 2.17 below), and when the new one is established, delete the old
+    // one" -- both stay valid meanwhile; the RFC does not say when either end starts sending on the
+    // new one. The exchange initiator can install the new SA only once it has read our response
+    // (its keys need Nr, and g^ir with PFS: 2.17), so a packet we sent on the new outbound SA before
+    // that would find no inbound SA there and be dropped. The new inbound SA goes in now (the
+    // initiator sends on the new SA as soon as it has read the response); the old Child SA keeps
+    // sending until the peer shows it has the new one (a packet on our new inbound SA, its Delete
+    // of the old one), or it must stop (our Delete, its hard limit), or outbound_switch_delay
+    // passes (a peer that neither sends nor deletes), as strongSwan and the Linux-style gateways do.
+    c.outbound_pending = true;
+    c.outbound_switch_at = env_.clock->now() + settings_.child.outbound_switch_delay;
+  } else {
+    // What the selectors use now is what the new outbound SA replaces (a rekey collision's Child
+    // SA may have taken over from the one this rekeys).
+    if (replaces_spi != 0 && sending) replaces_spi = sending->spi_out;
+    env_.sink->install_outbound(c.outbound, c.ts, replaces_spi);
+    for (ChildSa& o : children_)
+      if (o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) {
+        if (replaces_spi != 0 && o.spi_out == replaces_spi) o.outbound_installed = false;  // its slot is ours
+        o.outbound_active = false;
+        // A peer's rekey answered meanwhile (RFC 7296 2.8.1 collision) no longer switches by
+        // itself: the tie-break deletes one of the two new Child SAs, and if it is ours, the
+        // other takes over then (hand_off_outbound).
+        o.outbound_pending = false;
+      }
+    c.outbound_active = true;
+    c.outbound_installed = true;
+  }
   count(IkeSaEvent::kChildInstalled);
   children_.push_back(std::move(c));
+}
+
+void IkeSa::activate_outbound(ChildSa& c) {
+  ChildSa* cur = nullptr;
+  for (ChildSa& o : children_)
+    if (&o != &c && o.outbound_active && o.ts.local == c.ts.local && o.ts.remote == c.ts.remote) cur = &o;
+  env_.sink->install_outbound(c.outbound, c.ts, cur ? cur->spi_out : 0);
+  if (cur) {
+    cur->outbound_active = false;
+    // The sink put c's SA in cur's slot, unless c's was there already (it keeps its own slot).
+    if (!c.outbound_installed) cur->outbound_installed = false;
+  }
+  c.outbound_active = true;
+  c.outbound_installed = true;
+  c.outbound_pending = false;
+}
+
+bool IkeSa::switch_outbound(uint32_t spi_in) {
+  ChildSa* c = find_child(spi_in, false);
+  if (!c || !c->outbound_pending) return false;
+  activate_outbound(*c);
+  return true;
+}
+
+bool IkeSa::outbound_switch_pending() const noexcept {
+  return std::any_of(children_.begin(), children_.end(), [](const ChildSa& c) { return c.outbound_pending; });
+}
+
+bool IkeSa::hand_off_outbound(uint32_t spi_in) {
+  ChildSa* c = find_child(spi_in, false);
+  if (!c || !c->outbound_active) return false;
+  auto same = [c](const ChildSa& o) { return &o != c && o.ts.local == c->ts.local && o.ts.remote == c->ts.remote; };
+  // The Child SA whose switch waits (it rekeys c), else the newest (a rekey collision's survivor)
+  // that is not being deleted, else the newest.
+  ChildSa* next = nullptr;
+  for (ChildSa& o : children_)
+    if (same(o) && o.outbound_pending) next = &o;
+  for (auto o = children_.rbegin(); !next && o != children_.rend(); ++o)
+    if (same(*o) && !o->deleting) next = &*o;
+  for (auto o = children_.rbegin(); !next && o != children_.rend(); ++o)
+    if (same(*o)) next = &*o;
+  if (!next) return false;
+  activate_outbound(*next);
+  return true;
 }
 
 bool IkeSa::remove_child_by_spi(uint32_t spi, bool peer_spi) {
   auto it = std::find_if(children_.begin(), children_.end(),
                          [&](const ChildSa& c) { return (peer_spi ? c.spi_out : c.spi_in) == spi; });
   if (it == children_.end()) return false;
-  if (it->outbound_active) {
-    // Another Child SA for the same selectors (a rekey collision's survivor) takes over outbound.
-    for (auto o = children_.rbegin(); o != children_.rend(); ++o)
-      if (&*o != &*it && o->ts.local == it->ts.local && o->ts.remote == it->ts.remote) {
-        env_.sink->install_outbound(o->outbound, o->ts, it->spi_out);
-        o->outbound_active = true;
-        break;
-      }
-  }
+  // Another Child SA for the same selectors (the rekey's new one whose switch waits, a rekey
+  // collision's survivor) takes over outbound before this one goes.
+  if (it->outbound_active) hand_off_outbound(it->spi_in);
   env_.sink->remove(it->spi_in, SaDirection::kInbound);
-  env_.sink->remove_outbound(it->spi_out, it->outbound);
+  if (it->outbound_installed) env_.sink->remove_outbound(it->spi_out, it->outbound);
   children_.erase(it);
   count(IkeSaEvent::kChildDeleted);
   return true;

@@ -42,6 +42,10 @@ class ChildDelete final : public Task {
     for (auto& c : sa.children())
       if (c.spi_in == spi_in_) {
         c.deleting = true;
+        // The peer drops what arrives on it once it has read this request: another Child SA for
+        // the same selectors sends from now on (a rekey's new one whose switch waited, or the
+        // survivor of a collision when the Child SA going is our redundant one).
+        sa.hand_off_outbound(spi_in_);
         out.push_back(DeletePayload::child_sas(ProtocolId::kEsp, {spi_in_}));
         return TaskStatus::kSuccess;
       }

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
+#include <string>
 
 #include <rte_ring.h>
 
@@ -20,6 +22,7 @@ namespace esprit::ike {
 namespace {
 
 using namespace test;  // FastpathTables, protect_rules, Net, peer_config, ip
+using namespace std::chrono_literals;
 
 /// One gateway's fast path tables (no ports, no workers; one route-based tunnel bound to the
 /// peer) and its FastpathInstaller with a PROTECT policy between the sites for `peer`.
@@ -224,15 +227,19 @@ struct LimitPair {
     };
     ml = std::make_unique<IkeManager>(std::vector<ManagedPeer>{cfg("right", a, b, true, left)}, env(rng_l, true, left));
     mr = std::make_unique<IkeManager>(std::vector<ManagedPeer>{cfg("left", b, a, false, right)}, env(rng_r, false, right));
-    // An IPv4/UDP packet 10.0.0.5 -> 10.1.0.7 (inside the TS), 40 bytes.
-    pkt.assign(40, 0);
-    pkt[0] = 0x45, pkt[3] = 40, pkt[8] = 64, pkt[9] = 17;
-    pkt[12] = 10, pkt[15] = 5, pkt[16] = 10, pkt[17] = 1, pkt[19] = 7;
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += pkt[i] << 8 | pkt[i + 1];
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    pkt[10] = static_cast<uint8_t>(~sum >> 8);
-    pkt[11] = static_cast<uint8_t>(~sum);
+    // IPv4/UDP packets 10.0.0.5 -> 10.1.0.7 and back (inside the TS), 40 bytes.
+    for (bool ltr : {true, false}) {
+      std::vector<uint8_t>& q = ltr ? pkt : pkt_rl;
+      q.assign(40, 0);
+      q[0] = 0x45, q[3] = 40, q[8] = 64, q[9] = 17;
+      q[12] = 10, q[15] = 5, q[16] = 10, q[17] = 1, q[19] = 7;
+      if (!ltr) std::swap_ranges(q.begin() + 12, q.begin() + 16, q.begin() + 16);
+      uint32_t sum = 0;
+      for (int i = 0; i < 20; i += 2) sum += q[i] << 8 | q[i + 1];
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      q[10] = static_cast<uint8_t>(~sum >> 8);
+      q[11] = static_cast<uint8_t>(~sum);
+    }
   }
   IkeManagerEnv env(DeterministicRandom& rng, bool from_left, Gateway& g) {
     IkeManagerEnv e;
@@ -257,33 +264,56 @@ struct LimitPair {
       }
     }
   }
+  /// Delivers the oldest datagram on the wire (what it makes them send queues behind); false if
+  /// the wire is empty.
+  bool deliver_one() {
+    if (wire.empty()) return false;
+    auto [from_left, bytes] = std::move(wire.front());
+    wire.erase(wire.begin());
+    if (from_left)
+      mr->receive(b, 500, a, 500, bytes);
+    else
+      ml->receive(a, 500, b, 500, bytes);
+    return true;
+  }
   /// What espritd's loop does each turn: events to the managers, SPD publications.
   void turn() {
     left.installer->deliver_events(*ml);
     right.installer->deliver_events(*mr);
   }
-  /// One packet left -> right: classify, encapsulate with the slot's SA, decapsulate with the
-  /// inbound SA of the packet's SPI. True if it came out intact.
-  bool send_one() {
-    const SpdMatch m = left.classify("10.0.0.5", "10.1.0.7");
-    EspSa* out = left.sad->get(m.sa_index);
+  /// One packet left -> right (or right -> left): classify, encapsulate with the slot's SA,
+  /// decapsulate with the inbound SA of the packet's SPI. True if it came out intact.
+  bool send_one(bool left_to_right = true) {
+    Gateway& from = left_to_right ? left : right;
+    Gateway& to = left_to_right ? right : left;
+    const std::vector<uint8_t>& inner = left_to_right ? pkt : pkt_rl;
+    const SpdMatch m = left_to_right ? left.classify("10.0.0.5", "10.1.0.7") : right.classify("10.1.0.7", "10.0.0.5");
+    EspSa* out = from.sad->get(m.sa_index);
     if (m.action != PolicyAction::kProtect || !out) {
       ++no_sa;
       return false;
     }
-    rte_mbuf* mb = test::make_mbuf(pkt);
+    rte_mbuf* mb = test::make_mbuf(inner);
     bool ok = false;
-    if (encap_burst(*left.worker, *out, std::span<rte_mbuf*>(&mb, 1), out_ctr) == 1) {
+    if (encap_burst(*from.worker, *out, std::span<rte_mbuf*>(&mb, 1), left_to_right ? out_ctr : rl_out_ctr) == 1) {
       const auto w = test::mbuf_bytes(mb);
       EXPECT_EQ(w[9], 50);  // ESP, never the inner packet in clear
       const uint32_t spi = uint32_t{w[20]} << 24 | uint32_t{w[21]} << 16 | uint32_t{w[22]} << 8 | w[23];
-      spis.insert(spi);
-      const uint32_t slot = right.installer->slot_of(spi, SaDirection::kInbound);
-      if (EspSa* in = right.sad->get(slot))
-        ok = decap_burst(*right.worker, *in, std::span<rte_mbuf*>(&mb, 1), in_ctr) == 1 && test::mbuf_bytes(mb) == pkt;
+      (left_to_right ? spis : rl_spis).insert(spi);
+      const uint32_t slot = to.installer->slot_of(spi, SaDirection::kInbound);
+      if (EspSa* in = to.sad->get(slot))
+        ok = decap_burst(*to.worker, *in, std::span<rte_mbuf*>(&mb, 1), left_to_right ? in_ctr : rl_in_ctr) == 1 &&
+             test::mbuf_bytes(mb) == inner;
+      else
+        ++no_inbound_sa;
     }
     rte_pktmbuf_free(mb);
     return ok;
+  }
+  /// The outbound SPI right's SPD sends its packets to the left with now.
+  uint32_t right_out_spi() const {
+    const EspSa* sa = right.sad->get(right.classify("10.1.0.7", "10.0.0.5").sa_index);
+    return sa ? sa->spi() : 0;
   }
   Gateway left, right;
   FakeClock clock;
@@ -291,10 +321,10 @@ struct LimitPair {
   IpAddress a, b;
   std::vector<std::tuple<bool, std::vector<uint8_t>>> wire;
   std::unique_ptr<IkeManager> ml, mr;
-  std::vector<uint8_t> pkt;
-  SaCounters out_ctr, in_ctr;
-  std::set<uint32_t> spis;
-  uint64_t no_sa = 0;
+  std::vector<uint8_t> pkt, pkt_rl;
+  SaCounters out_ctr, in_ctr, rl_out_ctr, rl_in_ctr;
+  std::set<uint32_t> spis, rl_spis;
+  uint64_t no_sa = 0, no_inbound_sa = 0;
 };
 
 // The soft limit starts the Child SA rekey in the same control-loop turn as the event (the
@@ -426,6 +456,238 @@ TEST(FastpathSinkLimits, LostEventsFallBackToAPoll) {
   p.clock.t += std::chrono::seconds(5);
   p.ml->tick();
   EXPECT_LE(p.ml->timer_runs(), runs + 1);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Child SA rekey, the responder's switch (docs/ike.md "Child SA rekey"): IKE datagrams delivered
+// one at a time with packets both ways in between, through the real SAD/SPD of both gateways. The
+// rekey responder keeps sending on the old Child SA until the initiator has the new one; before,
+// a packet it sent between its answer and the initiator reading it was lost (no inbound SA yet).
+// ---------------------------------------------------------------------------------------------
+
+/// The left side's IKE SA (it initiated) or the right side's, for starting exchanges on it.
+IkeSa& ike_sa(IkeManager& m, const char* peer) { return *const_cast<IkeSa*>(m.established(peer)); }
+
+/// The Child SA of `m`'s IKE SA whose snapshot status is `status`, or nullptr.
+std::optional<ChildSnapshot> child_with_status(const IkeManager& m, const std::string& status) {
+  for (const IkeSaSnapshot& s : m.snapshot())
+    for (const ChildSnapshot& c : s.children)
+      if (c.status == status) return c;
+  return std::nullopt;
+}
+
+// (a) The first packet on the new inbound SA says the initiator has the new Child SA: the
+// responder's manager, polling that counter, switches at its next tick; until then it sends on the
+// old one, which the initiator still accepts. `show ikev2 child-sa` shows the pending switch.
+TEST(FastpathSinkRekey, ResponderSwitchesOnTheFirstPacketOnItsNewInboundSa) {
+  LimitPair p("rk_first", false, 0);
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  ASSERT_NE(p.mr->established("left"), nullptr);
+  const uint32_t old_rl = p.right_out_spi();
+  ASSERT_NE(old_rl, 0u);
+  IkeSa& l = ike_sa(*p.ml, "right");
+  l.rekey_child(l.child_sas().at(0).spi_in);
+  p.ml->tick();
+  ASSERT_EQ(p.wire.size(), 1u);
+  ASSERT_TRUE(p.deliver_one());  // right answers: new inbound SA in, its outbound waits
+  ASSERT_EQ(p.wire.size(), 1u);  // the answer, not read yet
+  const IkeSa& r = *p.mr->established("left");
+  ASSERT_EQ(r.child_sas().size(), 2u);
+  const uint32_t new_rl = r.child_sas()[1].spi_out;
+  EXPECT_TRUE(r.child_sas()[1].outbound_pending);
+  EXPECT_NE(p.right.installer->slot_of(r.child_sas()[1].spi_in, SaDirection::kInbound), kNoSaSlot);
+  EXPECT_EQ(p.right.installer->slot_of(new_rl, SaDirection::kOutbound), kNoSaSlot);
+  EXPECT_EQ(p.right_out_spi(), old_rl);
+  // What the operator sees on the responder.
+  auto pending = child_with_status(*p.mr, "outbound_pending");
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->spi_out, new_rl);
+  EXPECT_EQ(pending->switch_in_ms, 2000);
+  EXPECT_TRUE(child_with_status(*p.mr, "rekeying"));  // the old one: still sending
+  const std::string text = format_child_sas(p.mr->snapshot());
+  EXPECT_NE(text.find("Status : new, outbound pending"), std::string::npos) << text;
+  EXPECT_NE(ike_sas_json(p.mr->snapshot()).find(R"("status":"outbound_pending","switch_in_ms":2000)"), std::string::npos);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(p.send_one(false));  // right -> left on the old Child SA: left could not read the new one yet
+    EXPECT_TRUE(p.send_one(true));   // left -> right on the old one too
+  }
+  p.clock.t += 10ms;
+  p.mr->tick();  // polls: nothing on the new inbound SA yet
+  EXPECT_EQ(p.right_out_spi(), old_rl);
+  ASSERT_TRUE(p.deliver_one());  // left reads the answer: both new SAs; its Delete waits on the wire
+  ASSERT_EQ(p.wire.size(), 1u);
+  EXPECT_TRUE(p.send_one(false));  // still the old SA: left keeps its old inbound SA until the Delete
+  EXPECT_TRUE(p.send_one(true));   // left sends on the new SA: the first packet on right's new inbound
+  EXPECT_EQ(p.right_out_spi(), old_rl);
+  // The manager's next deadline is the next poll (the control loop, which sleeps, wakes for it).
+  ASSERT_TRUE(p.mr->next_deadline());
+  EXPECT_LE(*p.mr->next_deadline(), p.clock.t + 10ms);
+  p.clock.t += 10ms;
+  p.mr->tick();
+  EXPECT_EQ(p.right_out_spi(), new_rl);
+  EXPECT_FALSE(child_with_status(*p.mr, "outbound_pending"));
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.rl_spis.count(new_rl));
+  p.pump();  // the Delete of the old Child SA and its answer
+  EXPECT_EQ(p.ml->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+  EXPECT_TRUE(child_with_status(*p.mr, "active"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(p.send_one(false));
+    EXPECT_TRUE(p.send_one(true));
+  }
+  EXPECT_EQ(p.no_sa + p.no_inbound_sa, 0u);
+  EXPECT_EQ(p.left.sad->size(), 2u);
+  EXPECT_EQ(p.right.sad->size(), 2u);
+  EXPECT_EQ(p.left.installer->failures() + p.right.installer->failures(), 0u);
+}
+
+// (b) The initiator's Delete of the old Child SA arrives before any packet: the responder switches
+// then, before the old SAs go.
+TEST(FastpathSinkRekey, ResponderSwitchesOnThePeersDelete) {
+  LimitPair p("rk_del", false, 0);
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  const uint32_t old_rl = p.right_out_spi();
+  IkeSa& l = ike_sa(*p.ml, "right");
+  l.rekey_child(l.child_sas().at(0).spi_in);
+  p.ml->tick();
+  ASSERT_TRUE(p.deliver_one());
+  ASSERT_TRUE(p.deliver_one());
+  ASSERT_EQ(p.wire.size(), 1u);  // left's Delete
+  const uint32_t new_rl = p.mr->established("left")->child_sas().at(1).spi_out;
+  EXPECT_EQ(p.right_out_spi(), old_rl);
+  ASSERT_TRUE(p.deliver_one());
+  EXPECT_EQ(p.right_out_spi(), new_rl);
+  EXPECT_EQ(p.right.installer->slot_of(old_rl, SaDirection::kOutbound), kNoSaSlot);
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.send_one(true));
+  p.pump();
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.send_one(true));
+  EXPECT_EQ(p.left.sad->size(), 2u);
+  EXPECT_EQ(p.right.sad->size(), 2u);
+}
+
+// (c) An initiator that neither sends nor deletes (its Delete lost): the responder switches
+// outbound_switch_delay (2 s) after its answer; its manager's next deadline covers it, and the old
+// Child SA is still installed (not expired) until then and after.
+TEST(FastpathSinkRekey, ResponderSwitchesAfterTheDelayAtTheLatest) {
+  LimitPair p("rk_delay", false, 0);
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  const uint32_t old_rl = p.right_out_spi();
+  IkeSa& l = ike_sa(*p.ml, "right");
+  const uint32_t old_lr = l.child_sas().at(0).spi_out;
+  l.rekey_child(l.child_sas().at(0).spi_in);
+  p.ml->tick();
+  ASSERT_TRUE(p.deliver_one());
+  ASSERT_TRUE(p.deliver_one());
+  p.wire.clear();  // the Delete is lost
+  const IkeSa& r = *p.mr->established("left");
+  const uint32_t new_rl = r.child_sas().at(1).spi_out;
+  const Duration switch_at = r.child_sas().at(1).outbound_switch_at;
+  for (int i = 0; i < 19; ++i) {
+    p.clock.t += 100ms;
+    p.mr->tick();
+    ASSERT_TRUE(p.mr->next_deadline());
+    EXPECT_LE(*p.mr->next_deadline(), switch_at);
+    EXPECT_TRUE(p.send_one(false));  // one way only: right -> left, on the old SA
+  }
+  EXPECT_EQ(p.right_out_spi(), old_rl);
+  p.clock.t += 100ms;
+  p.mr->tick();
+  EXPECT_EQ(p.right_out_spi(), new_rl);
+  EXPECT_NE(p.right.installer->slot_of(old_lr, SaDirection::kInbound), kNoSaSlot);  // the old still receives
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.send_one(true));
+  // The Delete retransmitted: the old Child SA goes.
+  p.clock.t += 2s;
+  p.ml->tick();
+  p.pump();
+  EXPECT_EQ(p.right.installer->slot_of(old_lr, SaDirection::kInbound), kNoSaSlot);
+  EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.send_one(true));
+  EXPECT_EQ(p.left.sad->size(), 2u);
+  EXPECT_EQ(p.right.sad->size(), 2u);
+}
+
+// The old Child SA reaches its hard limit while the switch waits: the new one sends from that
+// event on (the fast path stopped the old one), before the responder's own Delete goes out.
+TEST(FastpathSinkRekey, ResponderSwitchesWhenTheOldSaReachesItsHardLimit) {
+  LimitPair p("rk_hard", false, 0);
+  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  const uint32_t old_in = p.mr->established("left")->child_sas().at(0).spi_in;
+  IkeSa& l = ike_sa(*p.ml, "right");
+  l.rekey_child(l.child_sas().at(0).spi_in);
+  p.ml->tick();
+  ASSERT_TRUE(p.deliver_one());
+  ASSERT_TRUE(p.deliver_one());  // left has the new SAs; its Delete waits
+  const uint32_t new_rl = p.mr->established("left")->child_sas().at(1).spi_out;
+  ASSERT_TRUE(p.mr->child_limit_event(old_in, ChildLimitEvent::kHard));
+  EXPECT_EQ(p.right_out_spi(), new_rl);
+  EXPECT_TRUE(p.send_one(false));
+  p.pump();
+  EXPECT_EQ(p.ml->established("right")->child_sas().size(), 1u);
+  EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+  EXPECT_TRUE(p.send_one(false));
+  EXPECT_TRUE(p.send_one(true));
+}
+
+// No packet lost through Child SA rekeys started by either side, with traffic both ways, or one
+// way only (then the responder learns of the new SA from the Delete, or from the packets): one
+// IKE datagram delivered per step, packets sent between every two.
+TEST(FastpathSinkRekey, NoPacketLostThroughRekeysWithTrafficBothWaysOrOneWay) {
+  enum Traffic { kBoth, kLeftToRight, kRightToLeft };
+  int n = 0;
+  for (Traffic traffic : {kBoth, kLeftToRight, kRightToLeft})
+    for (bool left_rekeys : {true, false}) {
+      SCOPED_TRACE(std::string(traffic == kBoth ? "both ways" : traffic == kLeftToRight ? "left -> right only" : "right -> left only") +
+                   (left_rekeys ? ", left rekeys" : ", right rekeys"));
+      LimitPair p(("rk_all" + std::to_string(n++)).c_str(), false, 0);
+      ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+      p.pump();
+      ASSERT_NE(p.mr->established("left"), nullptr);
+      int sent = 0, got = 0;
+      auto traffic_step = [&] {
+        for (bool ltr : {true, false}) {
+          if ((ltr && traffic == kRightToLeft) || (!ltr && traffic == kLeftToRight)) continue;
+          ++sent;
+          got += p.send_one(ltr);
+        }
+      };
+      for (int k = 0; k < 3; ++k) {
+        IkeManager& m = left_rekeys ? *p.ml : *p.mr;
+        IkeSa& sa = ike_sa(m, left_rekeys ? "right" : "left");
+        ASSERT_EQ(sa.child_sas().size(), 1u);
+        sa.rekey_child(sa.child_sas()[0].spi_in);
+        m.tick();
+        for (int step = 0; step < 400; ++step) {
+          const bool moved = p.deliver_one();
+          traffic_step();
+          p.clock.t += 1ms;
+          p.ml->tick();
+          p.mr->tick();
+          if (!moved && p.wire.empty() && !ike_sa(*p.ml, "right").outbound_switch_pending() &&
+              !ike_sa(*p.mr, "left").outbound_switch_pending())
+            break;
+        }
+        EXPECT_EQ(p.ml->established("right")->child_sas().size(), 1u);
+        EXPECT_EQ(p.mr->established("left")->child_sas().size(), 1u);
+      }
+      for (int i = 0; i < 3; ++i) traffic_step();
+      EXPECT_EQ(got, sent);
+      EXPECT_EQ(p.no_sa, 0u);
+      EXPECT_EQ(p.no_inbound_sa, 0u);
+      EXPECT_EQ(p.left.sad->size(), 2u);
+      EXPECT_EQ(p.right.sad->size(), 2u);
+      EXPECT_GE(p.spis.size() + p.rl_spis.size(), 4u);  // the new SAs carried traffic
+      EXPECT_EQ(p.left.installer->failures() + p.right.installer->failures(), 0u);
+    }
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ike_sa_pair.hpp"
@@ -543,8 +545,9 @@ TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
       EXPECT_NE(neu.spi_in, old.spi_in);
       EXPECT_FALSE(std::ranges::equal(neu.outbound.encr_key.span(), old.outbound.encr_key.span()));
       expect_children_mirror(*p.i, *p.r);
-      // Rekey initiator: new inbound, new outbound replacing the old, then the old removed.
-      ASSERT_EQ(sa_sink.events.size(), 6u);
+      // Rekey initiator: new inbound, new outbound replacing the old (in its slot: the old
+      // outbound SA is gone with it, no remove), then the old inbound removed.
+      ASSERT_EQ(sa_sink.events.size(), 5u);
       EXPECT_EQ(sa_sink.events[2].kind, SinkEvent::kIn);
       EXPECT_EQ(sa_sink.events[2].spi, neu.spi_in);
       EXPECT_EQ(sa_sink.events[3].kind, SinkEvent::kOut);
@@ -552,15 +555,156 @@ TEST(IkeSa, ChildRekeyIsMakeBeforeBreak) {
       EXPECT_EQ(sa_sink.events[3].replaces, old.spi_out);
       EXPECT_EQ(sa_sink.events[4].kind, SinkEvent::kRemove);
       EXPECT_EQ(sa_sink.events[4].spi, old.spi_in);
-      EXPECT_EQ(sa_sink.events[5].spi, old.spi_out);
-      // Rekey responder: the same order.
-      ASSERT_EQ(sb_sink.events.size(), 6u);
+      // Rekey responder: the same order (its new outbound SA went in when the initiator's Delete
+      // of the old Child SA arrived; pump() delivers it before any traffic).
+      ASSERT_EQ(sb_sink.events.size(), 5u);
       EXPECT_EQ(sb_sink.events[2].kind, SinkEvent::kIn);
       EXPECT_EQ(sb_sink.events[3].kind, SinkEvent::kOut);
       EXPECT_EQ(sb_sink.events[3].replaces, old.spi_in);
       EXPECT_EQ(sb_sink.events[4].kind, SinkEvent::kRemove);
       EXPECT_EQ(sb_sink.events[4].spi, old.spi_out);
+      for (const IkeSa* x : {p.i.get(), p.r.get()}) {
+        EXPECT_TRUE(x->child_sas()[0].outbound_active);
+        EXPECT_FALSE(x->child_sas()[0].outbound_pending);
+      }
     }
+  }
+}
+
+/// The one outbound install (kOut) among `events` from index `from`, or nullptr if none or several.
+const SinkEvent* only_out(const std::vector<SinkEvent>& events, std::size_t from) {
+  const SinkEvent* out = nullptr;
+  for (std::size_t k = from; k < events.size(); ++k)
+    if (events[k].kind == SinkEvent::kOut) {
+      if (out) return nullptr;
+      out = &events[k];
+    }
+  return out;
+}
+
+// RFC 7296 2.8 and the race it leaves open: the rekey responder installs its new inbound SA when
+// it answers but keeps sending on the old Child SA: the initiator installs the new SA only once it
+// has read the answer. The switch comes with the initiator's Delete of the old Child SA.
+TEST(IkeSa, ChildRekeyResponderSwitchesOutboundOnThePeersDelete) {
+  for (bool from_initiator : {true, false}) {
+    SCOPED_TRACE(from_initiator ? "IKE initiator rekeys" : "IKE responder rekeys");
+    Pair p(kGcmIke, kGcmEsp);
+    p.establish();
+    IkeSa& a = from_initiator ? *p.i : *p.r;  // the rekey's initiator
+    IkeSa& b = from_initiator ? *p.r : *p.i;  // its responder
+    RecordingSink& b_sink = from_initiator ? p.sink_r : p.sink_i;
+    const ChildSa old_b = b.child_sas()[0];
+    a.rekey_child(a.child_sas()[0].spi_in);
+    auto req = take(a);
+    ASSERT_EQ(req.size(), 1u);
+    const std::size_t mark = b_sink.events.size();
+    b.receive(req[0]);
+    auto resp = take(b);
+    ASSERT_EQ(resp.size(), 1u);
+    // Answered: the new inbound SA is in, the new outbound SA waits; the old Child SA sends.
+    ASSERT_EQ(b.child_sas().size(), 2u);
+    const ChildSa& neu_b = b.child_sas()[1];
+    EXPECT_TRUE(neu_b.outbound_pending);
+    EXPECT_FALSE(neu_b.outbound_active);
+    EXPECT_EQ(neu_b.outbound_switch_at, p.clock.t + std::chrono::seconds(2));
+    EXPECT_TRUE(b.child_sas()[0].outbound_active);
+    EXPECT_TRUE(b.outbound_switch_pending());
+    ASSERT_EQ(b_sink.events.size(), mark + 1);
+    EXPECT_EQ(b_sink.events[mark].kind, SinkEvent::kIn);
+    EXPECT_EQ(b_sink.events[mark].spi, neu_b.spi_in);
+    // Its timer: the switch deadline (nothing else to do).
+    ASSERT_TRUE(b.next_timer());
+    EXPECT_EQ(*b.next_timer(), neu_b.outbound_switch_at);
+    const uint32_t neu_in = neu_b.spi_in, neu_out = neu_b.spi_out;
+    // The initiator reads the answer: both new SAs, and its Delete of the old Child SA.
+    a.receive(resp[0]);
+    auto del = take(a);
+    ASSERT_EQ(del.size(), 1u);
+    EXPECT_EQ(only_out(b_sink.events, mark), nullptr);  // still nothing sent on the new SA
+    b.receive(del[0]);
+    // The Delete switched the outbound SA (into the old one's slot), then the old inbound went.
+    const SinkEvent* out = only_out(b_sink.events, mark);
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(out->spi, neu_out);
+    EXPECT_EQ(out->replaces, old_b.spi_out);
+    EXPECT_EQ(b_sink.events.back().kind, SinkEvent::kRemove);
+    EXPECT_EQ(b_sink.events.back().spi, old_b.spi_in);
+    ASSERT_EQ(b.child_sas().size(), 1u);
+    EXPECT_EQ(b.child_sas()[0].spi_in, neu_in);
+    EXPECT_TRUE(b.child_sas()[0].outbound_active);
+    EXPECT_FALSE(b.outbound_switch_pending());
+    a.receive(take(b).at(0));
+    expect_children_mirror(a, b);
+  }
+}
+
+// A peer that reads the answer but neither sends nor deletes the old Child SA (its Delete lost):
+// the responder switches outbound_switch_delay after its answer, not before, and the old Child SA
+// stays installed meanwhile (it is not expired by the wait).
+TEST(IkeSa, ChildRekeyResponderSwitchesOutboundAfterTheDelay) {
+  Pair p(kGcmIke, kGcmEsp);
+  p.establish();
+  const ChildSa old_r = p.r->child_sas()[0];
+  p.i->rekey_child(p.i->child_sas()[0].spi_in);
+  p.r->receive(take(*p.i).at(0));
+  const std::size_t mark = p.sink_r.events.size();
+  p.i->receive(take(*p.r).at(0));
+  (void)take(*p.i);  // the Delete is lost
+  p.clock.t += std::chrono::milliseconds(1999);
+  p.r->tick();
+  EXPECT_TRUE(p.r->outbound_switch_pending());
+  EXPECT_EQ(only_out(p.sink_r.events, mark), nullptr);
+  p.clock.t += std::chrono::milliseconds(1);
+  p.r->tick();
+  EXPECT_FALSE(p.r->outbound_switch_pending());
+  const SinkEvent* out = only_out(p.sink_r.events, mark);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->spi, p.r->child_sas()[1].spi_out);
+  EXPECT_EQ(out->replaces, old_r.spi_out);
+  const uint32_t out_spi = out->spi;
+  ASSERT_EQ(p.r->child_sas().size(), 2u);  // the old Child SA still receives until deleted
+  EXPECT_EQ(p.r->child_sas()[0].spi_in, old_r.spi_in);
+  EXPECT_FALSE(p.r->child_sas()[0].outbound_active);
+  EXPECT_EQ(p.sink_r.events.size(), mark + 1);  // nothing removed
+  // The Delete retransmitted later still removes the old one; nothing switches twice.
+  p.clock.t += std::chrono::seconds(2);
+  p.i->tick();
+  p.pump();
+  ASSERT_EQ(p.r->child_sas().size(), 1u);
+  out = only_out(p.sink_r.events, mark);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->spi, out_spi);
+  expect_children_mirror(*p.i, *p.r);
+}
+
+// The old Child SA must stop sending before the peer's Delete (its hard limit, our own Delete):
+// the new one, whose switch waits, takes over at that point.
+TEST(IkeSa, ChildRekeyResponderSwitchesWhenTheOldChildSaMustGo) {
+  for (bool own_delete : {false, true}) {
+    SCOPED_TRACE(own_delete ? "our Delete of the old Child SA" : "hand_off_outbound (hard limit)");
+    Pair p(kGcmIke, kGcmEsp);
+    p.establish();
+    const ChildSa old_r = p.r->child_sas()[0];
+    p.i->rekey_child(p.i->child_sas()[0].spi_in);
+    p.r->receive(take(*p.i).at(0));
+    auto resp = take(*p.r);
+    const std::size_t mark = p.sink_r.events.size();
+    ASSERT_TRUE(p.r->outbound_switch_pending());
+    if (own_delete)
+      p.r->delete_child(old_r.spi_in);  // its request goes out at once (the window is free)
+    else
+      EXPECT_TRUE(p.r->hand_off_outbound(old_r.spi_in));
+    EXPECT_FALSE(p.r->outbound_switch_pending());
+    const SinkEvent* out = only_out(p.sink_r.events, mark);
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(out->replaces, old_r.spi_out);
+    EXPECT_TRUE(p.r->child_sas()[1].outbound_active);
+    EXPECT_FALSE(p.r->hand_off_outbound(old_r.spi_in));  // not sending any more
+    p.i->receive(resp.at(0));
+    p.pump();
+    ASSERT_EQ(p.i->child_sas().size(), 1u);
+    ASSERT_EQ(p.r->child_sas().size(), 1u);
+    expect_children_mirror(*p.i, *p.r);
   }
 }
 
@@ -585,6 +729,69 @@ TEST(IkeSa, SimultaneousChildRekeyLeavesOneChildSa) {
     EXPECT_EQ(last_out, sa->child_sas()[0].spi_out);
   }
   EXPECT_EQ(p.i->counters()[IkeSaEvent::kChildDeleted] + p.r->counters()[IkeSaEvent::kChildDeleted], 4u);
+}
+
+/// What a sink holds after `events` (an outbound install takes the place of the one it replaces, as
+/// the SAD slot does): the inbound SPIs and the outbound SPIs.
+std::pair<std::set<uint32_t>, std::set<uint32_t>> sink_model(const std::vector<SinkEvent>& events) {
+  std::set<uint32_t> in, out;
+  for (const SinkEvent& e : events) {
+    if (e.kind == SinkEvent::kIn) in.insert(e.spi);
+    if (e.kind == SinkEvent::kOut) {
+      if (e.replaces) out.erase(e.replaces);
+      out.insert(e.spi);
+    }
+    if (e.kind == SinkEvent::kRemove) (e.dir == SaDirection::kInbound ? in : out).erase(e.spi);
+  }
+  return {in, out};
+}
+
+// RFC 7296 2.8.1 with the responder's deferred switch: each side answers the other's rekey (that
+// new Child SA waits to send) before its own completes; its own then sends at once and the other's
+// no longer switches by itself. Whichever side's exchange had the lowest nonce deletes its new
+// Child SA, and the other new one takes over there. Both ends finish with the same single Child SA
+// sending, nothing pending, and their sinks hold exactly its two SAs.
+TEST(IkeSa, SimultaneousChildRekeyWithTheDeferredSwitch) {
+  for (bool initiator_loses : {true, false}) {
+    SCOPED_TRACE(initiator_loses ? "the IKE initiator's exchange has the lowest nonce" : "the responder's has");
+    Pair p(kCbcIke, kCbcEsp);
+    p.establish();
+    const ChildSa old = p.i->child_sas()[0];
+    auto script = [](DeterministicRandom& rng, uint8_t spi_byte, uint8_t nonce_byte) {
+      std::vector<uint8_t> b{spi_byte, 0, 0, 1};  // the new inbound SPI, then Ni (32 bytes)
+      b.insert(b.end(), 32, nonce_byte);
+      rng.queue(b);
+    };
+    script(p.rng_i, 0x10, initiator_loses ? 0x00 : 0xff);
+    script(p.rng_r, 0x20, initiator_loses ? 0xff : 0x00);
+    p.i->rekey_child(old.spi_in);
+    p.r->rekey_child(old.spi_out);
+    // Each answers the other's request before its own answer arrives: the peer's new Child SA waits.
+    p.r->receive(take(*p.i).at(0));
+    auto from_r = take(*p.r);
+    ASSERT_EQ(from_r.size(), 2u);  // its request, then its answer
+    p.i->receive(from_r[0]);
+    EXPECT_TRUE(p.i->outbound_switch_pending());
+    EXPECT_TRUE(p.r->outbound_switch_pending());
+    p.i->receive(from_r[1]);  // i's own rekey done: its new Child SA sends, the peer's stops waiting
+    EXPECT_FALSE(p.i->outbound_switch_pending());
+    p.pump();
+    for (auto [sa, sink] : {std::pair{p.i.get(), &p.sink_i}, std::pair{p.r.get(), &p.sink_r}}) {
+      ASSERT_EQ(sa->child_sas().size(), 1u);
+      const ChildSa& c = sa->child_sas()[0];
+      EXPECT_TRUE(c.outbound_active);
+      EXPECT_FALSE(c.outbound_pending);
+      EXPECT_TRUE(c.outbound_installed);
+      EXPECT_NE(c.spi_in, old.spi_in);
+      EXPECT_NE(c.spi_in, old.spi_out);
+      auto [in, out] = sink_model(sink->events);
+      EXPECT_EQ(in, std::set<uint32_t>{c.spi_in});
+      EXPECT_EQ(out, std::set<uint32_t>{c.spi_out});
+    }
+    expect_children_mirror(*p.i, *p.r);
+    // The survivor is the winner's: its first SPI byte.
+    EXPECT_EQ(p.i->child_sas()[0].spi_in >> 24 == 0x10, !initiator_loses);
+  }
 }
 
 TEST(IkeSa, RekeyCollidingWithDeleteLeavesNoChildSa) {
@@ -690,6 +897,40 @@ struct Mesh {
   std::vector<std::unique_ptr<IkeSa>> side[2];  // [0]: the original initiator's, [1]: the responder's
   int unrouted = 0;
 };
+
+// A Child SA rekey completes while an IKE SA rekey waits behind it: the Delete of the old Child SA,
+// queued after the IKE rekey, goes out on the new IKE SA (found in the strongSwan interop lifetimes
+// case: it was dropped with the old IKE SA, and the old Child SA stayed on both sides, the peer
+// sending on it since it switches only on that Delete).
+TEST(IkeSa, ChildDeleteQueuedBehindAnIkeRekeyRunsOnTheNewIkeSa) {
+  Pair p(kCbcIke, kCbcEsp);
+  p.establish();
+  const ChildSa old = p.i->child_sas()[0];
+  p.i->rekey_child(old.spi_in);
+  p.i->rekey_ike_sa();  // queued behind the Child SA rekey
+  Mesh m(p);
+  m.pump();
+  for (int round = 0; round < 3; ++round) {
+    for (int s : {0, 1})
+      for (IkeSa* sa : m.alive(s)) sa->tick();
+    m.pump();
+  }
+  for (int s : {0, 1}) {
+    const auto alive = m.alive(s);
+    ASSERT_EQ(alive.size(), 1u);
+    ASSERT_EQ(alive[0]->child_sas().size(), 1u);
+    EXPECT_NE(alive[0]->child_sas()[0].spi_in, s == 0 ? old.spi_in : old.spi_out);
+    EXPECT_TRUE(alive[0]->child_sas()[0].outbound_active);
+    EXPECT_FALSE(alive[0]->outbound_switch_pending());
+  }
+  expect_children_mirror(*m.alive(0)[0], *m.alive(1)[0]);
+  for (auto [sink, spi] : {std::pair{&p.sink_i, old.spi_in}, std::pair{&p.sink_r, old.spi_out}}) {
+    bool removed = false;
+    for (const auto& [x, d] : sink->removed) removed |= x == spi && d == SaDirection::kInbound;
+    EXPECT_TRUE(removed) << "the old Child SA's inbound SA left the sink";
+  }
+  EXPECT_EQ(m.unrouted, 0);
+}
 
 // Scripts the next IKE rekey's SPI and nonce (IkeRekey::build_i draws the SPI, then Ni).
 void script_rekey_nonce(test::DeterministicRandom& rng, uint8_t spi_byte, uint8_t nonce_byte) {

@@ -108,6 +108,13 @@ struct ChildSnapshot {
   bool esn = false, transport = false, natt = false;
   int64_t remaining_s = -1;  ///< to the hard lifetime; -1 = none
   bool rekeyed = false;
+  /// What it does now (child_status_text() for the operator): "active" (its outbound SA sends),
+  /// "outbound_pending" (a rekey we answered: the Child SA it rekeys still sends until the peer
+  /// uses this one or deletes the old one, switch_in_ms at the latest), "rekeying" (sends, its
+  /// rekey under way), "rekeyed" (replaced: receives until deleted), "deleting" (our Delete under
+  /// way), "inbound_only" (a rekey collision's redundant Child SA, until deleted).
+  std::string status;
+  int64_t switch_in_ms = -1;  ///< outbound_pending: time left before it sends anyway; else -1
   std::vector<TrafficSelector> local_ts, remote_ts;
   uint64_t in_packets = 0, in_octets = 0, in_errors = 0, out_packets = 0, out_octets = 0, out_errors = 0;
 };
@@ -178,6 +185,10 @@ struct IkeManagerEnv {
   /// The fast path delivers its packet/byte limit events (child_limit_event(), and
   /// child_limit_events_lost() when some were lost): no periodic poll, a poll only after a loss.
   bool limit_events = false;
+  /// How often the inbound packet counter of a Child SA whose outbound switch is pending (a rekey we
+  /// answered: ChildSa::outbound_pending) is read: its first packet says the peer has the new Child
+  /// SA, and it starts sending (docs/ike.md "Child SA rekey"). Needs `counters`.
+  Duration switch_poll = std::chrono::milliseconds(10);
   /// Minimum time between two acquires of one peer that start an exchange.
   Duration acquire_holdoff = std::chrono::seconds(1);
   /// Wait before re-establishing an auto peer whose IKE SA was lost.
@@ -275,6 +286,7 @@ class IkeManager {
     // scheduling and bookkeeping
     Duration due = kNever;      ///< its key in timers_ (kNever: not there)
     Duration last_poll{};       ///< Child SA counters last compared with the byte/packet limits
+    Duration switch_poll_at{};  ///< next read of the inbound counters of Child SAs whose switch waits
     bool poll_now = false;      ///< limit events were lost: poll at the next tick
     uint64_t tick_seen = 0;     ///< the tick() that last ran it (each SA at most once per tick)
     uint64_t indexed_spi = 0;   ///< its key in by_spi_ (0: none)

@@ -1,7 +1,8 @@
 // Where an IKE SA puts the Child SAs it negotiates. The daemon implements it over the SAD/SPD; the
 // tests record the calls. Calls come in make-before-break order on a rekey: the new inbound SA,
-// then the new outbound SA (which replaces the old outbound for the same selectors), and the old
-// inbound SA is removed only when the old Child SA is deleted.
+// then the new outbound SA (which replaces the old outbound for the same selectors; the rekey's
+// responder makes this call only once the peer has the new Child SA, docs/ike.md "Child SA
+// rekey"), and the old inbound SA is removed only when the old Child SA is deleted.
 #pragma once
 
 #include <cstdint>

@@ -115,8 +115,18 @@ struct ChildSa {
   bool tfc_padding_ok = true;  ///< false: the peer sent ESP_TFC_PADDING_NOT_SUPPORTED
   ChildSelectors ts;
   bool rekeyed = false;          ///< a rekey of it completed or is under way
-  bool outbound_active = false;
-  bool deleting = false;         ///< our Delete of it is under way (RFC 7296 2.25)  ///< its outbound SA is the one the selectors use
+  bool outbound_active = false;  ///< its outbound SA is the one the selectors use
+  bool deleting = false;         ///< our Delete of it is under way (RFC 7296 2.25)
+  /// Its outbound SA is in the sink (installed and not replaced by another Child SA's since).
+  bool outbound_installed = false;
+  /// We answered the peer's rekey that made it and have not installed its outbound SA yet: the
+  /// Child SA it rekeys still sends (docs/ike.md "Child SA rekey"; the peer can use the new SA only
+  /// once it has read our answer). It takes over when the peer shows it has the new SA (a packet on
+  /// our new inbound SA: IkeManager polls the counters and calls switch_outbound), when the old
+  /// Child SA goes (the peer's Delete, our Delete, its hard limit: hand_off_outbound), or at
+  /// `outbound_switch_at` at the latest (tick()).
+  bool outbound_pending = false;
+  Duration outbound_switch_at{};
   /// A peer's rekey of this Child SA answered while ours was outstanding (RFC 7296 2.8.1): the
   /// Child SA it made (our inbound SPI) and the lowest nonce of that exchange.
   uint32_t peer_rekey_spi = 0;
@@ -283,12 +293,9 @@ class IkeSa {
     peer_rekey_min_nonce_.clear();
     return std::move(peer_rekey_);
   }
-  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey).
-  void hand_over(std::unique_ptr<IkeSa> next) {
-    next->adopt_established(std::move(children_));
-    children_.clear();
-    set_successor(std::move(next));
-  }
+  /// Moves the Child SAs to `next` and hands it over as the successor (survivor of a rekey), with
+  /// the Child SA exchanges queued here (they run there at its next tick).
+  void hand_over(std::unique_ptr<IkeSa> next);
   [[nodiscard]] IkeSaEnv env() const noexcept { return env_; }
   /// Child SAs by our inbound SPI; nullptr if unknown.
   [[nodiscard]] ChildSa* find_child(uint32_t spi, bool peer_spi) noexcept;
@@ -301,8 +308,18 @@ class IkeSa {
   /// A random inbound ESP SPI that the sink does not use yet (ChildSaSink::inbound_spi_in_use);
   /// 0 if the RNG failed or eight draws in a row were taken.
   [[nodiscard]] uint32_t new_inbound_spi() noexcept;
-  /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown.
+  /// Removes a Child SA found by our inbound SPI or the peer's; false if unknown. If it was the one
+  /// sending for its selectors, another Child SA for them takes over first (hand_off_outbound).
   bool remove_child_by_spi(uint32_t spi, bool peer_spi);
+  /// The Child SA with this inbound SPI, whose outbound switch is pending, starts sending now (its
+  /// outbound SA replaces the one in use for its selectors). False if none such is pending.
+  bool switch_outbound(uint32_t spi_in);
+  /// The Child SA with this inbound SPI must stop sending (it is being deleted, or reached its hard
+  /// limit): if it is the one sending for its selectors, another Child SA for them takes over now,
+  /// the one whose switch is pending first, else the newest. False if none took over.
+  bool hand_off_outbound(uint32_t spi_in);
+  /// Child SAs whose outbound switch is pending (ChildSa::outbound_pending).
+  [[nodiscard]] bool outbound_switch_pending() const noexcept;
   /// The IKE_SA_INIT request seen by the responder came from this address (for cookies).
   [[nodiscard]] const IpAddress& remote_addr() const noexcept { return settings_.remote_addr; }
 
@@ -321,6 +338,8 @@ class IkeSa {
   Opened open(const Message& m, std::span<const uint8_t> datagram, std::vector<Payload>& inner);
   void finish_task(TaskStatus st);
   void destroy();
+  /// Installs c's outbound SA in place of the one sending for its selectors (if any).
+  void activate_outbound(ChildSa& c);
 
   IkeRole role_;
   IkeSettings settings_;

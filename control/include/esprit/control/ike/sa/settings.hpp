@@ -64,6 +64,9 @@ struct ChildSettings {
   /// carry the Child SA's inbound SPI as their cookie, so an event names the Child SA.
   LifetimeLimit limit;
   double soft_min = 0.9, soft_max = 0.9;
+  /// Rekey responder: how long at most the old Child SA keeps sending after we answered the peer's
+  /// rekey, when the peer neither sends on the new one nor deletes the old (ChildSa::outbound_pending).
+  Duration outbound_switch_delay = std::chrono::seconds(2);
 };
 
 struct IkeSettings {
