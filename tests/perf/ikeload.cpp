@@ -5,8 +5,8 @@
 // authenticates as the local ID pattern with %u replaced by i and proposes host i of the TS base
 // (10.200.0.0/14 by default) as TSi and the responder's net as TSr. docs/performance.md "IKE setup rate".
 //
-//   esprit-ikeload --target 10.99.0.1 --count 1000 --concurrency 64 --proposal gcm --psk SECRET \
-//                  --remote-ts 10.10.1.0/24 [--hold | --hold-seconds S]
+//   esprit-ikeload --target 10.99.0.1 --count 1000 --concurrency 64 --proposal gcm --psk SECRET
+//       --remote-ts 10.10.1.0/24 [--hold | --hold-seconds S]
 //
 // A setup counts as done only when the IKE_AUTH response installed a Child SA; a notify, a timeout
 // (after the retransmission schedule) or an IKE SA without Child SA counts as a failure by reason.
