@@ -408,9 +408,10 @@ bool IkeTransport::flush_port(uint16_t port) noexcept {
   auto& q = backlog_[port];
   constexpr uint16_t kBurst = 32;
   rte_mbuf* ms[kBurst];
+  uint16_t burst = 1;  // one frame first: a queue still full costs one copy, not kBurst
   while (!q.empty()) {
     uint16_t n = 0;
-    for (; n < kBurst && n < q.size(); ++n) {
+    for (; n < burst && n < q.size(); ++n) {
       ms[n] = to_mbuf(q[n]);
       if (!ms[n]) break;  // pool empty: the frames wait for the next turn
     }
@@ -418,7 +419,8 @@ bool IkeTransport::flush_port(uint16_t port) noexcept {
     for (uint16_t i = sent; i < n; ++i) rte_pktmbuf_free(ms[i]);
     q.erase(q.begin(), q.begin() + sent);
     backlog_size_ -= sent;
-    if (sent < kBurst) return q.empty();
+    if (n == 0 || sent < n) return q.empty();
+    burst = kBurst;
   }
   return true;
 }
