@@ -2,7 +2,8 @@
 // 4500 with the non-ESP marker of RFC 3948 2.2, UDP length and checksum rules of RFC 768 and
 // RFC 8200 8.1), building and fragmenting replies, the NAT-T keepalive timeline (RFC 3948 4) on a
 // fake clock, and the whole receive/echo path through the real gateway worker, LocalServices and
-// the neighbour table on a net_ring port.
+// the neighbour table on a net_ring port, and the TX backlog behind a full control TX queue
+// (a burst larger than the queue leaves whole and in order; only a full backlog drops).
 #include <gtest/gtest.h>
 
 #include <rte_ether.h>
