@@ -363,16 +363,74 @@ bool IkeTransport::send_packet(const IpAddress& local, const IpAddress& remote, 
   return ok;
 }
 
-bool IkeTransport::transmit(uint16_t port, rte_mbuf* m) noexcept {
+uint16_t IkeTransport::offer(uint16_t port, rte_mbuf** m, uint16_t n) noexcept {
   const uint16_t q = t_.ports[port]->control_tx_queue();
-  const bool sent = q != Port::kNoControlQueue ? rte_eth_tx_burst(port, q, &m, 1) == 1
-                                               : (port < t_.control_tx.size() && t_.control_tx[port] &&
-                                                  rte_ring_enqueue(t_.control_tx[port], m) == 0);
-  if (!sent) {
+  if (q != Port::kNoControlQueue) return rte_eth_tx_burst(port, q, m, n);
+  if (port >= t_.control_tx.size() || !t_.control_tx[port]) return 0;
+  return static_cast<uint16_t>(rte_ring_enqueue_burst(t_.control_tx[port], reinterpret_cast<void**>(m), n, nullptr));
+}
+
+bool IkeTransport::transmit(uint16_t port, rte_mbuf* m) noexcept {
+  if (t_.ports[port]->control_tx_queue() == Port::kNoControlQueue &&
+      (port >= t_.control_tx.size() || !t_.control_tx[port])) {  // no control TX path at all
     count(IkeIoDrop::kTxFull);
     rte_pktmbuf_free(m);
+    return false;
   }
-  return sent;
+  // Behind the port's backlog, never before it: a port's frames leave in the order they were sent.
+  if ((port >= backlog_.size() || backlog_[port].empty() || flush_port(port)) && offer(port, &m, 1) == 1) return true;
+  if (backlog_size_ >= backlog_limit_) {
+    count(IkeIoDrop::kTxFull);
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  // Kept as bytes, not as the mbuf: the backlog must not hold the pool's mbufs (the workers' RX).
+  std::vector<uint8_t> bytes;
+  try {
+    bytes.resize(m->pkt_len);
+    if (backlog_.size() <= port) backlog_.resize(port + 1u);
+    const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, bytes.data());
+    if (p != bytes.data()) std::memcpy(bytes.data(), p, m->pkt_len);
+    backlog_[port].push_back(std::move(bytes));
+  } catch (...) {  // out of memory: as a full backlog
+    count(IkeIoDrop::kTxFull);
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  rte_pktmbuf_free(m);
+  ++backlog_size_;
+  ++c_.tx_deferred;
+  c_.tx_backlog_max = std::max<uint64_t>(c_.tx_backlog_max, backlog_size_);
+  return true;
+}
+
+bool IkeTransport::flush_port(uint16_t port) noexcept {
+  auto& q = backlog_[port];
+  constexpr uint16_t kBurst = 32;
+  rte_mbuf* ms[kBurst];
+  uint16_t burst = 1;  // one frame first: a queue still full costs one copy, not kBurst
+  while (!q.empty()) {
+    uint16_t n = 0;
+    for (; n < burst && n < q.size(); ++n) {
+      ms[n] = to_mbuf(q[n]);
+      if (!ms[n]) break;  // pool empty: the frames wait for the next turn
+    }
+    const uint16_t sent = n ? offer(port, ms, n) : 0;
+    for (uint16_t i = sent; i < n; ++i) rte_pktmbuf_free(ms[i]);
+    q.erase(q.begin(), q.begin() + sent);
+    backlog_size_ -= sent;
+    if (n == 0 || sent < n) return q.empty();
+    burst = kBurst;
+  }
+  return true;
+}
+
+std::size_t IkeTransport::flush() noexcept {
+  if (backlog_size_ == 0) return 0;
+  const std::size_t before = backlog_size_;
+  for (std::size_t port = 0; port < backlog_.size(); ++port)
+    if (!backlog_[port].empty()) (void)flush_port(static_cast<uint16_t>(port));
+  return before - backlog_size_;
 }
 
 void NattKeepalives::add(const IpAddress& local, const IkeEndpoint& remote, std::chrono::nanoseconds now) {

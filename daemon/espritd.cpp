@@ -664,6 +664,7 @@ struct ControlLoop {
   rte_ring* punt;                     ///< punted frames (LocalServices::poll drains it)
   const NeighborTable& neighbors;     ///< resolution requests (LocalServices::poll)
   rte_ring* sa_events;                ///< Child SA limit events (deliver_events); nullptr without peers
+  IkeTransport& ike;                  ///< its TX backlog is retried every turn (flush)
 };
 
 /// A turn that did work is followed by the next at once, and so are idle turns for kSpinAfterWork
@@ -681,6 +682,10 @@ constexpr std::chrono::milliseconds kHousekeeping{100};
 /// Ticks at the manager's deadlines come at most this often: an SA left due by its own tick (it
 /// runs once per tick) cannot make the loop spin, and no IKE timer needs finer steps.
 constexpr std::chrono::milliseconds kMinTickGap{1};
+/// While IKE frames wait in the transport's TX backlog (a burst larger than the control TX queue
+/// or ring), the idle control core blocks at most this long between retries: the worker draining
+/// the ring (or the NIC its queue) does not ring the doorbell.
+constexpr std::chrono::microseconds kTxBacklogRetry{50};
 /// The shortest block: a deadline already past (a stale heap item) never makes a busy loop.
 constexpr std::chrono::microseconds kMinBlock{5};
 /// At SIGTERM / SIGINT, how long the Deletes of the IKE SAs may wait for their answers.
@@ -756,6 +761,8 @@ void run_control_loop(const ControlLoop& l) {
       work += static_cast<uint32_t>(l.installer->publish_stats().publications - publications);
       publications = l.installer->publish_stats().publications;
     }
+    // IKE frames the control TX path refused earlier (a burst, e.g. the Deletes at shutdown).
+    work += static_cast<uint32_t>(l.ike.flush());
     l.sad.reclaim();  // frees SAs unpublished a grace period ago (never blocks)
     work += l.control.poll(now);  // non-blocking: espritctl requests
     if (l.print_stats && now >= next_stats) {
@@ -777,6 +784,7 @@ void run_control_loop(const ControlLoop& l) {
     if (l.installer && l.installer->pending()) wake = std::min(wake, l.installer->next_publish());
     if (l.print_stats) wake = std::min(wake, next_stats);
     if (stopping) wake = std::min(wake, stop_by);
+    if (l.ike.tx_backlog() != 0) wake = std::min<clock::time_point>(wake, now + kTxBacklogRetry);
     l.wake.prepare_sleep();
     // A signal needs no look here: its handler writes the eventfd, so wait() returns at once.
     if (rings_waiting()) {
@@ -997,10 +1005,12 @@ int main(int argc, char** argv) {
   if (manager) manager->start();  // connect_type = "auto" peers initiate
   g_wake.store(d.wake.get());
   run_control_loop(ControlLoop{services, *control, stats, d.installer.get(), *d.sad, manager.get(), acquirer.get(),
-                               interval, stats_interval > 0, *d.wake, d.tables.punt, *d.neighbors, d.sa_events});
+                               interval, stats_interval > 0, *d.wake, d.tables.punt, *d.neighbors, d.sa_events, ike});
   g_wake.store(nullptr);
   g_workers_stop.store(true);
   ESPRIT_LOG_NOTICE("stopping");
+  if (ike.tx_backlog() != 0)  // heap bytes, freed with the transport
+    ESPRIT_LOG_NOTICE("%zu IKE frame(s) still in the TX backlog, not sent", ike.tx_backlog());
   acquirer.reset();
   manager.reset();
   d.installer.reset();

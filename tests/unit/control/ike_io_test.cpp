@@ -2,7 +2,8 @@
 // 4500 with the non-ESP marker of RFC 3948 2.2, UDP length and checksum rules of RFC 768 and
 // RFC 8200 8.1), building and fragmenting replies, the NAT-T keepalive timeline (RFC 3948 4) on a
 // fake clock, and the whole receive/echo path through the real gateway worker, LocalServices and
-// the neighbour table on a net_ring port.
+// the neighbour table on a net_ring port, and the TX backlog behind a full control TX queue
+// (a burst larger than the queue leaves whole and in order; only a full backlog drops).
 #include <gtest/gtest.h>
 
 #include <rte_ether.h>
@@ -580,6 +581,92 @@ TEST(IkeTransportPath, ThrowingHandlerIsCountedNotFatal) {
   EXPECT_TRUE(lab.run().empty());
   EXPECT_EQ(lab.ike->counters().handler_errors, before.handler_errors + 1);
   lab.set_echo();
+}
+
+// ---- A burst larger than the control TX queue (issue 4: the Deletes of every IKE SA at shutdown) ----
+
+/// Message `seq` of a burst: an SPI-like first word, then the sequence number.
+std::vector<uint8_t> numbered(uint32_t seq) {
+  auto m = ike_message(48, 5);
+  m[4] = static_cast<uint8_t>(seq >> 24);
+  m[5] = static_cast<uint8_t>(seq >> 16);
+  m[6] = static_cast<uint8_t>(seq >> 8);
+  m[7] = static_cast<uint8_t>(seq);
+  return m;
+}
+
+/// Takes every frame out of the control TX queue, then lets the transport refill it from its
+/// backlog, until both are empty; returns the sequence numbers of the messages, in TX order.
+std::vector<uint32_t> drain_numbered(Lab& lab, std::size_t most = SIZE_MAX) {
+  std::vector<uint32_t> seqs;
+  for (int round = 0; round < 1000 && seqs.size() < most; ++round) {
+    void* m;
+    std::size_t got = 0;
+    while (seqs.size() < most && rte_ring_dequeue(lab.ctl_tx, &m) == 0) {
+      const auto f = test::mbuf_bytes(static_cast<rte_mbuf*>(m));
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      ++got;
+      const IkeParseResult r = parse_ike_frame(f);
+      EXPECT_TRUE(r.ok());
+      if (!r.ok() || r.datagram.message.size() != 48) continue;
+      const uint8_t* b = r.datagram.message.data() + 4;
+      seqs.push_back(static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 |
+                     static_cast<uint32_t>(b[2]) << 8 | b[3]);
+    }
+    if (seqs.size() >= most) break;
+    const std::size_t moved = lab.ike->flush();
+    if (got == 0 && moved == 0 && lab.ike->tx_backlog() == 0) break;
+  }
+  return seqs;
+}
+
+TEST(IkeTransportPath, BurstBeyondTheTxQueueWaitsInItsBacklogInOrder) {
+  Lab& lab = Lab::get();
+  const IkeEndpoint us{ip("198.51.100.2"), 500};
+  const IkeEndpoint peer{ip("192.0.2.1"), 500};
+  const std::size_t cap = rte_ring_get_capacity(lab.ctl_tx);
+  ASSERT_EQ(rte_ring_count(lab.ctl_tx), 0u);
+  const auto before = lab.ike->counters();
+  // Nobody drains the queue meanwhile: 2.5 times what it holds.
+  const uint32_t n = static_cast<uint32_t>(cap * 5 / 2);
+  for (uint32_t i = 0; i < n; ++i) ASSERT_TRUE(lab.ike->send(us, peer, numbered(i), 1s)) << i;
+  EXPECT_EQ(rte_ring_count(lab.ctl_tx), cap);
+  EXPECT_EQ(lab.ike->tx_backlog(), n - cap);
+  EXPECT_EQ(lab.ike->counters().tx_deferred, before.tx_deferred + (n - cap));
+  EXPECT_GE(lab.ike->counters().tx_backlog_max, n - cap);
+  // Some room in the queue, then one more send without a flush: it still goes behind the backlog.
+  auto seqs = drain_numbered(lab, 100);
+  ASSERT_TRUE(lab.ike->send(us, peer, numbered(n), 1s));
+  const auto rest = drain_numbered(lab);
+  seqs.insert(seqs.end(), rest.begin(), rest.end());
+  ASSERT_EQ(seqs.size(), n + 1u);
+  for (uint32_t i = 0; i <= n; ++i) ASSERT_EQ(seqs[i], i) << "frames reordered";
+  EXPECT_EQ(lab.ike->tx_backlog(), 0u);
+  EXPECT_EQ(lab.ike->flush(), 0u);
+  EXPECT_EQ(lab.ike->counters().drop(IkeIoDrop::kTxFull), before.drop(IkeIoDrop::kTxFull));
+  EXPECT_EQ(lab.ike->counters().tx, before.tx + n + 1);
+}
+
+TEST(IkeTransportPath, FullBacklogDropsTheExcessAsTxFull) {
+  Lab& lab = Lab::get();
+  const IkeEndpoint us{ip("198.51.100.2"), 500};
+  const IkeEndpoint peer{ip("192.0.2.1"), 500};
+  const std::size_t cap = rte_ring_get_capacity(lab.ctl_tx);
+  ASSERT_EQ(rte_ring_count(lab.ctl_tx), 0u);
+  const auto before = lab.ike->counters();
+  lab.ike->set_tx_backlog_limit(100);
+  const uint32_t n = static_cast<uint32_t>(cap + 150);
+  uint32_t accepted = 0;
+  for (uint32_t i = 0; i < n; ++i) accepted += lab.ike->send(us, peer, numbered(i), 1s);
+  EXPECT_EQ(accepted, cap + 100);
+  EXPECT_EQ(lab.ike->tx_backlog(), 100u);
+  EXPECT_EQ(lab.ike->counters().drop(IkeIoDrop::kTxFull), before.drop(IkeIoDrop::kTxFull) + 50);
+  // What was taken leaves, in order: the first cap + 100; the last 50 were dropped.
+  const auto seqs = drain_numbered(lab);
+  ASSERT_EQ(seqs.size(), cap + 100);
+  for (uint32_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i);
+  EXPECT_EQ(lab.ike->tx_backlog(), 0u);
+  lab.ike->set_tx_backlog_limit(IkeTransport::kDefaultTxBacklog);
 }
 
 }  // namespace

@@ -13,12 +13,15 @@
 // fragments it (IPv4 and IPv6: the transport is the source, RFC 8200 4.5) above the egress port's
 // MTU, resolves the next hop in the neighbour
 // table like the workers do (unresolved: held by the table while it probes) and sends through the
-// port's control TX path.
+// port's control TX path. A frame that path refuses (queue or ring full: a burst larger than it,
+// such as the Deletes of every IKE SA at shutdown) waits, in order, in a bounded TX backlog that
+// flush() retries each control-loop turn; only a full backlog drops (counted tx_full).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -67,7 +70,7 @@ struct IkeDatagram {
   X(kNoMbuf, "no_mbuf", "send: mbuf pool empty")                                                   \
   X(kTooBig, "too_big", "send: above the port MTU and cannot be fragmented (>64 fragments)")   \
   X(kNeighborDrop, "neighbor_drop", "send: next hop unresolved and the hold request was refused")  \
-  X(kTxFull, "tx_full", "send: the control TX queue did not take the frame")
+  X(kTxFull, "tx_full", "send: the control TX queue did not take the frame and the TX backlog was full")
 
 enum class IkeIoDrop : uint8_t {
 #define ESPRIT_X(e, n, d) e,
@@ -94,6 +97,8 @@ struct IkeIoCounters {
   uint64_t held = 0;        ///< messages handed to the neighbour table to wait for resolution
   uint64_t keepalives = 0;  ///< NAT-T keepalives sent (RFC 3948 4)
   uint64_t handler_errors = 0;  ///< the handler threw (logged; the message is dropped)
+  uint64_t tx_deferred = 0;  ///< frames the control TX path refused at once that waited in the TX backlog
+  uint64_t tx_backlog_max = 0;  ///< most frames the TX backlog ever held at once
   uint64_t drops[static_cast<std::size_t>(IkeIoDrop::kCount)] = {};
   [[nodiscard]] uint64_t drop(IkeIoDrop d) const noexcept { return drops[static_cast<std::size_t>(d)]; }
 };
@@ -156,6 +161,19 @@ class IkeTransport {
   /// A NAT-T keepalive: the single byte 0xff from local:natt_port to remote (RFC 3948 2.3), no marker.
   bool send_keepalive(const IpAddress& local, const IkeEndpoint& remote, std::chrono::nanoseconds now) noexcept;
 
+  /// Frames the TX backlog holds at most (all ports together) before a refused frame is dropped
+  /// as tx_full. The backlog keeps the frames' bytes on the heap, not mbufs: a long backlog never
+  /// takes the workers' mbufs.
+  static constexpr std::size_t kDefaultTxBacklog = 16384;
+  /// Changes the bound (frames already held stay, even above it).
+  void set_tx_backlog_limit(std::size_t frames) noexcept { backlog_limit_ = frames; }
+  /// Hands the TX backlog's frames, oldest first, to their ports' control TX path until it refuses
+  /// one; a port's later frames always leave behind its earlier ones. The control loop calls it
+  /// every turn. Returns how many frames left.
+  std::size_t flush() noexcept;
+  /// Frames waiting in the TX backlog (the control loop does not sleep long while there are).
+  [[nodiscard]] std::size_t tx_backlog() const noexcept { return backlog_size_; }
+
   [[nodiscard]] const IkeIoCounters& counters() const noexcept { return c_; }
 
  private:
@@ -163,6 +181,10 @@ class IkeTransport {
                    std::chrono::nanoseconds now) noexcept;
   rte_mbuf* to_mbuf(std::span<const uint8_t> bytes) noexcept;
   bool transmit(uint16_t port, rte_mbuf* m) noexcept;
+  /// Offers `n` mbufs to the port's control TX queue or ring; returns how many it took (owns those).
+  uint16_t offer(uint16_t port, rte_mbuf** m, uint16_t n) noexcept;
+  /// Sends the port's backlogged frames until the path refuses; true when none is left.
+  bool flush_port(uint16_t port) noexcept;
   void count(IkeIoDrop d) noexcept { ++c_.drops[static_cast<std::size_t>(d)]; }
 
   GatewayTables& t_;
@@ -172,6 +194,11 @@ class IkeTransport {
   IkeIoCounters c_;
   uint16_t ip_id_ = 1;
   uint32_t frag_id_ = 1;  ///< IPv6 fragment identification
+  /// Per port (index: port id), the frames (Ethernet header included) its control TX path refused,
+  /// oldest first.
+  std::vector<std::deque<std::vector<uint8_t>>> backlog_;
+  std::size_t backlog_size_ = 0;  ///< frames in backlog_, all ports
+  std::size_t backlog_limit_ = kDefaultTxBacklog;
 };
 
 /// NAT-T keepalives (RFC 3948 4): for every registered (local, remote) a 0xff datagram to the
