@@ -263,16 +263,23 @@ bool ControlServer::write_client(Client& c, std::chrono::steady_clock::time_poin
   return !c.closing;
 }
 
+namespace {
+/// What a client's descriptor waits for: a request, and room for the answer while one is queued.
+pollfd client_pollfd(int fd, bool answer_queued) {
+  return {fd, static_cast<short>(POLLIN | (answer_queued ? POLLOUT : 0)), 0};
+}
+}  // namespace
+
 void ControlServer::add_wait_fds(std::vector<pollfd>& out) const {
   out.push_back({listen_fd_, POLLIN, 0});
-  for (const auto& c : clients_) out.push_back({c->fd, static_cast<short>(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
+  for (const auto& c : clients_) out.push_back(client_pollfd(c->fd, !c->out.empty()));
 }
 
 uint32_t ControlServer::poll(std::chrono::steady_clock::time_point now) {
   pollfd fds[kMaxClients + 1];
   std::size_t nfds = 0;
   fds[nfds++] = {listen_fd_, POLLIN, 0};
-  for (const auto& c : clients_) fds[nfds++] = {c->fd, static_cast<short>(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0};
+  for (const auto& c : clients_) fds[nfds++] = client_pollfd(c->fd, !c->out.empty());
   uint32_t served = 0;
   const int ready = ::poll(fds, static_cast<nfds_t>(nfds), 0);
   if (ready > 0) {

@@ -477,19 +477,30 @@ std::optional<ChildSnapshot> child_with_status(const IkeManager& m, const std::s
   return std::nullopt;
 }
 
+/// Brings the pair up (left initiates), then has left send a rekey of its Child SA, not yet
+/// delivered. Returns right's outbound SPI before the rekey (0 if the pair did not come up).
+uint32_t up_then_rekey_request(LimitPair& p) {
+  EXPECT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
+  p.pump();
+  if (!p.ml->established("right") || !p.mr->established("left")) {
+    ADD_FAILURE() << "the IKE SA did not come up";
+    return 0;
+  }
+  const uint32_t old_rl = p.right_out_spi();
+  IkeSa& l = ike_sa(*p.ml, "right");
+  l.rekey_child(l.child_sas().at(0).spi_in);
+  p.ml->tick();
+  return old_rl;
+}
+
 // (a) The first packet on the new inbound SA says the initiator has the new Child SA: the
 // responder's manager, polling that counter, switches at its next tick; until then it sends on the
 // old one, which the initiator still accepts. `show ikev2 child-sa` shows the pending switch.
 TEST(FastpathSinkRekey, ResponderSwitchesOnTheFirstPacketOnItsNewInboundSa) {
   LimitPair p("rk_first", false, 0);
-  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
-  p.pump();
+  const uint32_t old_rl = up_then_rekey_request(p);
   ASSERT_NE(p.mr->established("left"), nullptr);
-  const uint32_t old_rl = p.right_out_spi();
   ASSERT_NE(old_rl, 0u);
-  IkeSa& l = ike_sa(*p.ml, "right");
-  l.rekey_child(l.child_sas().at(0).spi_in);
-  p.ml->tick();
   ASSERT_EQ(p.wire.size(), 1u);
   ASSERT_TRUE(p.deliver_one());  // right answers: new inbound SA in, its outbound waits
   ASSERT_EQ(p.wire.size(), 1u);  // the answer, not read yet
@@ -548,12 +559,8 @@ TEST(FastpathSinkRekey, ResponderSwitchesOnTheFirstPacketOnItsNewInboundSa) {
 // then, before the old SAs go.
 TEST(FastpathSinkRekey, ResponderSwitchesOnThePeersDelete) {
   LimitPair p("rk_del", false, 0);
-  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
-  p.pump();
-  const uint32_t old_rl = p.right_out_spi();
-  IkeSa& l = ike_sa(*p.ml, "right");
-  l.rekey_child(l.child_sas().at(0).spi_in);
-  p.ml->tick();
+  const uint32_t old_rl = up_then_rekey_request(p);
+  ASSERT_NE(old_rl, 0u);
   ASSERT_TRUE(p.deliver_one());
   ASSERT_TRUE(p.deliver_one());
   ASSERT_EQ(p.wire.size(), 1u);  // left's Delete
@@ -576,13 +583,9 @@ TEST(FastpathSinkRekey, ResponderSwitchesOnThePeersDelete) {
 // Child SA is still installed (not expired) until then and after.
 TEST(FastpathSinkRekey, ResponderSwitchesAfterTheDelayAtTheLatest) {
   LimitPair p("rk_delay", false, 0);
-  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
-  p.pump();
-  const uint32_t old_rl = p.right_out_spi();
-  IkeSa& l = ike_sa(*p.ml, "right");
-  const uint32_t old_lr = l.child_sas().at(0).spi_out;
-  l.rekey_child(l.child_sas().at(0).spi_in);
-  p.ml->tick();
+  const uint32_t old_rl = up_then_rekey_request(p);
+  ASSERT_NE(old_rl, 0u);
+  const uint32_t old_lr = ike_sa(*p.ml, "right").child_sas().at(0).spi_out;  // not replaced before the answer
   ASSERT_TRUE(p.deliver_one());
   ASSERT_TRUE(p.deliver_one());
   p.wire.clear();  // the Delete is lost
@@ -619,12 +622,8 @@ TEST(FastpathSinkRekey, ResponderSwitchesAfterTheDelayAtTheLatest) {
 // event on (the fast path stopped the old one), before the responder's own Delete goes out.
 TEST(FastpathSinkRekey, ResponderSwitchesWhenTheOldSaReachesItsHardLimit) {
   LimitPair p("rk_hard", false, 0);
-  ASSERT_EQ(p.ml->initiate("right"), InitiateResult::kStarted);
-  p.pump();
+  ASSERT_NE(up_then_rekey_request(p), 0u);
   const uint32_t old_in = p.mr->established("left")->child_sas().at(0).spi_in;
-  IkeSa& l = ike_sa(*p.ml, "right");
-  l.rekey_child(l.child_sas().at(0).spi_in);
-  p.ml->tick();
   ASSERT_TRUE(p.deliver_one());
   ASSERT_TRUE(p.deliver_one());  // left has the new SAs; its Delete waits
   const uint32_t new_rl = p.mr->established("left")->child_sas().at(1).spi_out;
