@@ -94,6 +94,41 @@ LocalServiceCounters local_since(const LocalServiceCounters& a, const LocalServi
   return r;
 }
 
+json ike_json(const IkeIoCounters& c, std::size_t backlog) {
+  json drops = json::object();
+  uint64_t total = 0;
+  for (const auto& info : kIkeIoDrops) {
+    drops[std::string(info.name)] = c.drop(info.drop);
+    total += c.drop(info.drop);
+  }
+  return {{"rx_500", c.rx_500},
+          {"rx_4500", c.rx_4500},
+          {"tx", c.tx},
+          {"tx_fragments", c.tx_fragments},
+          {"held", c.held},
+          {"keepalives", c.keepalives},
+          {"handler_errors", c.handler_errors},
+          {"tx_deferred", c.tx_deferred},
+          {"tx_backlog_max", c.tx_backlog_max},
+          {"tx_backlog", backlog},
+          {"dropped", total},
+          {"drops", drops}};
+}
+
+IkeIoCounters ike_since(const IkeIoCounters& a, const IkeIoCounters& b) {
+  IkeIoCounters r = a;  // tx_backlog_max is a high-water mark: kept, not subtracted
+  r.rx_500 = minus(a.rx_500, b.rx_500);
+  r.rx_4500 = minus(a.rx_4500, b.rx_4500);
+  r.tx = minus(a.tx, b.tx);
+  r.tx_fragments = minus(a.tx_fragments, b.tx_fragments);
+  r.held = minus(a.held, b.held);
+  r.keepalives = minus(a.keepalives, b.keepalives);
+  r.handler_errors = minus(a.handler_errors, b.handler_errors);
+  r.tx_deferred = minus(a.tx_deferred, b.tx_deferred);
+  for (std::size_t i = 0; i < std::size(r.drops); ++i) r.drops[i] = minus(a.drops[i], b.drops[i]);
+  return r;
+}
+
 }  // namespace
 
 // ---- collection
@@ -137,6 +172,10 @@ CounterSnapshot collect_counters(const GatewayView& v) {
     s.policies.push_back({d, PolicySnapshot::kInvalidRule, "", t->invalid_hits()});
   }
   s.control = v.services->counters();
+  if (v.ike) {
+    s.ike = v.ike->counters();
+    s.ike_backlog = v.ike->tx_backlog();
+  }
   s.neighbor = v.tables->neighbors->counters();
   return s;
 }
@@ -185,6 +224,7 @@ CounterSnapshot counters_since(const CounterSnapshot& now, const CounterSnapshot
     if (b != base.policies.end()) p.hits = minus(p.hits, b->hits);
   }
   r.control = local_since(now.control, base.control);
+  r.ike = ike_since(now.ike, base.ike);
   for (std::size_t i = 0; i < r.neighbor.v.size(); ++i) r.neighbor.v[i] = minus(now.neighbor.v[i], base.neighbor.v[i]);
   return r;
 }
@@ -267,6 +307,7 @@ json GatewayStats::show_counters() const {
   json espj = {{"packets", esp.packets}, {"bytes", esp.bytes}, {"dropped", esp.total_drops()}};
   j["esp"] = espj;
   j["control"] = local_json(s.control);
+  j["ike"] = ike_json(s.ike, s.ike_backlog);
   json nj = json::object();
   for (std::size_t i = 0; i < s.neighbor.v.size(); ++i) nj[std::string(kNeighborCounters[i].name)] = s.neighbor.v[i];
   j["neighbor"] = nj;
@@ -453,6 +494,7 @@ json GatewayStats::show_drops() const {
   }
   add("control", "tx_full", "the control core's TX queue or ring refused a frame (ARP/ND/ICMP answer)",
       s.control.tx_full);
+  for (const auto& info : kIkeIoDrops) add("ike", info.name, info.description, s.ike.drop(info.drop));
   uint64_t imissed = 0, nombuf = 0, ierrors = 0;
   for (const PortSnapshot& p : s.ports) {
     imissed += p.imissed;
@@ -472,7 +514,7 @@ void GatewayStats::register_commands(CommandRegistry& r) {
   };
   r.add("show version", "daemon, DPDK and IPsec-MB versions, uptime, lcores",
         [this, no_args](const json& a) { return no_args(a), show_version(); });
-  r.add("show counters", "port, worker, ESP and control-core counters",
+  r.add("show counters", "port, worker, ESP, control-core and IKE transport counters",
         [this, no_args](const json& a) { return no_args(a), show_counters(); });
   r.add("show ports", "ports: device, role, MAC, link, NIC statistics",
         [this, no_args](const json& a) { return no_args(a), show_ports(); });
@@ -522,6 +564,16 @@ void GatewayStats::print_summary(std::FILE* out, uint32_t max_sa_lines) const {
                "released %lu ike %lu ignored %lu\n",
                l.arp_requests, l.arp_replies, l.echo_replies, l.nd_solicits, l.nd_adverts, l.probes_sent, l.released,
                l.ike, l.ignored);
+  if (v_.ike) {
+    const IkeIoCounters& k = s.ike;
+    std::fprintf(out, "ike: rx_500 %lu rx_4500 %lu tx %lu tx_fragments %lu held %lu keepalives %lu handler_errors %lu "
+                 "tx_deferred %lu tx_backlog_max %lu",
+                 k.rx_500, k.rx_4500, k.tx, k.tx_fragments, k.held, k.keepalives, k.handler_errors, k.tx_deferred,
+                 k.tx_backlog_max);
+    for (const auto& info : kIkeIoDrops)
+      if (k.drop(info.drop)) std::fprintf(out, " %s %lu", info.name.data(), k.drop(info.drop));
+    std::fprintf(out, "\n");
+  }
   std::fflush(out);
 }
 

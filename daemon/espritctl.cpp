@@ -210,6 +210,12 @@ void show_counters(const json& r) {
   std::printf("Neighbour resolution (workers): %s\n", nonzero(r["total"]["neighbor"]).c_str());
   std::printf("Neighbour table (control core): %s\n", nonzero(r["neighbor"]).c_str());
   std::printf("Control core: %s\n", nonzero(r["control"]).c_str());
+  if (r.contains("ike")) {
+    const json& k = r["ike"];
+    std::printf("IKE transport (UDP 500/4500): %s", nonzero(k).c_str());
+    if (k.value("dropped", uint64_t{0}) != 0) std::printf("; drops: %s", nonzero(k["drops"]).c_str());
+    std::printf("\n");
+  }
 }
 
 void show_ports(const json& r) {

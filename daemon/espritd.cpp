@@ -976,6 +976,7 @@ int main(int argc, char** argv) {
   for (const auto& w : d.workers) view.workers.push_back(w.get());
   view.worker_lcores = d.worker_lcores;
   view.services = &services;
+  view.ike = &ike;
   view.control = control.get();
   view.sa_names = d.sa_names;
   GatewayStats stats(std::move(view));

@@ -128,6 +128,13 @@ bad = bytearray(bytes(peer(sa_in.encrypt(inner[0], seq_num=50))))
 bad[-20] ^= 1
 wan_in.append(Ether(bytes(bad)))  # ICV failure
 wan_in.append(peer(sa_in.encrypt(IP(src="10.3.0.7", dst="10.1.0.5") / UDP(sport=1, dport=2), seq_num=60)))
+# Two IKE datagrams to the gateway (no [[peer]]: the transport counts them, nobody answers): one
+# good, one with its UDP checksum broken. show counters / show drops report them as "ike".
+ike_msg = IP(src="192.0.2.2", dst="192.0.2.1") / UDP(sport=500, dport=500) / Raw(b"\x11" * 8 + b"\x00" * 20)
+wan_in.append(Ether(src=PEER_MAC) / IP(bytes(ike_msg)))
+ike_bad = IP(bytes(ike_msg))
+ike_bad[UDP].chksum ^= 1
+wan_in.append(Ether(src=PEER_MAC) / ike_bad)
 wrpcap(f"{D}/lan_in.pcap", lan_in)
 wrpcap(f"{D}/wan_in.pcap", wan_in)
 with open(f"{D}/gw.toml", "w") as f:
@@ -203,6 +210,10 @@ try:
     check(ports.get("wan", {}).get("opackets") == N_OUT and ports.get("lan", {}).get("opackets") == N_IN,
           "show counters: port TX = ESP packets out, decapsulated packets to the LAN")
 
+    k = c.get("ike", {})
+    check(k.get("rx_500") == 1 and k.get("drops", {}).get("bad_udp_checksum") == 1 and k.get("dropped") == 1,
+          f"show counters: IKE transport rx_500 {k.get('rx_500')} = 1, bad_udp_checksum 1")
+
     sas = {s["name"]: s for s in ctl_json("show", "sa").get("sas", [])}
     o, i = sas.get("out", {}), sas.get("in", {})
     check(o.get("spi") == 0x1001 and o.get("direction") == "outbound" and o.get("peer") == "192.0.2.2",
@@ -225,7 +236,8 @@ try:
 
     drops = {(d["layer"], d["name"]): d["count"] for d in ctl_json("show", "drops").get("drops", [])}
     check(drops.get(("esp", "replay")) == 1 and drops.get(("esp", "icv_fail")) == 1 and
-          drops.get(("gateway", "policy_discard")) == 2 and drops.get(("gateway", "no_sa")) == 0,
+          drops.get(("gateway", "policy_discard")) == 2 and drops.get(("gateway", "no_sa")) == 0 and
+          drops.get(("ike", "bad_udp_checksum")) == 1,
           "show drops: every reason by name, counts as sent")
     routes = {r["prefix"]: r for r in ctl_json("show", "routes").get("routes", [])}
     check(routes.get("10.2.0.0/16", {}).get("via") == "192.0.2.2" and routes.get("10.1.0.0/16", {}).get("kind") == "connected",
@@ -245,7 +257,8 @@ try:
     check("spi 0x00001001" in text and "spi 0x00002001" in text and "replay" in text and "icv_fail" in text and
           "#pkts encaps: 20" in text, "show sa text: SPIs in hex, drop reasons by name")
     text = ctl("show", "counters").stdout
-    check("inbound_policy" in text and "policy_discard" in text and "RX-PACKETS" in text, "show counters text")
+    check("inbound_policy" in text and "policy_discard" in text and "RX-PACKETS" in text and
+          "IKE transport (UDP 500/4500):" in text and "rx_500 1" in text and "bad_udp_checksum 1" in text, "show counters text")
     for cmd in (["show", "ports"], ["show", "policy"], ["show", "routes"], ["show", "neighbors"], ["show", "drops"],
                 ["show", "version"]):
         r = ctl(*cmd)

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "esprit/common/config.hpp"
+#include "esprit/control/ike_io.hpp"
 #include "esprit/control/local_services.hpp"
 #include "esprit/fastpath/gateway.hpp"
 #include "esprit/fastpath/neighbor.hpp"
@@ -33,6 +34,7 @@ struct GatewayView {
   std::vector<const GatewayWorker*> workers;
   std::vector<uint32_t> worker_lcores;  ///< lcore of workers[i]
   const LocalServices* services = nullptr;
+  const IkeTransport* ike = nullptr;       ///< the IKE transport (UDP 500/4500); may be null
   const ControlServer* control = nullptr;  ///< may be null
   std::vector<std::string> sa_names;       ///< by SAD slot ("" for none)
 };
@@ -73,6 +75,8 @@ struct CounterSnapshot {
   std::vector<SaSnapshot> sas;
   std::vector<PolicySnapshot> policies;
   LocalServiceCounters control;
+  IkeIoCounters ike;           ///< zero when the view has no transport
+  std::size_t ike_backlog = 0;  ///< IKE frames in the TX backlog now (a level, not a count)
   NeighborCounters neighbor;
 };
 
