@@ -1,8 +1,11 @@
 // ESP decapsulation of a burst for one inbound SA (RFC 4303 3.4, RFC 3948 3, RFC 6040 4.2).
 //
 // Prepare pass: outer header, UDP encapsulation, SPI, sequence number (ESN inference and the
-// replay check before any crypto), and the packet's IPsec-MB job. One call runs the batch. Completion pass: ICV comparison, replay
-// window update (only now, RFC 4303 3.4.3), padding and next header, strip, inner sanity, ECN.
+// replay check before any crypto), and the packet's IPsec-MB job. One call runs the batch; AES-GCM
+// fills no job and each packet goes through IPsec-MB's direct GCM decrypt in a pass of its own
+// (gcm_decap_direct). Completion pass: ICV comparison (constant time, for every suite: the crypto
+// only computes the tag), replay window update (only now, RFC 4303 3.4.3), padding and next header,
+// strip, inner sanity, ECN.
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -13,6 +16,13 @@
 
 namespace esprit {
 namespace {
+
+/// AES-GCM decap fills no IPsec-MB job: after the prepare pass each packet goes through IPsec-MB's
+/// direct GCM decrypt (gcm_decap_direct; EspSa::State::direct_gcm marks these SAs for multi-SA
+/// batches). IPsec-MB 1.3 does not multi-buffer GCM, so the job API only adds the job's fill and
+/// dispatch (docs/performance.md).
+template <CryptoKind kKind>
+inline constexpr bool kDirectGcm = kKind == CryptoKind::kAesGcm;
 
 /// Constant-time comparison of two ICVs (no early exit on the first differing byte).
 inline bool icv_equal(const uint8_t* a, const uint8_t* b, unsigned len) noexcept {
@@ -28,7 +38,8 @@ inline int combine_ecn(unsigned inner, unsigned outer) noexcept {
   return static_cast<int>(inner);
 }
 
-/// Prepare pass for packet `i` of a batch: header checks, replay check, and its IPsec-MB job.
+/// Prepare pass for packet `i` of a batch: header checks, replay check, and its IPsec-MB job
+/// (AES-GCM: none, `job` is not used).
 /// Shared by the single-SA burst (inlined) and the multi-SA burst (through EspSa::State::prep).
 template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
 [[gnu::always_inline]] inline DropReason decap_one(EspWorker::State& w, EspSa::State& sa, rte_mbuf* m, uint16_t i,
@@ -123,8 +134,12 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
     store_be32(pm.icv, static_cast<uint32_t>(*seq >> 32));
     pm.hash_len += 4;
   }
-  fill_job<kKind, false>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : pm.esp, w.icv_calc[i]);
-  job->user_data = reinterpret_cast<void*>(uintptr_t{i});
+  if constexpr (!kDirectGcm<kKind>) {
+    fill_job<kKind, false>(job, sa, pm, w.nonce[i], sa.esn ? w.aad[i] : pm.esp, w.icv_calc[i]);
+    job->user_data = reinterpret_cast<void*>(uintptr_t{i});
+  } else {
+    (void)job;  // decrypted after the prepare pass: gcm_decap_direct()
+  }
   return DropReason::kNone;
 }
 
@@ -231,17 +246,29 @@ uint16_t decap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
   uint16_t njobs = 0;
 
   // Job slots for the whole batch; only the first njobs (the packets that passed) are submitted.
-  const uint16_t slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, n, w.jobs));
-  if (slots < n) [[unlikely]]
-    std::fill(reason + slots, reason + n, DropReason::kCryptoError);
+  // Direct GCM needs none (gcm_decap_direct after this pass).
+  uint16_t slots = n;
+  if constexpr (!kDirectGcm<kKind>) {
+    slots = static_cast<uint16_t>(IMB_GET_NEXT_BURST(w.mgr, n, w.jobs));
+    if (slots < n) [[unlikely]]
+      std::fill(reason + slots, reason + n, DropReason::kCryptoError);
+  }
   for (uint16_t i = 0; i < slots; ++i) {
     if (i + 2 < slots) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 2], void*));
-    reason[i] = decap_one<kV6, kNatT, kTunnel, kKind>(w, sa, pkts[i], i, 0, w.jobs[njobs]);
+    reason[i] = decap_one<kV6, kNatT, kTunnel, kKind>(w, sa, pkts[i], i, 0,
+                                                      kDirectGcm<kKind> ? nullptr : w.jobs[njobs]);
     if (reason[i] != DropReason::kNone) [[unlikely]]
       continue;
-    w.job_pkt[njobs++] = static_cast<uint8_t>(i);
+    if constexpr (!kDirectGcm<kKind>) w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-  run_jobs(w, njobs, reason);
+  if constexpr (kDirectGcm<kKind>) {
+    const aes_gcm_enc_dec_t fn = w.gcm_dec_fn(sa.key_len);
+    for (uint16_t i = 0; i < slots; ++i)
+      if (reason[i] == DropReason::kNone) [[likely]]
+        gcm_decap_direct(w, sa, fn, i);
+  } else {
+    run_jobs(w, njobs, reason);
+  }
 
   uint64_t bytes = 0;
   uint16_t ok = 0;

@@ -79,8 +79,8 @@ struct alignas(64) EspSa::State {
   bool ecn = true;
   uint8_t salt[4] = {};
   SaDirection direction = SaDirection::kOutbound;
-  /// AES-GCM encap: `prep` fills no job, the packet is encrypted by gcm_encap_direct() after the
-  /// prepare pass (IPsec-MB's direct GCM API).
+  /// AES-GCM (both directions): `prep` fills no job; after the prepare pass the packet goes through
+  /// IPsec-MB's direct GCM API, gcm_encap_direct() or gcm_decap_direct().
   bool direct_gcm = false;
 
   // ---- line 1: outbound header template and the sequence limit
@@ -204,10 +204,12 @@ static_assert(SaTable::kSize == 128, "the hash takes 7 bits");
 
 struct alignas(64) EspWorker::State {
   IMB_MGR* mgr = nullptr;
-  /// AES-GCM encap through IPsec-MB's direct API (the manager's best-arch functions), by key
-  /// length: [0] 128, [1] 192, [2] 256 bits. gcm_enc_fn(key_len) picks one.
+  /// AES-GCM encap and decap through IPsec-MB's direct API (the manager's best-arch functions), by
+  /// key length: [0] 128, [1] 192, [2] 256 bits. gcm_enc_fn(key_len) / gcm_dec_fn(key_len) pick one.
   aes_gcm_enc_dec_t gcm_enc[3] = {};
+  aes_gcm_enc_dec_t gcm_dec[3] = {};
   aes_gcm_enc_dec_t gcm_enc_fn(unsigned key_len) const noexcept { return gcm_enc[(key_len >> 3) - 2]; }
+  aes_gcm_enc_dec_t gcm_dec_fn(unsigned key_len) const noexcept { return gcm_dec[(key_len >> 3) - 2]; }
   rte_ring* events = nullptr;
   ControlWake* wake = nullptr;  ///< rung after each event
   uint16_t ip_id = 0;
@@ -388,6 +390,19 @@ inline void gcm_encap_direct(EspWorker::State& w, const EspSa::State& sa, aes_gc
   uint8_t* text = pm.esp + 8 + sa.iv_len;
   fn(static_cast<const gcm_key_data*>(sa.enc_keys), &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
      sa.esn ? w.aad[i] : pm.esp, sa.esn ? 12 : 8, pm.icv, sa.icv_len);
+}
+
+/// AES-GCM decap of prepared packet `i` (w.meta[i], w.nonce[i], w.aad[i]) with IPsec-MB's direct
+/// API, `fn` = w.gcm_dec_fn(sa.key_len): decrypts in place and writes the computed tag to
+/// w.icv_calc[i]. Nothing is verified here: the completion pass (decap_fin) compares the tag with
+/// the packet's ICV in constant time before the replay window moves or the plaintext is used, as
+/// for a job. Called in a pass of its own after the prepare pass, as gcm_encap_direct().
+inline void gcm_decap_direct(EspWorker::State& w, const EspSa::State& sa, aes_gcm_enc_dec_t fn,
+                             uint16_t i) noexcept {
+  const PktMeta& pm = w.meta[i];
+  uint8_t* text = pm.esp + 8 + sa.iv_len;
+  fn(static_cast<const gcm_key_data*>(sa.dec_keys), &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
+     sa.esn ? w.aad[i] : pm.esp, sa.esn ? 12 : 8, w.icv_calc[i], sa.icv_len);
 }
 
 /// Runs the `n` jobs in w.jobs to completion and marks packets whose job failed.

@@ -8,7 +8,9 @@
 // burst inlines) and its job filled; IPsec-MB runs all jobs of the batch (each job carries its own
 // key schedule pointers, so jobs of different SAs and algorithms mix in one submit_burst); the
 // completion pass finishes each packet with its SA (EspSa::State::finish), and packets, lifetime
-// and drops are counted per SA.
+// and drops are counted per SA. Packets of AES-GCM SAs fill no job: after the prepare pass each
+// goes through IPsec-MB's direct GCM call (encrypt, or decrypt and compute the tag that the
+// completion pass compares).
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -87,15 +89,15 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
     reason[i] = sg.sa->prep(w, *sg.sa, pkts[i], i, seq, w.jobs[njobs]);
     if (reason[i] != DropReason::kNone) [[unlikely]]
       continue;
-    if (kEncap && sg.sa->direct_gcm) continue;  // no job: gcm_encap_direct() below
+    if (sg.sa->direct_gcm) continue;  // no job: gcm_encap_direct() / gcm_decap_direct() below
     w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-  if constexpr (kEncap) {
-    if (njobs < slots) {  // AES-GCM SAs' packets (or drops)
-      for (uint16_t i = 0; i < slots; ++i) {
-        const EspSa::State& sa = *t.group[grp[i]].sa;
-        if (reason[i] == DropReason::kNone && sa.direct_gcm) gcm_encap_direct(w, sa, w.gcm_enc_fn(sa.key_len), i);
-      }
+  if (njobs < slots) {  // AES-GCM SAs' packets (or drops)
+    for (uint16_t i = 0; i < slots; ++i) {
+      const EspSa::State& sa = *t.group[grp[i]].sa;
+      if (reason[i] != DropReason::kNone || !sa.direct_gcm) continue;
+      if constexpr (kEncap) gcm_encap_direct(w, sa, w.gcm_enc_fn(sa.key_len), i);
+      else gcm_decap_direct(w, sa, w.gcm_dec_fn(sa.key_len), i);
     }
   }
   run_jobs(w, njobs, reason);

@@ -302,7 +302,7 @@ std::unique_ptr<EspSa> EspSa::create(const SaDescriptor& d, std::string* error) 
   s->burst = out ? select_encap(d, kind) : select_decap(d, kind);
   s->prep = out ? select_encap_prep(d, kind) : select_decap_prep(d, kind);
   s->finish = out ? select_encap_fin(d, kind) : select_decap_fin(d, kind);
-  s->direct_gcm = out && kind == CryptoKind::kAesGcm;  // as esp_encap.cpp's kDirectGcm
+  s->direct_gcm = kind == CryptoKind::kAesGcm;  // as kDirectGcm in esp_encap.cpp and esp_decap.cpp
   return sa;
 }
 

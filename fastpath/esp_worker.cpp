@@ -80,6 +80,9 @@ std::unique_ptr<EspWorker> EspWorker::create(rte_ring* events, std::string* erro
   s->gcm_enc[0] = s->mgr->gcm128_enc;
   s->gcm_enc[1] = s->mgr->gcm192_enc;
   s->gcm_enc[2] = s->mgr->gcm256_enc;
+  s->gcm_dec[0] = s->mgr->gcm128_dec;
+  s->gcm_dec[1] = s->mgr->gcm192_dec;
+  s->gcm_dec[2] = s->mgr->gcm256_dec;
   if (!s->iv.init(s->mgr)) {
     if (error) *error = "RAND_bytes failed while seeding the IV generator";
     return nullptr;

@@ -270,6 +270,99 @@ TEST_F(EspMulti, IcvFailureAndReplayDropOnlyTheirPacketAndCountOnTheirSa) {
   }
 }
 
+// AES-GCM decap goes through IPsec-MB's direct API while the other suites of the same batch are
+// jobs. Two forged AES-GCM packets (one of an ESN SA: ICV byte; one of a 32-bit SA: ciphertext
+// byte) sit in the middle of the first batch among AES-CBC, ChaCha20 and NULL packets: only they
+// are dropped, as icv_fail on their own SA, with their decryption wiped; the windows did not move
+// for them, so the genuine packets are accepted afterwards, and a second copy of those is a replay.
+TEST_F(EspMulti, ForgedGcmPacketsInAMixedBatchDropOnlyThemselvesAndLeaveTheWindow) {
+  encap_all();
+  auto is_gcm = [](std::size_t k) { return info(shape_of(k).algo.encr).family == CipherFamily::kAesGcm; };
+  std::size_t bad_esn = kN, bad_plain = kN;
+  for (std::size_t i = 10; i < 50; ++i) {
+    if (!is_gcm(which[i])) continue;
+    if (shape_of(which[i]).esn && bad_esn == kN) bad_esn = i;
+    if (!shape_of(which[i]).esn && bad_plain == kN && (bad_esn == kN || which[i] != which[bad_esn])) bad_plain = i;
+  }
+  ASSERT_LT(bad_esn, kN);
+  ASSERT_LT(bad_plain, kN);
+  ASSERT_NE(which[bad_esn], which[bad_plain]);
+  std::size_t first_batch_other = 0;  // packets of other suites in the first batch of 64
+  for (std::size_t i = 0; i < 64; ++i) first_batch_other += !is_gcm(which[i]);
+  ASSERT_GT(first_batch_other, 20u) << "the batch mixes suites";
+
+  const std::vector<uint8_t> genuine_esn = mbuf_bytes(pkts[bad_esn]);
+  const std::vector<uint8_t> genuine_plain = mbuf_bytes(pkts[bad_plain]);
+  rte_mbuf* const forged_esn = pkts[bad_esn];
+  rte_mbuf* const forged_plain = pkts[bad_plain];
+  rte_pktmbuf_mtod(forged_esn, uint8_t*)[forged_esn->data_len - 1] ^= 0x80;  // the ICV's last byte
+  const std::size_t ct_plain = static_cast<std::size_t>(esp_of(bad_plain) - rte_pktmbuf_mtod(forged_plain, uint8_t*)) + 16;
+  rte_pktmbuf_mtod(forged_plain, uint8_t*)[ct_plain] ^= 0x01;  // first ciphertext byte (after ESP header + IV)
+  const std::size_t ct_esn = static_cast<std::size_t>(esp_of(bad_esn) - rte_pktmbuf_mtod(forged_esn, uint8_t*)) + 16;
+  const std::size_t sa_esn = which[bad_esn], sa_plain = which[bad_plain];
+  const uint64_t top_esn = in[sa_esn]->sequence(), top_plain = in[sa_plain]->sequence();
+
+  const std::vector<std::size_t> before = which;
+  std::vector<EspSa*> sas;
+  ASSERT_EQ(decap_multi(sas), kN - 2);
+  std::size_t g = 0;
+  for (std::size_t i = 0; i < kN; ++i) {
+    if (i == bad_esn || i == bad_plain) continue;
+    ASSERT_EQ(mbuf_bytes(pkts[g]), orig[i]) << i;
+    ASSERT_EQ(sas[g], in[before[i]].get()) << i;
+    ++g;
+  }
+  // The failures follow in burst order, still the caller's, not stripped, their decryption wiped.
+  const std::size_t first = std::min(bad_esn, bad_plain), second = std::max(bad_esn, bad_plain);
+  ASSERT_EQ(pkts[kN - 2], first == bad_esn ? forged_esn : forged_plain);
+  ASSERT_EQ(pkts[kN - 1], second == bad_esn ? forged_esn : forged_plain);
+  const std::size_t icv_esn = info(shape_of(sa_esn).algo.encr).icv_len;
+  const std::size_t icv_plain = info(shape_of(sa_plain).algo.encr).icv_len;
+  ASSERT_EQ(forged_esn->data_len, genuine_esn.size());
+  ASSERT_EQ(forged_plain->data_len, genuine_plain.size());
+  for (std::size_t k = ct_esn; k < genuine_esn.size() - icv_esn; ++k)
+    ASSERT_EQ(rte_pktmbuf_mtod(forged_esn, uint8_t*)[k], 0) << k;
+  for (std::size_t k = ct_plain; k < genuine_plain.size() - icv_plain; ++k)
+    ASSERT_EQ(rte_pktmbuf_mtod(forged_plain, uint8_t*)[k], 0) << k;
+  for (std::size_t k = 0; k < kSas; ++k) {
+    EXPECT_EQ(in_ctr[k].drop(DropReason::kIcvFail), (k == sa_esn) + (k == sa_plain)) << k;
+    EXPECT_EQ(in_ctr[k].total_drops(), (k == sa_esn) + (k == sa_plain)) << k;
+  }
+  // The rest of the burst moved the two windows past the forged numbers; they are still free there.
+  EXPECT_GT(in[sa_esn]->sequence(), top_esn);
+  EXPECT_GT(in[sa_plain]->sequence(), top_plain);
+
+  // The genuine packets through one multi-SA batch, each twice, with a good packet of two other
+  // suites' SAs between them (made by their outbound SAs now): genuine ESN, other, other, genuine
+  // 32-bit, then the two copies, which are replays.
+  std::vector<std::size_t> others;
+  std::vector<std::vector<uint8_t>> other_orig;
+  std::vector<rte_mbuf*> other_pkts;
+  for (std::size_t k = 0; k < kSas && others.size() < 2; ++k) {
+    if (is_gcm(k)) continue;
+    other_orig.push_back(shape_of(k).v6 ? ipv6_udp(33, 7) : ipv4_udp(33, 7));
+    rte_mbuf* one[1] = {make_mbuf(other_orig.back())};
+    ASSERT_EQ(encap_burst(*worker, *out[k], one, out_ctr[k]), 1u);
+    others.push_back(k);
+    other_pkts.push_back(one[0]);
+  }
+  std::vector<rte_mbuf*> again{make_mbuf(genuine_esn), other_pkts[0], other_pkts[1], make_mbuf(genuine_plain),
+                               make_mbuf(genuine_esn), make_mbuf(genuine_plain)};
+  const std::size_t again_sa[] = {sa_esn, others[0], others[1], sa_plain, sa_esn, sa_plain};
+  std::vector<EspSa*> asas;
+  std::vector<SaCounters*> actr;
+  for (std::size_t k : again_sa) asas.push_back(in[k].get()), actr.push_back(&in_ctr[k]);
+  ASSERT_EQ(decap_burst_multi(*worker, again, asas, actr), 4u);
+  EXPECT_EQ(mbuf_bytes(again[0]), orig[bad_esn]);
+  EXPECT_EQ(mbuf_bytes(again[1]), other_orig[0]);
+  EXPECT_EQ(mbuf_bytes(again[2]), other_orig[1]);
+  EXPECT_EQ(mbuf_bytes(again[3]), orig[bad_plain]);
+  EXPECT_EQ(in_ctr[sa_esn].drop(DropReason::kReplay), 1u);
+  EXPECT_EQ(in_ctr[sa_plain].drop(DropReason::kReplay), 1u);
+  EXPECT_EQ(in_ctr[sa_esn].drop(DropReason::kIcvFail), 1u);
+  for (rte_mbuf* m : again) rte_pktmbuf_free(m);
+}
+
 TEST_F(EspMulti, BurstsOfOneSaTakeTheSingleSaPathAndStayContiguous) {
   // A batch whose packets all belong to one SA runs that SA's own burst function.
   for (std::size_t k : {std::size_t{4}, std::size_t{9}}) {
