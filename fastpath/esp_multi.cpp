@@ -193,23 +193,6 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
   asm volatile("" ::"r"(sink));
 }
 
-void prefetch_sa_ahead(const EspSa* sa) noexcept {
-  const EspSa::State* st = &sa->state();
-  const auto* line = reinterpret_cast<const uint8_t*>(st);
-  const auto* k = reinterpret_cast<const uint8_t*>(&st->keys.cipher);
-  // One load at each end of the block (its first and last line: their pages' TLB entries), the
-  // lines between as prefetch instructions.
-  uint8_t sink = *reinterpret_cast<const volatile uint8_t*>(line);
-  sink ^= *reinterpret_cast<const volatile uint8_t*>(k + sizeof(gcm_key_data) - 64);
-  asm volatile("" ::"r"(sink));
-  rte_prefetch0(line + 64);
-  rte_prefetch0(line + 128);
-  rte_prefetch0(k);
-  rte_prefetch0(k + 64);
-  rte_prefetch0(k + 128);
-  rte_prefetch0(k + sizeof(gcm_key_data) - 128);
-}
-
 uint16_t encap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
                            std::span<SaCounters*> counters) noexcept {
   return run_multi<true>(worker.state(), pkts, sas, counters);
