@@ -193,22 +193,6 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
   asm volatile("" ::"r"(sink));
 }
 
-void prefetch_sa_ahead(const EspSa* sa) noexcept {
-  const EspSa::State* st = &sa->state();
-  const auto* line = reinterpret_cast<const uint8_t*>(st);
-  rte_prefetch0(line);        // line 0: variant, key pointers, lengths
-  rte_prefetch0(line + 64);   // line 1: header template
-  rte_prefetch0(line + 128);  // line 2: sequence counter, lifetime
-  // The AES round keys (GCM's, and CBC's encryption schedule: both start the block) and, for GCM,
-  // H^1..H^8 (the last two lines of gcm_key_data); CBC's pads are left to prefetch_sas().
-  const auto* k = reinterpret_cast<const uint8_t*>(&st->keys.cipher);
-  rte_prefetch0(k);
-  rte_prefetch0(k + 64);
-  rte_prefetch0(k + 128);
-  rte_prefetch0(k + sizeof(gcm_key_data) - 128);
-  rte_prefetch0(k + sizeof(gcm_key_data) - 64);
-}
-
 uint16_t encap_burst_multi(EspWorker& worker, std::span<rte_mbuf*> pkts, std::span<EspSa*> sas,
                            std::span<SaCounters*> counters) noexcept {
   return run_multi<true>(worker.state(), pkts, sas, counters);

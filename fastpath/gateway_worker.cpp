@@ -87,15 +87,6 @@ struct GatewayWorker::TxBuffer {
   uint16_t n = 0;
 };
 
-/// An outbound burst between its SPD classification and its encapsulation (outbound()).
-struct GatewayWorker::OutStage {
-  rte_mbuf* bypass[kBurst];
-  rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
-  rte_mbuf* sealed[kBurst];     // to encapsulate, then to route
-  uint32_t sealed_slot[kBurst];
-  uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
-};
-
 GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vector<RxQueue> rx, uint16_t tx_queue,
                              std::unique_ptr<EspWorker> esp, std::unique_ptr<NeighborWorker> neighbor)
     : t_(tables),
@@ -106,7 +97,6 @@ GatewayWorker::GatewayWorker(GatewayTables& tables, uint32_t worker_id, std::vec
       neighbor_(std::move(neighbor)),
       tx_(std::make_unique<TxBuffer[]>(tables.ports.size())),
       frag_(make_frag_state(tables, worker_id)),
-      out_(std::make_unique<OutStage[]>(kOutStages)),
       ike_port_(tables.ike_port),
       natt_port_(tables.natt_port) {
   for (const LocalAddress& a : t_.local) {
@@ -160,26 +150,13 @@ void GatewayWorker::run(const std::atomic<bool>& stop) noexcept {
 uint32_t GatewayWorker::poll_once(std::chrono::nanoseconds now) noexcept {
   uint32_t total = 0;
   rte_mbuf* pkts[kBurst];
-  // Software pipelining of the outbound path across bursts: a burst's PROTECT packets are held
-  // after their SPD classification while the next bursts arrive, so the loads of their SAD slots,
-  // counters and SA lines (cache misses with many SAs) run during the encryption of the bursts
-  // before them. Everything held is finished before this returns (the caller then reports the
-  // RCU quiescent state), and as soon as an RX returns nothing: no packet waits for more traffic.
-  for (uint32_t round = 0; round < kPipelineRounds; ++round) {
-    uint32_t got = 0;
-    for (const RxQueue& q : rx_) {
-      const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
-      if (n == 0) continue;
-      counter_add(counters_.rx, n);
-      got += n;
-      const uint8_t held = out_held_;
-      process(q.port, pkts, n, now);
-      pipeline_step(now, out_held_ != held);
-    }
-    total += got;
-    if (got == 0) break;
+  for (const RxQueue& q : rx_) {
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
+    if (n == 0) continue;
+    counter_add(counters_.rx, n);
+    total += n;
+    process(q.port, pkts, n, now);
   }
-  pipeline_drain(now);
   if (!t_.handoff.empty()) {  // inbound ESP for our SAs that arrived at other workers
     void* objs[kBurst];
     const unsigned k = rte_ring_dequeue_burst(t_.handoff[id_], objs, kBurst, nullptr);
@@ -361,95 +338,35 @@ void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecon
       drop(pkts[i], GatewayDrop::kTtlExceeded);
     }
   }
-  if (!nlive) return;
   t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
-  if (out_held_ == kOutStages) [[unlikely]]
-    finish_oldest(now);  // a second classification in one process() (ICMP errors into a tunnel)
-  OutStage& s = out_[(out_head_ + out_held_) % kOutStages];
-  s.nbypass = s.nunmatched = s.nsealed = 0;
-  for (uint16_t i = 0; i < nlive; ++i) {
+  rte_mbuf* bypass[kBurst];
+  rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
+  rte_mbuf* sealed[kBurst];     // to encapsulate, then to route
+  uint32_t sealed_slot[kBurst];
+  uint16_t nbypass = 0, nunmatched = 0, nsealed = 0;
+  for (uint16_t i = 0; i < nlive;) {
     if (match[i].action == PolicyAction::kDiscard) {
-      if (match[i].rule == SpdMatch::kNoRule) s.unmatched[s.nunmatched++] = live[i];
+      if (match[i].rule == SpdMatch::kNoRule) unmatched[nunmatched++] = live[i];
       else drop(live[i], match[i].rule == SpdMatch::kInvalid ? GatewayDrop::kBadExtHeaders : GatewayDrop::kPolicyDiscard);
+      ++i;
       continue;
     }
     if (match[i].action == PolicyAction::kBypass) {
-      s.bypass[s.nbypass++] = live[i];
+      bypass[nbypass++] = live[i];
+      ++i;
       continue;
     }
     // PROTECT: every protected packet of the burst goes to ESP in one multi-SA call, whatever its
     // SA; what it encapsulated is routed together (one FIB and neighbour pass for the burst).
-    const uint32_t slot = match[i].sa_index;
-    if (!s.nsealed || slot != s.sealed_slot[s.nsealed - 1]) {
-      // Start the first level of the SA's chain now; it is used two bursts later (encap()).
-      t_.sad->prefetch_ahead(id_, slot);
-      if (slot < t_.sa_paths.size()) rte_prefetch0(&t_.sa_paths[slot]);
-    }
-    s.sealed_slot[s.nsealed] = slot;
-    s.sealed[s.nsealed++] = live[i];
+    sealed_slot[nsealed] = match[i].sa_index;
+    sealed[nsealed++] = live[i++];
   }
-  if (s.nbypass | s.nunmatched | s.nsealed) ++out_held_;
-}
-
-void GatewayWorker::sa_lines_ahead(const OutStage& s) noexcept {
-  // The SAD slots were prefetched a burst ago: their loads should hit. The SA's own lines follow
-  // at fixed offsets of the pointer, prefetched without waiting for any of them.
-  for (uint16_t i = 0; i < s.nsealed; ++i) {
-    if (i && s.sealed_slot[i] == s.sealed_slot[i - 1]) continue;
-    EspSa* sa = s.sealed_slot[i] == kNoTunnelSa ? nullptr : t_.sad->get(s.sealed_slot[i]);
-    if (sa && ahead_n_ < std::size(ahead_)) ahead_[ahead_n_++] = sa;
-  }
-}
-
-void GatewayWorker::ahead_some() noexcept {
-  if (ahead_pos_ < ahead_n_) prefetch_sa_ahead(ahead_[ahead_pos_++]);
-}
-
-void GatewayWorker::ahead_all() noexcept {
-  while (ahead_pos_ < ahead_n_) prefetch_sa_ahead(ahead_[ahead_pos_++]);
-  ahead_pos_ = ahead_n_ = 0;
-}
-
-void GatewayWorker::outbound_finish(OutStage& s, std::chrono::nanoseconds now) noexcept {
-  uint16_t nsealed = s.nsealed;
-  if (nsealed) nsealed = encap(s.sealed_slot, s.sealed, nsealed, now);
-  if (nsealed) forward(s.sealed, nsealed, now, false);
-  counter_add(counters_.bypassed, s.nbypass);
-  if (s.nbypass) forward(s.bypass, s.nbypass, now, true);
+  if (nsealed) nsealed = encap(sealed_slot, sealed, nsealed, now);
+  if (nsealed) forward(sealed, nsealed, now, false);
+  counter_add(counters_.bypassed, nbypass);
+  if (nbypass) forward(bypass, nbypass, now, true);
   // Route-based tunnels come after the policy rules and before the default action.
-  if (s.nunmatched) forward(s.unmatched, s.nunmatched, now, true, true);
-  s.nbypass = s.nunmatched = s.nsealed = 0;
-}
-
-void GatewayWorker::finish_oldest(std::chrono::nanoseconds now) noexcept {
-  OutStage& s = out_[out_head_];
-  out_head_ = static_cast<uint8_t>((out_head_ + 1) % kOutStages);
-  --out_held_;
-  if (out_ahead_) --out_ahead_;
-  outbound_finish(s, now);  // may queue ICMP errors (flush_icmp()), never calls outbound()
-}
-
-void GatewayWorker::pipeline_step(std::chrono::nanoseconds now, bool pushed) noexcept {
-  // The SA lines of every held burst but the one just classified (whose slot loads were started a
-  // moment ago), then the oldest bursts beyond kOutKeep: their lines were requested a burst ago.
-  const uint8_t last = static_cast<uint8_t>(pushed ? out_held_ - 1 : out_held_);
-  for (; out_ahead_ < last; ++out_ahead_) sa_lines_ahead(out_[(out_head_ + out_ahead_) % kOutStages]);
-  if (out_held_ <= kOutKeep) {
-    ahead_all();
-    return;
-  }
-  while (out_held_ > kOutKeep) finish_oldest(now);
-  ahead_all();
-  flush_icmp(now);  // errors about what was just routed (too big); may classify a burst again
-}
-
-void GatewayWorker::pipeline_drain(std::chrono::nanoseconds now) noexcept {
-  while (out_held_) {
-    for (; out_ahead_ < out_held_; ++out_ahead_) sa_lines_ahead(out_[(out_head_ + out_ahead_) % kOutStages]);
-    ahead_all();
-    while (out_held_) finish_oldest(now);
-    flush_icmp(now);  // errors about errors are never made: ends after one more classification
-  }
+  if (nunmatched) forward(unmatched, nunmatched, now, true, true);
 }
 
 void GatewayWorker::clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
@@ -500,7 +417,6 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
   }
   for (uint16_t i = 0; i < n;) {
     const uint32_t slot = slots[i];
-    ahead_some();
     uint16_t j = i + 1;
     while (j < n && slots[j] == slot) ++j;
     EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
@@ -690,7 +606,6 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    ahead_some();
     const NextHop& hop = t_.fib->next_hop(nh[i]);
     if (hop.kind == NextHopKind::kTunnel) {
       if (!allow_tunnel || hop.tunnel >= t_.tunnels) {

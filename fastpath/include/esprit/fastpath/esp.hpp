@@ -80,11 +80,6 @@ static_assert(sizeof(SaEvent) == 16);
 /// for the burst before any of them is used, so their misses overlap (encap_burst_multi and
 /// decap_burst_multi do it for batches of several SAs). No effect on results.
 void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept;
-/// Prefetch instructions (nothing waits, nothing of the SA is read) for the lines prefetch_sas()
-/// loads of an AEAD SA: the state's three hot lines and its key schedule's first lines and last two
-/// (AES-GCM's GHASH key powers); all sit at fixed offsets in the SA's block. For a caller that
-/// knows its SAs a burst before it uses them; prefetch_sas() then finds them in the cache.
-void prefetch_sa_ahead(const EspSa* sa) noexcept;
 
 /// As encap_burst_multi(), for inbound packets of many SAs. Each SA's replay window is checked and
 /// updated in burst order (a duplicate within the burst is caught as in decap_burst()); the rule

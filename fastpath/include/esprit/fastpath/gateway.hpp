@@ -215,18 +215,10 @@ class GatewayWorker {
   GatewayWorker(const GatewayWorker&) = delete;
   GatewayWorker& operator=(const GatewayWorker&) = delete;
 
-  /// Polls the RX queues and processes what arrived; returns the packets it handled: those
-  /// received, those handed over by other workers and the control core's frames it sent. While
-  /// bursts keep arriving it polls again, up to kPipelineRounds times, so that the outbound
-  /// pipeline overlaps one burst's SA loads with the previous bursts' encryption; when an RX
-  /// returns nothing, or after the last round, every held burst is finished: nothing is held when
-  /// it returns (no packet waits for more traffic, no table pointer outlives the call).
+  /// Polls every RX queue once and processes what arrived; returns the packets it handled: those
+  /// received, those handed over by other workers and the control core's frames it sent.
   uint32_t poll_once(std::chrono::nanoseconds now) noexcept;
-  /// RX rounds at most per poll_once(): with the worker's burst of 32, at most 512 packets between
-  /// two RCU quiescent reports.
-  static constexpr uint32_t kPipelineRounds = 16;
-  /// Registers with RCU and polls until `stop` is set; reports a quiescent state after every
-  /// poll_once().
+  /// Registers with RCU and polls until `stop` is set; reports a quiescent state every round.
   /// With an idle sleep set, sleeps that long (RCU offline) after kIdlePolls empty polls in a row.
   void run(const std::atomic<bool>& stop) noexcept;
   /// [daemon] worker_idle_sleep_us: 0 busy-polls (the default); set before run().
@@ -245,18 +237,7 @@ class GatewayWorker {
 
  private:
   void process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  /// The outbound pipeline (gateway_worker.cpp). outbound(): TTL, SPD classification, and for
-  /// PROTECT packets the SAD slot and counter prefetches; the burst is then held as an OutStage.
-  /// pipeline_step() after each received burst: the SA lines of the held bursts but the newest are
-  /// prefetched (sa_lines_ahead), and the oldest held burst beyond kOutKeep is encapsulated and
-  /// routed (outbound_finish). pipeline_drain() finishes every held burst, in order.
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
-  struct OutStage;
-  void outbound_finish(OutStage& s, std::chrono::nanoseconds now) noexcept;
-  void sa_lines_ahead(const OutStage& s) noexcept;
-  void pipeline_step(std::chrono::nanoseconds now, bool pushed) noexcept;
-  void pipeline_drain(std::chrono::nanoseconds now) noexcept;
-  void finish_oldest(std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
@@ -319,19 +300,6 @@ class GatewayWorker {
   struct TxBuffer;
   std::unique_ptr<TxBuffer[]> tx_;  ///< one per port id
   std::unique_ptr<FragState> frag_;  ///< gateway_frag.cpp
-  /// Held outbound bursts, oldest at out_head_; the first out_ahead_ of them have had their SA
-  /// lines prefetched. At most kOutKeep are held between two received bursts, none after poll_once().
-  static constexpr uint8_t kOutStages = 3;
-  static constexpr uint8_t kOutKeep = 2;
-  std::unique_ptr<OutStage[]> out_;
-  uint8_t out_head_ = 0;
-  uint8_t out_held_ = 0;
-  uint8_t out_ahead_ = 0;
-  /// SAs whose lines are to be prefetched, a few at a time during other work (ahead_some()).
-  EspSa* ahead_[2 * 32];
-  uint16_t ahead_n_ = 0, ahead_pos_ = 0;
-  void ahead_some() noexcept;
-  void ahead_all() noexcept;
 
  public:
   /// False when the reassembly table could not be created (the daemon refuses to start).

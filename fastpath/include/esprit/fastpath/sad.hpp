@@ -167,14 +167,6 @@ class Sad {
     const uint8_t b = *reinterpret_cast<const volatile uint8_t*>(c);
     asm volatile("" ::"r"(b));
   }
-  /// As prefetch(), with prefetch instructions only, the counter block included: nothing waits.
-  /// For a caller that knows the slot a whole burst before it uses it (the worker's outbound
-  /// pipeline, gateway.hpp), so the lines arrive while other work runs. No effect for a bad slot.
-  void prefetch_ahead(uint32_t worker, uint32_t slot) const noexcept {
-    if (slot >= capacity_ || worker >= workers_) return;
-    __builtin_prefetch(&slots_[slot]);
-    __builtin_prefetch(&counters_[static_cast<std::size_t>(worker) * capacity_ + slot]);
-  }
   /// For each of keys[0,n): sas[i] and slots[i] of the inbound SA, or nullptr and kNoSaSlot.
   /// Returns the number of hits.
   uint32_t lookup_inbound(const SadKey* keys, uint32_t n, EspSa** sas, uint32_t* slots) const noexcept;
