@@ -604,35 +604,52 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   } cache;
   cache.key.port = UINT16_MAX;  // matches no real key
 
+  // What the route says is resolved once per run of packets with the same next hop (a burst is
+  // usually one run): the next-hop entry, its port and the checks that depend on them only. Per
+  // packet this was a chain of dependent loads (FIB slot, port table, Port, its spec) ahead of the
+  // MTU check.
+  enum class Verdict : uint8_t { kSend, kTunnel, kNoRoute, kPolicyDiscard };
+  uint32_t run_nh = 0;
+  bool resolved = false;
+  Verdict verdict = Verdict::kNoRoute;
+  const NextHop* hopp = nullptr;
+  const Port* outp = nullptr;
+  uint16_t mtu = 0;
+
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    const NextHop& hop = t_.fib->next_hop(nh[i]);
-    if (hop.kind == NextHopKind::kTunnel) {
-      if (!allow_tunnel || hop.tunnel >= t_.tunnels) {
-        drop(m, GatewayDrop::kNoRoute);
-        continue;
+    if (!resolved || nh[i] != run_nh) {
+      resolved = true;
+      run_nh = nh[i];
+      hopp = &t_.fib->next_hop(run_nh);
+      const NextHop& h = *hopp;
+      if (h.kind == NextHopKind::kTunnel) {
+        verdict = !allow_tunnel || h.tunnel >= t_.tunnels ? Verdict::kNoRoute : Verdict::kTunnel;
+      } else if (tunnel_only) {  // unmatched by the SPD and not routed into a tunnel: the default DISCARD
+        verdict = Verdict::kPolicyDiscard;
+      } else if (h.kind == NextHopKind::kBlackhole || h.port >= t_.ports.size() || !t_.ports[h.port]) {
+        verdict = Verdict::kNoRoute;
+      } else {
+        outp = t_.ports[h.port];
+        // What a peer sent through a tunnel never leaves in clear towards the unprotected side
+        // (hub_forward() re-encrypts what the outbound SPD or a tunnel route protects).
+        verdict = decrypted && outp->spec().role == PortRole::kUnprotected ? Verdict::kPolicyDiscard : Verdict::kSend;
+        mtu = outp->spec().mtu;
       }
-      tunneled[ntunneled] = m;
-      tunnel_slot[ntunneled++] = t_.tunnel_sa[hop.tunnel].load(std::memory_order_acquire);
+    }
+    if (verdict != Verdict::kSend) [[unlikely]] {
+      if (verdict == Verdict::kTunnel) {
+        tunneled[ntunneled] = m;
+        tunnel_slot[ntunneled++] = t_.tunnel_sa[hopp->tunnel].load(std::memory_order_acquire);
+      } else {
+        drop(m, verdict == Verdict::kNoRoute ? GatewayDrop::kNoRoute : GatewayDrop::kPolicyDiscard);
+      }
       continue;
     }
-    if (tunnel_only) {  // unmatched by the SPD and not routed into a tunnel: the default DISCARD
-      drop(m, GatewayDrop::kPolicyDiscard);
-      continue;
-    }
-    if (hop.kind == NextHopKind::kBlackhole || hop.port >= t_.ports.size() || !t_.ports[hop.port]) {
-      drop(m, GatewayDrop::kNoRoute);
-      continue;
-    }
-    const Port& out = *t_.ports[hop.port];
-    if (decrypted && out.spec().role == PortRole::kUnprotected) {
-      // What a peer sent through a tunnel never leaves in clear towards the unprotected side
-      // (hub_forward() re-encrypts what the outbound SPD or a tunnel route protects).
-      drop(m, GatewayDrop::kPolicyDiscard);
-      continue;
-    }
-    if (m->pkt_len > out.spec().mtu) [[unlikely]] {
-      too_big(m, out.spec().mtu, decrypted);  // fragmented (sent below) or answered with ICMP
+    const NextHop& hop = *hopp;
+    const Port& out = *outp;
+    if (m->pkt_len > mtu) [[unlikely]] {
+      too_big(m, mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);

@@ -193,9 +193,20 @@ inline bool make_key6(const uint8_t* ip, uint32_t len, Key6& k) noexcept {
 
 /// One writer per slot (the worker that owns it); relaxed atomics keep the control core's
 /// concurrent reads defined without a locked instruction on the hot path.
-inline void bump(uint64_t& c) noexcept {
+inline void bump(uint64_t& c, uint64_t by = 1) noexcept {
   std::atomic_ref<uint64_t> a(c);
-  a.store(a.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+/// Counts the rule slots `r[0..n)`, one counter update per run of equal slots (a burst mostly
+/// hits one rule: not a load-add-store chain on the same word per packet).
+inline void bump_runs(uint64_t* counters, const uint32_t* r, uint32_t n) noexcept {
+  for (uint32_t j = 0; j < n;) {
+    uint32_t k = j + 1;
+    while (k < n && r[k] == r[j]) ++k;
+    bump(counters[r[j]], k - j);
+    j = k;
+  }
 }
 
 /// First rule of `rules` (in order) matching the key, as its slot; 0 = none. The same decision as
@@ -436,20 +447,16 @@ void SpdTable::classify_chunk(const SpdPacket* pkts, uint32_t n, SpdMatch* out, 
       rte_acl_classify(acl4_, d4, r4, n4, 1);
     else
       std::fill_n(r4, n4, 0u);
-    for (uint32_t j = 0; j < n4; ++j) {
-      out[at4[j]] = matches_[r4[j]];
-      if (counters) bump(counters[r4[j]]);
-    }
+    for (uint32_t j = 0; j < n4; ++j) out[at4[j]] = matches_[r4[j]];
+    if (counters) bump_runs(counters, r4, n4);
   }
   if (n6 != 0) {
     if (acl6_)
       rte_acl_classify(acl6_, d6, r6, n6, 1);
     else
       std::fill_n(r6, n6, 0u);
-    for (uint32_t j = 0; j < n6; ++j) {
-      out[at6[j]] = matches_[r6[j]];
-      if (counters) bump(counters[r6[j]]);
-    }
+    for (uint32_t j = 0; j < n6; ++j) out[at6[j]] = matches_[r6[j]];
+    if (counters) bump_runs(counters, r6, n6);
   }
 }
 
