@@ -271,14 +271,7 @@ uint16_t encap(EspWorker::State& w, EspSa::State& sa, rte_mbuf** pkts, uint16_t 
       continue;
     if constexpr (!kDirectGcm<kKind>) w.job_pkt[njobs++] = static_cast<uint8_t>(i);
   }
-  if constexpr (kDirectGcm<kKind>) {
-    const aes_gcm_enc_dec_t fn = w.gcm_enc_fn(sa.key_len);
-    for (uint16_t i = 0; i < slots; ++i)
-      if (reason[i] == DropReason::kNone) [[likely]]
-        gcm_encap_direct(w, sa, fn, i);
-  } else {
-    run_jobs(w, njobs, reason);
-  }
+  crypto_pass<true, kDirectGcm<kKind>>(w, sa, slots, njobs, reason);
 
   uint64_t bytes = 0;
   uint16_t ok = 0;

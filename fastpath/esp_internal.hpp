@@ -438,6 +438,25 @@ inline void run_jobs(EspWorker::State& w, uint16_t n, DropReason* reason) noexce
   }
 }
 
+/// The crypto pass of a single-SA batch of `slots` prepared packets: AES-GCM (`kDirectGcm`) through
+/// IPsec-MB's direct call for each packet that passed the prepare pass, other suites as the
+/// `njobs` jobs the prepare pass filled.
+template <bool kEncap, bool kDirectGcm>
+inline void crypto_pass(EspWorker::State& w, const EspSa::State& sa, uint16_t slots, uint16_t njobs,
+                        DropReason* reason) noexcept {
+  if constexpr (kDirectGcm) {
+    const aes_gcm_enc_dec_t fn = kEncap ? w.gcm_enc_fn(sa.key_len) : w.gcm_dec_fn(sa.key_len);
+    for (uint16_t i = 0; i < slots; ++i) {
+      if (reason[i] != DropReason::kNone) [[unlikely]]
+        continue;
+      if constexpr (kEncap) gcm_encap_direct(w, sa, fn, i);
+      else gcm_decap_direct(w, sa, fn, i);
+    }
+  } else {
+    run_jobs(w, njobs, reason);
+  }
+}
+
 BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept;
 BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept;
 PrepFn select_encap_prep(const SaDescriptor& d, CryptoKind kind) noexcept;
