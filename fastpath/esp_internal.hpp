@@ -34,8 +34,17 @@ using FinishFn = DropReason (*)(EspWorker::State&, EspSa::State&, rte_mbuf*, uin
 
 enum LifetimeState : uint8_t { kLifeOk = 0, kLifeSoft = 1, kLifeHard = 2 };
 
+/// IPsec-MB 1.3's layout of gcm_key_data for its VAES/AVX-512 code (the arch init_mb_mgr_auto
+/// picks here): 15 AES round-key slots (240 bytes), then the GHASH key powers HashKey^48 first,
+/// HashKey^1 last, 16 bytes each. The offset of HashKey^i:
+inline constexpr std::size_t gcm_hash_key_offset(unsigned i) noexcept { return 240 + 16 * (48 - i); }
+
 /// Expanded key material, wiped when the SA is destroyed.
 struct alignas(64) EspKeys {
+  /// Puts the key schedule at 16 mod 64: an AES-128 schedule (176 bytes) still takes 3 lines, and
+  /// GCM's HashKey^8..HashKey^1 (128 bytes: packets of up to 8 blocks with the AAD block) take 2
+  /// lines instead of 3 (static_assert below the state).
+  uint8_t align_pad_[16] = {};
   union {
     struct gcm_key_data gcm;
     struct {
@@ -130,6 +139,10 @@ struct alignas(64) EspSa::State {
   explicit State(const SaDescriptor& d) : replay(d.replay_window, d.esn, d.anti_replay) {}
   ~State();
 };
+static_assert(sizeof(gcm_key_data) >= gcm_hash_key_offset(1) + 16, "IPsec-MB's gcm_key_data as described above");
+static_assert((offsetof(EspSa::State, keys) + offsetof(EspKeys, cipher) + gcm_hash_key_offset(8)) % 64 == 0 &&
+                  offsetof(EspKeys, cipher) % 16 == 0,
+              "GCM's HashKey^8..1 on two lines (prefetch_sas), the schedule 16-byte aligned for IPsec-MB");
 static_assert(offsetof(EspSa::State, hdr_template) == 36 && offsetof(EspSa::State, life_state) == 84 &&
                   offsetof(EspSa::State, next_seq) == 104 && sizeof(std::atomic<uint64_t>) == 8 &&
                   offsetof(EspSa::State, life_bytes) == 120 && offsetof(EspSa::State, enc_keys) == 128,

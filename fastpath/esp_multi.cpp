@@ -167,15 +167,16 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
     if (!out) touch(&st->replay);
     switch (st->kind) {
       case CryptoKind::kAesGcm: {
-        // AES round keys (GCM-128: the first 176 bytes) and the GHASH key powers short packets use:
-        // IPsec-MB's VAES code keeps HashKey^1 at the end of gcm_key_data (HashKey^48 first), so
-        // H^1..H^8 are its last two lines. The same schedule serves both directions.
+        // AES round keys (GCM-128: the first 176 bytes, 3 lines) and the GHASH key powers packets
+        // of up to 8 blocks use, HashKey^8..HashKey^1: 2 lines (EspKeys puts them there; IPsec-MB's
+        // VAES code keeps HashKey^1 last, gcm_hash_key_offset()). The same schedule serves both
+        // directions.
         const auto* k = reinterpret_cast<const uint8_t*>(&st->keys.cipher.gcm);
         touch(k);
         touch(k + 64);
         touch(k + 128);
-        touch(k + sizeof(gcm_key_data) - 128);
-        touch(k + sizeof(gcm_key_data) - 64);
+        touch(k + gcm_hash_key_offset(8));
+        touch(k + gcm_hash_key_offset(1));
         break;
       }
       case CryptoKind::kChaCha:
