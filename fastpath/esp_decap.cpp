@@ -300,16 +300,17 @@ struct DecapFinImpl {
   }
 };
 
+/// One static SaOps per variant (EspSa::State::ops points at it).
+struct DecapOpsImpl {
+  template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
+  static constexpr SaOps fn{&DecapImpl::fn<kV6, kNatT, kTunnel, kKind>, &DecapPrepImpl::fn<kV6, kNatT, kTunnel, kKind>,
+                            &DecapFinImpl::fn<kV6, kNatT, kTunnel, kKind>};
+};
+
 }  // namespace
 
-BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<DecapImpl>(d, kind);
-}
-PrepFn select_decap_prep(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<DecapPrepImpl, PrepFn>(d, kind);
-}
-FinishFn select_decap_fin(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<DecapFinImpl, FinishFn>(d, kind);
+const SaOps* select_decap_ops(const SaDescriptor& d, CryptoKind kind) noexcept {
+  return select_variant<DecapOpsImpl, const SaOps*>(d, kind);
 }
 
 uint16_t decap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts, SaCounters& counters) noexcept {

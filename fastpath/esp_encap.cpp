@@ -308,16 +308,17 @@ struct EncapFinImpl {
   }
 };
 
+/// One static SaOps per variant (EspSa::State::ops points at it).
+struct EncapOpsImpl {
+  template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
+  static constexpr SaOps fn{&EncapImpl::fn<kV6, kNatT, kTunnel, kKind>, &EncapPrepImpl::fn<kV6, kNatT, kTunnel, kKind>,
+                            &EncapFinImpl::fn<kV6, kNatT, kTunnel, kKind>};
+};
+
 }  // namespace
 
-BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<EncapImpl>(d, kind);
-}
-PrepFn select_encap_prep(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<EncapPrepImpl, PrepFn>(d, kind);
-}
-FinishFn select_encap_fin(const SaDescriptor& d, CryptoKind kind) noexcept {
-  return select_variant<EncapFinImpl, FinishFn>(d, kind);
+const SaOps* select_encap_ops(const SaDescriptor& d, CryptoKind kind) noexcept {
+  return select_variant<EncapOpsImpl, const SaOps*>(d, kind);
 }
 
 uint16_t encap_burst(EspWorker& worker, EspSa& sa, std::span<rte_mbuf*> pkts, SaCounters& counters) noexcept {

@@ -34,8 +34,17 @@ using FinishFn = DropReason (*)(EspWorker::State&, EspSa::State&, rte_mbuf*, uin
 
 enum LifetimeState : uint8_t { kLifeOk = 0, kLifeSoft = 1, kLifeHard = 2 };
 
+/// IPsec-MB 1.3's layout of gcm_key_data for its VAES/AVX-512 code (the arch init_mb_mgr_auto
+/// picks here): 15 AES round-key slots (240 bytes), then the GHASH key powers HashKey^48 first,
+/// HashKey^1 last, 16 bytes each. The offset of HashKey^i:
+inline constexpr std::size_t gcm_hash_key_offset(unsigned i) noexcept { return 240 + 16 * (48 - i); }
+
 /// Expanded key material, wiped when the SA is destroyed.
 struct alignas(64) EspKeys {
+  /// Puts the key schedule at 16 mod 64: an AES-128 schedule (176 bytes) still takes 3 lines, and
+  /// GCM's HashKey^8..HashKey^1 (128 bytes: packets of up to 8 blocks with the AAD block) take 2
+  /// lines instead of 3 (static_assert below the state).
+  uint8_t align_pad_[16] = {};
   union {
     struct gcm_key_data gcm;
     struct {
@@ -52,56 +61,70 @@ struct alignas(64) EspKeys {
   alignas(16) uint8_t opad[64];
 };
 
+/// The template instances of one SA variant (direction, outer family, NAT-T, mode, crypto kind):
+/// one static table per variant, so the SA's hot line holds one pointer for all three.
+struct SaOps {
+  BurstFn burst;    ///< the single-SA burst, everything inlined
+  PrepFn prep;      ///< multi-SA batches: per-packet halves of the same variant
+  FinishFn finish;
+};
+
 struct alignas(64) EspSa::State {
   // What a packet of a random SA among many touches is a cache miss per line (and prefetch_sas()
   // loads each line for the whole burst first), so the fields a packet needs sit in as few lines as
-  // possible: AEAD encap reads lines 0-2 and its key schedule, CBC + HMAC line 3 too.
+  // possible: AES-GCM encap reads lines 0-1 (one 128-byte aligned pair, the SA arena sees to it)
+  // and its key schedule; decap line 0 and the replay window; CBC/ChaCha jobs line 2 too.
 
-  // ---- line 0: hot, read-only after creation (every packet, both directions)
-  PrepFn prep = nullptr;      ///< multi-SA batches: per-packet halves of the same variant
-  FinishFn finish = nullptr;
-  const void* enc_keys = nullptr;
-  const void* dec_keys = nullptr;
+  // ---- line 0: read-only after creation (every packet, both directions)
+  const SaOps* ops = nullptr;  ///< the variant's burst, prep and finish functions
   uint32_t spi_be = 0;
-  IMB_CIPHER_MODE cipher_mode{};
-  IMB_HASH_ALG hash_alg{};
-  uint8_t key_len = 0;       ///< cipher key bytes for the job
-  uint8_t iv_len = 0;        ///< explicit IV bytes in the packet
+  uint8_t salt[4] = {};
+  uint32_t v4_csum_base = 0;   ///< one's-complement sum of the template's fixed words
+  CryptoKind kind{};
+  uint8_t key_len = 0;         ///< cipher key bytes
+  uint8_t iv_len = 0;          ///< explicit IV bytes in the packet
   uint8_t icv_len = 0;
-  uint8_t block_mask = 0;    ///< ciphertext alignment - 1
-  uint8_t outer_len = 0;     ///< outer IP header bytes (20 or 40)
-  uint8_t encap_len = 0;     ///< outer + UDP + ESP header + IV
-  uint8_t dscp = 0;
+  uint8_t block_mask = 0;      ///< ciphertext alignment - 1
+  uint8_t outer_len = 0;       ///< outer IP header bytes (20 or 40)
+  uint8_t encap_len = 0;       ///< outer + UDP + ESP header + IV
   bool esn = false;
   InnerFamily inner_family = InnerFamily::kAny;
-  DscpMode dscp_mode = DscpMode::kCopy;
-  DfMode df = DfMode::kCopy;
-  bool ecn = true;
-  uint8_t salt[4] = {};
   SaDirection direction = SaDirection::kOutbound;
   /// AES-GCM (both directions): `prep` fills no job; after the prepare pass the packet goes through
   /// IPsec-MB's direct GCM API, gcm_encap_direct() or gcm_decap_direct().
   bool direct_gcm = false;
+  // outer TOS and DF (encap), ECN (both): one group
+  uint8_t dscp = 0;
+  DscpMode dscp_mode = DscpMode::kCopy;
+  DfMode df = DfMode::kCopy;
+  bool ecn = true;
+  uint8_t spare_ = 0;
+  /// Outbound: outer IPv4/IPv6 header, then UDP for NAT-T (20, 28, 40 or 48 bytes used: IPv4
+  /// within line 0, IPv6 into line 1).
+  uint8_t hdr_template[48] = {};
 
-  // ---- line 1: outbound header template and the sequence limit
-  alignas(64) uint8_t hdr_template[48] = {};  ///< outer IPv4/IPv6 header, then UDP for NAT-T
-  uint32_t v4_csum_base = 0;                  ///< one's-complement sum of the template's fixed words
-  uint32_t spi = 0;
-  uint64_t seq_limit = 0;    ///< highest sequence number that may be sent
-
-  // ---- line 2: mutable, shared by the workers that use the SA, and the limits read with it
-  alignas(64) std::atomic<uint64_t> next_seq{1};
+  // ---- line 1 (from byte 64): the template's end; lifetime and sequence counter
+  std::atomic<uint8_t> life_state{kLifeOk};
+  /// The smallest soft or hard limit set (packets, bytes; UINT64_MAX: none): a batch that stays
+  /// below both needs neither `soft` nor `hard` (line 2).
+  uint64_t life_check_packets = UINT64_MAX;
+  uint64_t life_check_bytes = UINT64_MAX;
+  /// Mutable, shared by the workers that use the SA.
+  std::atomic<uint64_t> next_seq{1};
   std::atomic<uint64_t> life_packets{0};
   std::atomic<uint64_t> life_bytes{0};
-  std::atomic<uint8_t> life_state{kLifeOk};
+
+  // ---- line 2: job fields (CBC + HMAC, ChaCha20), the limits themselves, control-only fields
+  alignas(64) const void* enc_keys = nullptr;
+  const void* dec_keys = nullptr;
+  const uint8_t* ipad = nullptr;
+  const uint8_t* opad = nullptr;
+  IMB_CIPHER_MODE cipher_mode{};
+  IMB_HASH_ALG hash_alg{};
   LifetimeLimit soft;
   LifetimeLimit hard;
-
-  // ---- line 3: CBC + HMAC's pads, the single-SA burst, cold
-  alignas(64) const uint8_t* ipad = nullptr;
-  const uint8_t* opad = nullptr;
-  BurstFn burst = nullptr;
   uint64_t cookie = 0;
+  uint32_t spi = 0;
   SaMode mode = SaMode::kTunnel;
 
   // ---- inbound: owned by the one worker that decapsulates the SA
@@ -110,13 +133,21 @@ struct alignas(64) EspSa::State {
   // ---- key schedules, read by IPsec-MB
   EspKeys keys;
 
+  /// Highest sequence number that may be sent.
+  uint64_t seq_limit() const noexcept { return esn ? UINT64_MAX : UINT32_MAX; }
+
   explicit State(const SaDescriptor& d) : replay(d.replay_window, d.esn, d.anti_replay) {}
   ~State();
 };
-static_assert(offsetof(EspSa::State, hdr_template) == 64 && offsetof(EspSa::State, next_seq) == 128 &&
-                  offsetof(EspSa::State, ipad) == 192,
-              "EspSa::State: hot lines 0-2 as documented");
-
+static_assert(sizeof(gcm_key_data) >= gcm_hash_key_offset(1) + 16, "IPsec-MB's gcm_key_data as described above");
+static_assert((offsetof(EspSa::State, keys) + offsetof(EspKeys, cipher) + gcm_hash_key_offset(8)) % 64 == 0 &&
+                  offsetof(EspKeys, cipher) % 16 == 0,
+              "GCM's HashKey^8..1 on two lines (prefetch_sas), the schedule 16-byte aligned for IPsec-MB");
+static_assert(offsetof(EspSa::State, hdr_template) == 36 && offsetof(EspSa::State, life_state) == 84 &&
+                  offsetof(EspSa::State, next_seq) == 104 && sizeof(std::atomic<uint64_t>) == 8 &&
+                  offsetof(EspSa::State, life_bytes) == 120 && offsetof(EspSa::State, enc_keys) == 128,
+              "EspSa::State: hot lines 0-1 as documented (ops, lengths, salt, template; template end, "
+              "lifetime, sequence), job fields from line 2");
 /// Unpredictable IVs for CBC (RFC 3602 3): AES-128-CTR keystream under a random key and counter
 /// from OpenSSL's RAND_bytes, generated by IPsec-MB 4 KiB at a time, before a batch starts.
 class IvGenerator {
@@ -273,11 +304,11 @@ inline uint16_t reserve_seq(EspSa::State& sa, uint16_t n, uint64_t& first) noexc
   uint64_t grant;
   do {
     // cur == 0 means the 64-bit counter was used up to UINT64_MAX.
-    if (cur == 0 || cur > sa.seq_limit) {
+    if (cur == 0 || cur > sa.seq_limit()) {
       grant = 0;
       break;
     }
-    grant = std::min<uint64_t>(n, sa.seq_limit - cur + 1);
+    grant = std::min<uint64_t>(n, sa.seq_limit() - cur + 1);
   } while (!sa.next_seq.compare_exchange_weak(cur, cur + grant, std::memory_order_relaxed));
   first = cur;
   return static_cast<uint16_t>(grant);
@@ -302,6 +333,9 @@ inline void account_lifetime(EspWorker::State& w, EspSa::State& sa, uint16_t& ok
                              DropReason* reason, uint16_t n, InBatch in_batch, LenOf len_of) noexcept {
   const uint64_t p0 = sa.life_packets.fetch_add(ok, std::memory_order_relaxed);
   const uint64_t b0 = sa.life_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  // Below the smallest limit: no limit is reached or passed (and `soft`/`hard`, line 2, stay unread).
+  if (p0 + ok < sa.life_check_packets && b0 + bytes < sa.life_check_bytes) [[likely]]
+    return;
   if ((sa.hard.packets && p0 + ok > sa.hard.packets) || (sa.hard.bytes && b0 + bytes > sa.hard.bytes)) [[unlikely]] {
     const uint64_t room_p = sa.hard.packets ? sa.hard.packets - std::min(p0, sa.hard.packets) : UINT64_MAX;
     const uint64_t room_b = sa.hard.bytes ? sa.hard.bytes - std::min(b0, sa.hard.bytes) : UINT64_MAX;
@@ -388,7 +422,7 @@ inline void gcm_encap_direct(EspWorker::State& w, const EspSa::State& sa, aes_gc
                              uint16_t i) noexcept {
   const PktMeta& pm = w.meta[i];
   uint8_t* text = pm.esp + 8 + sa.iv_len;
-  fn(static_cast<const gcm_key_data*>(sa.enc_keys), &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
+  fn(&sa.keys.cipher.gcm, &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
      sa.esn ? w.aad[i] : pm.esp, sa.esn ? 12 : 8, pm.icv, sa.icv_len);
 }
 
@@ -401,7 +435,7 @@ inline void gcm_decap_direct(EspWorker::State& w, const EspSa::State& sa, aes_gc
                              uint16_t i) noexcept {
   const PktMeta& pm = w.meta[i];
   uint8_t* text = pm.esp + 8 + sa.iv_len;
-  fn(static_cast<const gcm_key_data*>(sa.dec_keys), &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
+  fn(&sa.keys.cipher.gcm, &w.gcm_ctx, text, text, pm.cipher_len, w.nonce[i],
      sa.esn ? w.aad[i] : pm.esp, sa.esn ? 12 : 8, w.icv_calc[i], sa.icv_len);
 }
 
@@ -457,17 +491,14 @@ inline void crypto_pass(EspWorker::State& w, const EspSa::State& sa, uint16_t sl
   }
 }
 
-BurstFn select_encap(const SaDescriptor& d, CryptoKind kind) noexcept;
-BurstFn select_decap(const SaDescriptor& d, CryptoKind kind) noexcept;
-PrepFn select_encap_prep(const SaDescriptor& d, CryptoKind kind) noexcept;
-FinishFn select_encap_fin(const SaDescriptor& d, CryptoKind kind) noexcept;
-PrepFn select_decap_prep(const SaDescriptor& d, CryptoKind kind) noexcept;
-FinishFn select_decap_fin(const SaDescriptor& d, CryptoKind kind) noexcept;
 
 /// Moves pkts (and the parallel sas and counters) whose reason is not kNone behind the good ones,
 /// keeping order; counts each drop in that packet's own counters.
 uint16_t compact_multi(rte_mbuf** pkts, EspSa** sas, SaCounters** counters, uint16_t n,
                        const DropReason* reason) noexcept;
+
+const SaOps* select_encap_ops(const SaDescriptor& d, CryptoKind kind) noexcept;
+const SaOps* select_decap_ops(const SaDescriptor& d, CryptoKind kind) noexcept;
 
 /// The template instance of `Impl::fn<kV6, kNatT, kTunnel, kKind>` for an SA (encap or decap).
 template <typename Impl, typename Fn = BurstFn>

@@ -46,13 +46,11 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   if (t.ngroups == 1 && t.group[0].sa->direction == want) {
     // One SA in the whole batch: its own burst function, the template instance with everything
     // inlined (sas and counters are the same for every packet, nothing to permute).
-    return t.group[0].sa->burst(w, *t.group[0].sa, pkts, n, *t.group[0].counters);
+    return t.group[0].sa->ops->burst(w, *t.group[0].sa, pkts, n, *t.group[0].counters);
   }
   for (uint16_t g = 0; g < t.ngroups; ++g) {
     SaGroup& sg = t.group[g];
     EspSa::State& sa = *sg.sa;
-    rte_prefetch0(sa.enc_keys);       // the job's key schedule
-    rte_prefetch0(sa.hdr_template);   // encap: outer header template
     if (sa.direction != want) [[unlikely]] {
       sg.all = DropReason::kBadSpi;
     } else if (sa.life_state.load(std::memory_order_relaxed) == kLifeHard) [[unlikely]] {
@@ -86,7 +84,7 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
       }
       seq = sg.next_seq + sg.used++;
     }
-    reason[i] = sg.sa->prep(w, *sg.sa, pkts[i], i, seq, w.jobs[njobs]);
+    reason[i] = sg.sa->ops->prep(w, *sg.sa, pkts[i], i, seq, w.jobs[njobs]);
     if (reason[i] != DropReason::kNone) [[unlikely]]
       continue;
     if (sg.sa->direct_gcm) continue;  // no job: gcm_encap_direct() / gcm_decap_direct() below
@@ -105,7 +103,7 @@ uint16_t multi_batch(EspWorker::State& w, rte_mbuf** pkts, EspSa** sas, SaCounte
   for (uint16_t i = 0; i < n; ++i) {
     if (reason[i] != DropReason::kNone) continue;
     SaGroup& sg = t.group[grp[i]];
-    reason[i] = sg.sa->finish(w, *sg.sa, pkts[i], i);
+    reason[i] = sg.sa->ops->finish(w, *sg.sa, pkts[i], i);
     if (reason[i] == DropReason::kNone) [[likely]] {
       sg.bytes += kEncap ? w.meta[i].l3_len : pkts[i]->data_len;
       ++sg.ok;
@@ -151,45 +149,55 @@ void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept {
   // makes the misses of the whole burst overlap instead of each packet waiting for its own.
   uint8_t sink = 0;
   auto touch = [&sink](const void* p) { sink ^= *static_cast<const volatile uint8_t*>(p); };
-  // Pass 1: the state's hot lines (esp_internal.hpp: 0 variant, keys, lengths; 1 header template;
-  // 2 sequence counter and lifetime). Their addresses need no load (EspSa::state()).
+  // Pass 1: the state's hot lines (esp_internal.hpp: 0 variant, lengths, salt, header template;
+  // 1 the template's end, lifetime and sequence counter). Their addresses need no load
+  // (EspSa::state()).
   for (uint16_t i = 0; i < n; ++i) {
     const EspSa::State* st = &sas[i]->state();
     touch(st);
-    touch(st->hdr_template);
     // Other workers may be reserving sequence numbers of the same SA: an atomic load.
     sink ^= static_cast<uint8_t>(st->next_seq.load(std::memory_order_relaxed));
   }
-  // Pass 2: the key schedule lines the SA's cipher reads first; which ones depends on line 0 (in
-  // flight from pass 1 for every SA, so this waits about one miss, not one per SA).
+  // Pass 2: the key schedule lines the SA's cipher reads first, at fixed offsets in the state;
+  // which ones depends on line 0 (in flight from pass 1 for every SA, so this waits about one miss,
+  // not one per SA).
   for (uint16_t i = 0; i < n; ++i) {
     const EspSa::State* st = &sas[i]->state();
-    const auto* k = static_cast<const uint8_t*>(st->direction == SaDirection::kOutbound ? st->enc_keys : st->dec_keys);
-    if (st->direction == SaDirection::kInbound) touch(&st->replay);
-    switch (st->cipher_mode) {
-      case IMB_CIPHER_GCM:
-        // AES round keys (GCM-128: the first 176 bytes) and the GHASH key powers short packets use:
-        // IPsec-MB's VAES code keeps HashKey^1 at the end of gcm_key_data (HashKey^48 first), so
-        // H^1..H^8 are its last two lines.
+    const bool out = st->direction == SaDirection::kOutbound;
+    if (!out) touch(&st->replay);
+    switch (st->kind) {
+      case CryptoKind::kAesGcm: {
+        // AES round keys (GCM-128: the first 176 bytes, 3 lines) and the GHASH key powers packets
+        // of up to 8 blocks use, HashKey^8..HashKey^1: 2 lines (EspKeys puts them there; IPsec-MB's
+        // VAES code keeps HashKey^1 last, gcm_hash_key_offset()). The same schedule serves both
+        // directions.
+        const auto* k = reinterpret_cast<const uint8_t*>(&st->keys.cipher.gcm);
         touch(k);
         touch(k + 64);
         touch(k + 128);
-        touch(k + sizeof(gcm_key_data) - 128);
-        touch(k + sizeof(gcm_key_data) - 64);
+        touch(k + gcm_hash_key_offset(8));
+        touch(k + gcm_hash_key_offset(1));
         break;
-      case IMB_CIPHER_CHACHA20_POLY1305:
-        touch(k);
+      }
+      case CryptoKind::kChaCha:
+        touch(&st->enc_keys);  // line 2: the job's fields
+        touch(st->keys.cipher.chacha);
         break;
-      default:  // CBC (AES round keys; 3DES key pointers) or NULL encryption, then HMAC
-        if (k) {
+      case CryptoKind::kCbcHmac:
+      case CryptoKind::kNullHmac: {
+        touch(&st->enc_keys);  // line 2: the job's fields and pad pointers
+        if (st->kind == CryptoKind::kCbcHmac) {
+          // AES round keys of the direction (3DES: its first key schedule lines either way)
+          const auto* k = out ? reinterpret_cast<const uint8_t*>(st->keys.cipher.aes.enc)
+                              : reinterpret_cast<const uint8_t*>(st->keys.cipher.aes.dec);
           touch(k);
           touch(k + 64);
           touch(k + 128);
         }
-        touch(&st->ipad);  // line 3: the pad pointers
         touch(st->keys.ipad);
         touch(st->keys.opad);
         break;
+      }
     }
   }
   asm volatile("" ::"r"(sink));

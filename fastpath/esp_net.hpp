@@ -70,7 +70,7 @@ inline uint16_t run_in_batches(EspWorker::State& w, EspSa::State& sa, std::span<
   std::size_t good = 0;
   for (std::size_t s = 0; s < n; s += kEspMaxBatch) {
     const auto cnt = static_cast<uint16_t>(n - s < kEspMaxBatch ? n - s : kEspMaxBatch);
-    const uint16_t g = sa.burst(w, sa, pkts.data() + s, cnt, c);
+    const uint16_t g = sa.ops->burst(w, sa, pkts.data() + s, cnt, c);
     // Earlier failures sit in [good, s): rotate this batch's good packets in front of them.
     if (good != s) std::rotate(pkts.begin() + good, pkts.begin() + s, pkts.begin() + s + g);
     good += g;

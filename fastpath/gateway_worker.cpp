@@ -395,10 +395,11 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
   EspSa* sas[kBurst];
   SaCounters* ctr[kBurst];
   uint16_t nready = 0;
-  // Many SAs: each packet's SA is a chain of cache misses (SAD slot -> EspSa -> its state and key
-  // schedule; the per-SA counters and path options). A burst of several SAs starts every level
-  // for the whole burst, one level per pass, before the first packet is handled; a burst of one SA
-  // (whose state stays hot) skips this.
+  // Many SAs: each packet's SA is a chain of cache misses (the worker's SAD block -> EspSa -> its
+  // state and key schedule; the path options). A burst of several SAs starts every level for the
+  // whole burst, one level per pass, before the first packet is handled; a burst of one SA (whose
+  // state stays hot) skips this. The worker's block of a slot holds its copy of the SA pointer and
+  // its counters on one line (SadWorkerSlot).
   uint16_t nruns = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (i && slots[i] == slots[i - 1]) continue;
@@ -409,7 +410,7 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
   if (nruns > 1) {
     for (uint16_t i = 0; i < n; ++i) {
       if (i && slots[i] == slots[i - 1]) continue;
-      EspSa* sa = slots[i] == kNoTunnelSa ? nullptr : t_.sad->get(slots[i]);
+      EspSa* sa = slots[i] == kNoTunnelSa ? nullptr : t_.sad->get(id_, slots[i]);
       if (sa) sas[nready++] = sa;  // its state is loaded by prefetch_sas (no load through the EspSa)
     }
     prefetch_sas(sas, nready);
@@ -419,7 +420,7 @@ uint16_t GatewayWorker::encap(const uint32_t* slots, rte_mbuf** pkts, uint16_t n
     const uint32_t slot = slots[i];
     uint16_t j = i + 1;
     while (j < n && slots[j] == slot) ++j;
-    EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(slot);
+    EspSa* sa = slot == kNoTunnelSa ? nullptr : t_.sad->get(id_, slot);
     if (!sa) {
       for (; i < j; ++i) drop(pkts[i], GatewayDrop::kNoSa);
       continue;

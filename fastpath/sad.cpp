@@ -123,7 +123,7 @@ std::unique_ptr<Sad> Sad::create(const SadConfig& c, std::string* error) {
 
   const std::size_t slot_bytes = sizeof(std::atomic<EspSa*>) * c.capacity;
   void* slots = rte_zmalloc_socket("esprit_sad_slots", slot_bytes, RTE_CACHE_LINE_SIZE, c.socket_id);
-  const std::size_t ctr_bytes = sizeof(SaCounters) * c.capacity * c.workers;
+  const std::size_t ctr_bytes = sizeof(SadWorkerSlot) * c.capacity * c.workers;
   void* ctrs = rte_zmalloc_socket("esprit_sad_counters", ctr_bytes, RTE_CACHE_LINE_SIZE, c.socket_id);
   if (!slots || !ctrs) {
     rte_free(slots);
@@ -135,8 +135,8 @@ std::unique_ptr<Sad> Sad::create(const SadConfig& c, std::string* error) {
   s->slots_ = static_cast<std::atomic<EspSa*>*>(slots);
   for (uint32_t i = 0; i < c.capacity; ++i) new (&s->slots_[i]) std::atomic<EspSa*>(nullptr);
   s->owners_ = std::make_unique<std::atomic<uint16_t>[]>(c.capacity);
-  s->counters_ = static_cast<SaCounters*>(ctrs);
-  for (std::size_t i = 0; i < std::size_t{c.capacity} * c.workers; ++i) new (&s->counters_[i]) SaCounters();
+  s->wslots_ = static_cast<SadWorkerSlot*>(ctrs);
+  for (std::size_t i = 0; i < std::size_t{c.capacity} * c.workers; ++i) new (&s->wslots_[i]) SadWorkerSlot();
 
   s->meta_.resize(c.capacity);
   s->free_.reserve(c.capacity);
@@ -151,7 +151,7 @@ Sad::~Sad() {
   }
   rte_hash_free(keys_);
   rte_free(slots_);
-  rte_free(counters_);
+  rte_free(wslots_);
 }
 
 // ---- control core
@@ -204,7 +204,9 @@ std::optional<uint32_t> Sad::add(const SaDescriptor& d, std::string* error) {
   m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie, owner};
   m.key = inbound ? key : SadKey{};
   owners_[slot].store(static_cast<uint16_t>(owner), std::memory_order_relaxed);
-  slots_[slot].store(sa.release(), std::memory_order_release);
+  EspSa* p = sa.release();
+  slots_[slot].store(p, std::memory_order_release);
+  publish_copies(slot, p);
   ++size_;
   return slot;
 }
@@ -252,7 +254,9 @@ bool Sad::replace(uint32_t slot, const SaDescriptor& d, std::string* error) {
   if (continues)
     sa->set_next_sequence(cur->sequence() < UINT64_MAX - 1 - kSeqHandoverGap ? cur->sequence() + 1 + kSeqHandoverGap
                                                                                 : 0);
-  EspSa* old = slots_[slot].exchange(sa.release(), std::memory_order_acq_rel);
+  EspSa* p = sa.release();
+  EspSa* old = slots_[slot].exchange(p, std::memory_order_acq_rel);
+  publish_copies(slot, p);
   m.info = SadSlotInfo{d.direction, d.spi, d.local, d.remote, d.cookie, m.info.owner};  // same key, same owner
   retire(old, kNoSaSlot, -1);
   return true;
@@ -268,6 +272,7 @@ bool Sad::remove(uint32_t slot) {
     assert(pos >= 0);  // every used inbound slot has its key in the table
   }
   EspSa* old = slots_[slot].exchange(nullptr, std::memory_order_acq_rel);
+  publish_copies(slot, nullptr);
   m.state = Slot::State::kReclaiming;
   --size_;
   retire(old, slot, pos);
@@ -330,7 +335,7 @@ SaCounters Sad::totals(uint32_t slot) const noexcept {
   SaCounters t;
   if (slot >= capacity_) return t;
   for (uint32_t w = 0; w < workers_; ++w) {
-    const SaCounters& c = counters_[static_cast<std::size_t>(w) * capacity_ + slot];
+    const SaCounters& c = wslot(w, slot).counters;
     t.packets += read_counter(c.packets);
     t.bytes += read_counter(c.bytes);
     for (std::size_t i = 0; i < c.drops.size(); ++i) t.drops[i] += read_counter(c.drops[i]);

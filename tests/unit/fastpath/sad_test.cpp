@@ -1,5 +1,6 @@
 // The SAD: keys, add / lookup / replace / remove, errors, RCU reclamation with a worker thread,
-// the inbound rekey overlap, churn while a worker decapsulates, per-worker counters.
+// the inbound rekey overlap, churn while a worker decapsulates, per-worker counters, the workers'
+// copies of the SA pointers.
 #include <gtest/gtest.h>
 
 #include <rte_mbuf.h>
@@ -766,6 +767,43 @@ TEST_F(SadTest, CountersAreSummedAcrossWorkers) {
   EXPECT_EQ(*again, *slot);
   EXPECT_EQ(sad->totals(*again).packets, 0u);
   EXPECT_EQ(sad->totals(*again).total_drops(), 0u);
+}
+
+TEST_F(SadTest, EveryWorkersCopyOfTheSaPointerFollowsAddReplaceRemove) {
+  auto sad = make(8, 3);
+  ASSERT_TRUE(sad);
+  std::string err;
+  auto expect_copies = [&](uint32_t slot, const EspSa* want) {
+    EXPECT_EQ(sad->get(slot), want);
+    for (uint32_t w = 0; w < 3; ++w) EXPECT_EQ(sad->get(w, slot), want) << "worker " << w;
+  };
+  auto out = sad->add(sa(0x5050, SaDirection::kOutbound), &err);
+  ASSERT_TRUE(out) << err;
+  auto in = sad->add(sa(0x5051, SaDirection::kInbound), &err);
+  ASSERT_TRUE(in) << err;
+  ASSERT_NE(sad->get(*out), nullptr);
+  expect_copies(*out, sad->get(*out));
+  expect_copies(*in, sad->get(*in));
+
+  const EspSa* old = sad->get(*out);
+  ASSERT_TRUE(sad->replace(*out, sa(0x5052, SaDirection::kOutbound), &err)) << err;
+  EXPECT_NE(sad->get(*out), old);
+  expect_copies(*out, sad->get(*out));
+  EXPECT_EQ(sad->get(2, *out)->spi(), 0x5052u);
+
+  ASSERT_TRUE(sad->remove(*out));
+  expect_copies(*out, nullptr);
+  expect_copies(*in, sad->get(*in));
+  // Out of range: nullptr, as get(slot).
+  EXPECT_EQ(sad->get(3, *in), nullptr);
+  EXPECT_EQ(sad->get(0, 8), nullptr);
+  sad->synchronize();
+  // The reused slot publishes the new SA to every worker again.
+  auto again = sad->add(sa(0x5053, SaDirection::kOutbound), &err);
+  ASSERT_TRUE(again) << err;
+  EXPECT_EQ(*again, *out);
+  expect_copies(*again, sad->get(*again));
+  EXPECT_EQ(sad->get(0, *again)->spi(), 0x5053u);
 }
 
 }  // namespace

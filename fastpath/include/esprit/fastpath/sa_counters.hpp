@@ -11,7 +11,10 @@
 
 namespace esprit {
 
-struct alignas(64) SaCounters {
+// Not cache-line aligned itself: the SAD puts each worker's block for a slot right behind that
+// worker's copy of the slot's SA pointer (SadWorkerSlot), so one line holds both and the packet
+// and byte counts.
+struct SaCounters {
   uint64_t packets = 0;  ///< packets processed successfully
   uint64_t bytes = 0;    ///< their bytes: plaintext (inner) length
   std::array<uint64_t, kDropReasonCount> drops{};

@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -87,6 +88,16 @@ struct SadConfig {
   int socket_id = SOCKET_ID_ANY;
   std::string name = "esprit_sad";  ///< rte_hash name: unique in the process, < 32 bytes
 };
+
+/// A worker's view of a slot, one block per worker and slot: its copy of the slot's SA pointer
+/// (published by the control core together with the slot's own) and its counters, so a packet of
+/// a random SA among many finds both on one cache line (the SA pointer and `packets`, `bytes`).
+struct alignas(64) SadWorkerSlot {
+  std::atomic<EspSa*> sa{nullptr};
+  SaCounters counters;
+};
+static_assert(offsetof(SadWorkerSlot, counters) + 2 * sizeof(uint64_t) <= 64,
+              "the SA pointer and the packet and byte counts share the block's first line");
 
 /// What the SAD keeps about a slot beside the EspSa (control core, show commands).
 struct SadSlotInfo {
@@ -156,15 +167,20 @@ class Sad {
   [[nodiscard]] EspSa* get(uint32_t slot) const noexcept {
     return slot < capacity_ ? slots_[slot].load(std::memory_order_acquire) : nullptr;
   }
-  /// Starts loading the slot's SA pointer and brings the worker's counter block for it into the
-  /// cache (bursts over many SAs do it for every slot before using any). No effect for a bad slot.
+  /// As get(slot), from the worker's own copy of the pointer: on the line of its counters for the
+  /// slot (SadWorkerSlot). Workers use it for outbound SAs (the SPD names the slot). nullptr for a
+  /// bad worker or slot.
+  [[nodiscard]] EspSa* get(uint32_t worker, uint32_t slot) const noexcept {
+    return slot < capacity_ && worker < workers_ ? wslot(worker, slot).sa.load(std::memory_order_acquire) : nullptr;
+  }
+  /// Brings the worker's block for the slot (its copy of the SA pointer and its counters, one line)
+  /// into the cache: bursts over many SAs do it for every slot before using any. No effect for a
+  /// bad slot.
   void prefetch(uint32_t worker, uint32_t slot) const noexcept {
     if (slot >= capacity_ || worker >= workers_) return;
-    __builtin_prefetch(&slots_[slot]);
-    // A load, not a prefetch, for the counters: the block is on a page whose TLB entry is likely
-    // gone, and prefetches of such lines did not help on this project's VM (see prefetch_sas()).
-    const SaCounters* c = &counters_[static_cast<std::size_t>(worker) * capacity_ + slot];
-    const uint8_t b = *reinterpret_cast<const volatile uint8_t*>(c);
+    // A load, not a prefetch: the block is on a page whose TLB entry is likely gone, and prefetches
+    // of such lines did not help on this project's VM (see prefetch_sas()).
+    const uint8_t b = *reinterpret_cast<const volatile uint8_t*>(&wslot(worker, slot));
     asm volatile("" ::"r"(b));
   }
   /// For each of keys[0,n): sas[i] and slots[i] of the inbound SA, or nullptr and kNoSaSlot.
@@ -181,7 +197,7 @@ class Sad {
   /// The calling worker's counter block for the slot (worker < workers(), slot < capacity()).
   [[nodiscard]] SaCounters& counters(uint32_t worker, uint32_t slot) noexcept {
     assert(worker < workers_ && slot < capacity_);
-    return counters_[static_cast<std::size_t>(worker) * capacity_ + slot];
+    return wslot(worker, slot).counters;
   }
 
  private:
@@ -201,12 +217,19 @@ class Sad {
   };
 
   Sad() = default;
+  SadWorkerSlot& wslot(uint32_t worker, uint32_t slot) const noexcept {
+    return wslots_[static_cast<std::size_t>(worker) * capacity_ + slot];
+  }
+  /// Stores `sa` in every worker's copy of the slot's pointer (after the slot's own).
+  void publish_copies(uint32_t slot, EspSa* sa) noexcept {
+    for (uint32_t w = 0; w < workers_; ++w) wslot(w, slot).sa.store(sa, std::memory_order_release);
+  }
   void retire(EspSa* sa, uint32_t slot, int32_t key_pos);
   void free_pending(const Pending& p) noexcept;
 
   rte_hash* keys_ = nullptr;
   std::atomic<EspSa*>* slots_ = nullptr;  ///< capacity_ entries (rte_zmalloc)
-  SaCounters* counters_ = nullptr;        ///< workers_ x capacity_ blocks (rte_zmalloc)
+  SadWorkerSlot* wslots_ = nullptr;      ///< workers_ x capacity_ blocks (rte_zmalloc)
   /// Per slot: the owner worker, written before the slot's SA is published (release).
   std::unique_ptr<std::atomic<uint16_t>[]> owners_;
   uint32_t capacity_ = 0;
