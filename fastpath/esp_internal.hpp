@@ -71,12 +71,15 @@ struct alignas(64) EspSa::State {
   uint8_t block_mask = 0;    ///< ciphertext alignment - 1
   uint8_t outer_len = 0;     ///< outer IP header bytes (20 or 40)
   uint8_t encap_len = 0;     ///< outer + UDP + ESP header + IV
-  uint8_t dscp = 0;
   bool esn = false;
   InnerFamily inner_family = InnerFamily::kAny;
-  DscpMode dscp_mode = DscpMode::kCopy;
-  DfMode df = DfMode::kCopy;
-  bool ecn = true;
+  bool ecn = true;           ///< decap: RFC 6040 normal mode (encap: folded into tos_and)
+  // Outbound tunnel: outer TOS = (inner TOS & tos_and) | tos_or (DSCP copy or set, ECN copy or
+  // Not-ECT); outer DF byte = (inner DF bit & df_and) | df_or (DF copy, set or clear).
+  uint8_t tos_and = 0xff;
+  uint8_t tos_or = 0;
+  uint8_t df_and = 0x40;
+  uint8_t df_or = 0;
   uint8_t salt[4] = {};
   SaDirection direction = SaDirection::kOutbound;
   /// AES-GCM (both directions): `prep` fills no job; after the prepare pass the packet goes through
