@@ -373,6 +373,47 @@ TEST_F(EspEncapOptions, DscpSetEcnOffDfClear) {
   EXPECT_EQ(out[6] & 0x40, 0);
 }
 
+// Every DSCP / ECN / DF mode against inner packets with and without DF, and the outer checksum.
+TEST_F(EspEncapOptions, TosAndDfModes) {
+  struct Case {
+    DscpMode dscp_mode;
+    bool ecn;
+    DfMode df;
+    uint8_t inner_tos;
+    bool inner_df;
+    uint8_t outer_tos;
+    bool outer_df;
+  };
+  const Case cases[] = {
+      {DscpMode::kCopy, true, DfMode::kCopy, 0xb9, false, 0xb9, false},
+      {DscpMode::kCopy, false, DfMode::kCopy, 0xb9, true, 0xb8, true},   // ECN compatibility mode
+      {DscpMode::kSet, true, DfMode::kSet, 0xb9, false, 10 << 2 | 1, true},  // ECN copied under a set DSCP
+      {DscpMode::kSet, false, DfMode::kSet, 0x03, true, 10 << 2, true},
+      {DscpMode::kCopy, true, DfMode::kClear, 0x02, true, 0x02, false},
+  };
+  for (const Case& c : cases) {
+    std::string err;
+    auto d = null_sha256(SaDirection::kOutbound);
+    d.dscp_mode = c.dscp_mode;
+    d.dscp = 10;
+    d.ecn = c.ecn;
+    d.df = c.df;
+    auto sa = EspSa::create(d, &err);
+    ASSERT_TRUE(sa) << err;
+    const auto out = encap_one(*sa, inner_v4(30, c.inner_tos, c.inner_df));
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out[1], c.outer_tos) << int(c.inner_tos);
+    EXPECT_EQ((out[6] & 0x40) != 0, c.outer_df);
+    EXPECT_EQ(out[6] & 0xbf, 0);  // never a fragment
+    EXPECT_EQ(out[7], 0);
+    EXPECT_EQ(sa->outer_df(c.inner_df), c.outer_df);
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += out[i] << 8 | out[i + 1];
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    EXPECT_EQ(s, 0xffffu);
+  }
+}
+
 TEST_F(EspEncapOptions, NatTUdpHeader) {
   std::string err;
   auto d = null_sha256(SaDirection::kOutbound);
