@@ -163,7 +163,7 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
   const uint8_t* trailer = pm.icv;  // pad length and next header sit right before the ICV
   const unsigned pad = trailer[-2];
   const uint8_t nh = trailer[-1];
-  if (pad + 2 > pm.cipher_len || std::memcmp(trailer - 2 - pad, kPadBytes.data(), pad) != 0) [[unlikely]]
+  if (pad + 2 > pm.cipher_len || !pad_bytes_ok(trailer - 2 - pad, pad)) [[unlikely]]
     return DropReason::kBadPadding;
   if (nh == kProtoNone) [[unlikely]]
     return DropReason::kDummyPacket;

@@ -125,6 +125,33 @@ TEST_F(EspDrops, PaddingBytesMustCount123) {
   EXPECT_EQ(ctr.drop(DropReason::kBadPadding), 1u);
 }
 
+// Every pad length from 0 to 40 (the word-wise check up to 16, memcmp beyond): accepted as sent,
+// dropped when its first, middle or last padding byte is wrong.
+TEST_F(EspDrops, EveryPadLengthIsChecked) {
+  uint32_t seq = 1;
+  uint64_t bad = 0;
+  std::vector<bool> seen(41);
+  for (std::size_t payload = 30; payload < 34; ++payload) {
+    const auto inner = inner_v4(payload);
+    for (int extra = 0; extra <= 40; extra += 4) {
+      const auto pt = with_trailer(inner, 4, extra);
+      const unsigned pad = pt[pt.size() - 2];
+      if (pad > 40) continue;
+      seen[pad] = true;
+      EXPECT_EQ(decap_one(craft(seq++, pt)), inner) << "pad " << pad;
+      if (pad == 0) continue;
+      const std::size_t first = pt.size() - 2 - pad;
+      for (const std::size_t at : {first, first + (pad - 1) / 2, first + pad - 1}) {
+        auto broken = pt;
+        broken[at] ^= 0x10;
+        EXPECT_TRUE(decap_one(craft(seq++, broken)).empty()) << "pad " << pad << " byte " << at - first;
+        EXPECT_EQ(ctr.drop(DropReason::kBadPadding), ++bad);
+      }
+    }
+  }
+  for (unsigned pad = 0; pad <= 40; ++pad) EXPECT_TRUE(seen[pad]) << "pad " << pad << " not covered";
+}
+
 TEST_F(EspDrops, PadLengthBeyondThePayload) {
   auto pt = with_trailer(inner_v4(32), 4);
   pt[pt.size() - 2] = 200;
