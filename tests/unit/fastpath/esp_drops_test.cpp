@@ -247,6 +247,18 @@ TEST_F(EspDrops, IcvFailureDoesNotMoveTheWindow) {
   EXPECT_FALSE(decap_one(craft(50, with_trailer(inner_v4(8), 4))).empty());
 }
 
+TEST_F(EspDrops, EveryIcvByteIsCompared) {
+  uint32_t seq = 1;
+  const auto inner = inner_v4(20);
+  for (unsigned k = 1; k <= 16; ++k) {
+    auto bytes = craft(seq++, with_trailer(inner, 4));
+    bytes[bytes.size() - k] ^= 0x80;
+    EXPECT_TRUE(decap_one(bytes).empty()) << "ICV byte " << 16 - k;
+    EXPECT_EQ(ctr.drop(DropReason::kIcvFail), k);
+  }
+  EXPECT_EQ(decap_one(craft(seq, with_trailer(inner, 4))), inner);
+}
+
 TEST_F(EspDrops, IcvFailureLeavesNoPlaintext) {
   auto bytes = craft(60, with_trailer(inner_v4(40), 4));
   bytes.back() ^= 1;  // the ICV itself
