@@ -48,8 +48,10 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
   uint8_t nh_byte_off = 0;  // transport IPv6: offset of the next-header byte to rewrite
 
   if constexpr (kTunnel) {
-    uint8_t tos;
-    bool df;
+    // Plain 32-bit values, not bool/uint8_t: GCC spilled the byte-sized ones to the stack and read
+    // them back wider, a store-forwarding stall per packet (docs/performance.md).
+    uint32_t tos;
+    uint32_t df_bit;  ///< 0x40 when the inner packet has DF (IPv6: always), else 0
     uint32_t inner_len;
     const unsigned ver = len ? ip[0] >> 4 : 0;
     if (ver == 4 && len >= 20) [[likely]] {
@@ -57,7 +59,7 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
         return DropReason::kInnerFamily;
       }
       tos = ip[1];
-      df = ip[6] & 0x40;
+      df_bit = ip[6] & 0x40u;
       nh = kProtoIpip;
       inner_len = load_be16(ip + 2);
       if (inner_len < 20) [[unlikely]]
@@ -66,8 +68,8 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
       if (sa.inner_family == InnerFamily::kV4) [[unlikely]] {
         return DropReason::kInnerFamily;
       }
-      tos = static_cast<uint8_t>(ip[0] << 4 | ip[1] >> 4);
-      df = true;  // IPv6 is never fragmented on the way: keep the outer packet whole too
+      tos = (uint32_t{ip[0]} << 4 | ip[1] >> 4) & 0xff;
+      df_bit = 0x40;  // IPv6 is never fragmented on the way: keep the outer packet whole too
       nh = kProtoIpv6;
       inner_len = 40u + load_be16(ip + 4);
     } else {
@@ -92,16 +94,15 @@ template <bool kV6, bool kNatT, bool kTunnel, CryptoKind kKind>
     }
     head = ip - kOuter - add;
     std::memcpy(head, sa.hdr_template, kOuter + kUdp);
-    uint8_t otos = sa.dscp_mode == DscpMode::kCopy ? tos : static_cast<uint8_t>(sa.dscp << 2 | (tos & 3));
-    if (!sa.ecn) otos &= 0xfc;  // RFC 6040 compatibility mode: outer Not-ECT
+    // DSCP copy or set, ECN copy or not (RFC 6040), DF copy, set or clear: masks chosen at SA creation.
+    const uint32_t otos = (tos & sa.tos_and) | sa.tos_or;
     if constexpr (!kV6) {
-      const uint16_t id = w.ip_id++;
-      const bool set_df = sa.df == DfMode::kSet || (sa.df == DfMode::kCopy && df);
-      const uint32_t frag = set_df ? 0x4000u : 0u;
-      head[1] = otos;
+      const uint32_t id = w.ip_id++ & 0xffffu;
+      const uint32_t frag = ((df_bit & sa.df_and) | sa.df_or) << 8;  // never a fragment: offset 0
+      head[1] = static_cast<uint8_t>(otos);
       store_be16(head + 2, static_cast<uint16_t>(total));
-      store_be16(head + 4, id);
-      store_be16(head + 6, static_cast<uint16_t>(frag));  // flags and offset: the outer packet is never a fragment
+      store_be16(head + 4, static_cast<uint16_t>(id));
+      store_be16(head + 6, static_cast<uint16_t>(frag));
       store_be16(head + 10, fold_csum(sa.v4_csum_base + otos + total + id + frag));
     } else {
       store_be32(head, 0x60000000u | uint32_t{otos} << 20);

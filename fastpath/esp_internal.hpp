@@ -5,6 +5,7 @@
 #include <intel-ipsec-mb.h>
 
 #include <array>
+#include <bit>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -93,12 +94,13 @@ struct alignas(64) EspSa::State {
   /// AES-GCM (both directions): `prep` fills no job; after the prepare pass the packet goes through
   /// IPsec-MB's direct GCM API, gcm_encap_direct() or gcm_decap_direct().
   bool direct_gcm = false;
-  // outer TOS and DF (encap), ECN (both): one group
-  uint8_t dscp = 0;
-  DscpMode dscp_mode = DscpMode::kCopy;
-  DfMode df = DfMode::kCopy;
-  bool ecn = true;
-  uint8_t spare_ = 0;
+  bool ecn = true;             ///< decap: RFC 6040 normal mode (encap: folded into tos_and)
+  // Outbound tunnel: outer TOS = (inner TOS & tos_and) | tos_or (DSCP copy or set, ECN copy or
+  // Not-ECT); outer DF byte = (inner DF bit & df_and) | df_or (DF copy, set or clear).
+  uint8_t tos_and = 0xff;
+  uint8_t tos_or = 0;
+  uint8_t df_and = 0x40;
+  uint8_t df_or = 0;
   /// Outbound: outer IPv4/IPv6 header, then UDP for NAT-T (20, 28, 40 or 48 bytes used: IPv4
   /// within line 0, IPv6 into line 1).
   uint8_t hdr_template[48] = {};
@@ -266,6 +268,33 @@ inline constexpr std::array<uint8_t, 256> kPadBytes = [] {
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i + 1);
   return a;
 }();
+
+/// Whether the `pad` bytes at `p` are 1, 2, ..., pad (RFC 4303 2.4). Up to 16 padding bytes (all
+/// that Esprit and common peers send with 4- and 16-byte blocks) are compared in two 8-byte words
+/// instead of a libc memcmp call per packet; that reads up to 16 bytes from `p`, which the caller
+/// guarantees are in the packet: the pad length, next header and an ICV of at least 12 bytes follow.
+inline bool pad_bytes_ok(const uint8_t* p, unsigned pad) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (pad <= 16) [[likely]] {
+      if (pad == 0) return true;
+      uint64_t a;
+      uint64_t ref;
+      std::memcpy(&a, p, 8);
+      std::memcpy(&ref, kPadBytes.data(), 8);
+      a ^= ref;
+      uint64_t b = 0;
+      if (pad > 8) {
+        std::memcpy(&b, p + 8, 8);
+        std::memcpy(&ref, kPadBytes.data() + 8, 8);
+        b ^= ref;
+      }
+      // The first n bytes of a little-endian word are its low 8n bits.
+      const auto low = [](unsigned n) { return n >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1; };
+      return ((a & low(pad)) | (b & low(pad > 8 ? pad - 8 : 0))) == 0;
+    }
+  }
+  return std::memcmp(p, kPadBytes.data(), pad) == 0;
+}
 
 inline uint16_t load_be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline uint32_t load_be32(const uint8_t* p) noexcept {

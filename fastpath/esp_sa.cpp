@@ -238,10 +238,12 @@ std::unique_ptr<EspSa> EspSa::create(const SaDescriptor& d, std::string* error) 
   s->encap_len = static_cast<uint8_t>(s->outer_len + (d.natt ? 8 : 0) + 8 + e.iv_len);
   s->esn = d.esn;
   s->inner_family = d.inner_family;
-  s->dscp_mode = d.dscp_mode;
-  s->dscp = d.dscp;
-  s->df = d.df;
   s->ecn = d.ecn;
+  const bool copy_dscp = d.dscp_mode == DscpMode::kCopy;
+  s->tos_and = static_cast<uint8_t>((copy_dscp ? 0xfc : 0x00) | (d.ecn ? 0x03 : 0x00));
+  s->tos_or = copy_dscp ? 0 : static_cast<uint8_t>(d.dscp << 2);
+  s->df_and = d.df == DfMode::kCopy ? 0x40 : 0;
+  s->df_or = d.df == DfMode::kSet ? 0x40 : 0;
   s->soft = d.soft;
   s->hard = d.hard;
   for (const LifetimeLimit& l : {d.soft, d.hard}) {
@@ -325,7 +327,7 @@ uint32_t EspSa::max_inner_len(uint32_t mtu) const noexcept {
 bool EspSa::outer_df(bool inner_df) const noexcept {
   const State& s = state();
   if (s.outer_len != 20) return false;
-  return s.df == DfMode::kSet || (s.df == DfMode::kCopy && inner_df);
+  return (((inner_df ? 0x40u : 0u) & s.df_and) | s.df_or) != 0;
 }
 SaDirection EspSa::direction() const noexcept { return state().direction; }
 uint64_t EspSa::cookie() const noexcept { return state().cookie; }

@@ -125,6 +125,33 @@ TEST_F(EspDrops, PaddingBytesMustCount123) {
   EXPECT_EQ(ctr.drop(DropReason::kBadPadding), 1u);
 }
 
+// Every pad length from 0 to 40 (the word-wise check up to 16, memcmp beyond): accepted as sent,
+// dropped when its first, middle or last padding byte is wrong.
+TEST_F(EspDrops, EveryPadLengthIsChecked) {
+  uint32_t seq = 1;
+  uint64_t bad = 0;
+  std::vector<bool> seen(41);
+  for (std::size_t payload = 30; payload < 34; ++payload) {
+    const auto inner = inner_v4(payload);
+    for (int extra = 0; extra <= 40; extra += 4) {
+      const auto pt = with_trailer(inner, 4, extra);
+      const unsigned pad = pt[pt.size() - 2];
+      if (pad > 40) continue;
+      seen[pad] = true;
+      EXPECT_EQ(decap_one(craft(seq++, pt)), inner) << "pad " << pad;
+      if (pad == 0) continue;
+      const std::size_t first = pt.size() - 2 - pad;
+      for (const std::size_t at : {first, first + (pad - 1) / 2, first + pad - 1}) {
+        auto broken = pt;
+        broken[at] ^= 0x10;
+        EXPECT_TRUE(decap_one(craft(seq++, broken)).empty()) << "pad " << pad << " byte " << at - first;
+        EXPECT_EQ(ctr.drop(DropReason::kBadPadding), ++bad);
+      }
+    }
+  }
+  for (unsigned pad = 0; pad <= 40; ++pad) EXPECT_TRUE(seen[pad]) << "pad " << pad << " not covered";
+}
+
 TEST_F(EspDrops, PadLengthBeyondThePayload) {
   auto pt = with_trailer(inner_v4(32), 4);
   pt[pt.size() - 2] = 200;
@@ -218,6 +245,18 @@ TEST_F(EspDrops, IcvFailureDoesNotMoveTheWindow) {
   EXPECT_EQ(ctr.drop(DropReason::kIcvFail), 1u);
   EXPECT_EQ(in->sequence(), 0u);
   EXPECT_FALSE(decap_one(craft(50, with_trailer(inner_v4(8), 4))).empty());
+}
+
+TEST_F(EspDrops, EveryIcvByteIsCompared) {
+  uint32_t seq = 1;
+  const auto inner = inner_v4(20);
+  for (unsigned k = 1; k <= 16; ++k) {
+    auto bytes = craft(seq++, with_trailer(inner, 4));
+    bytes[bytes.size() - k] ^= 0x80;
+    EXPECT_TRUE(decap_one(bytes).empty()) << "ICV byte " << 16 - k;
+    EXPECT_EQ(ctr.drop(DropReason::kIcvFail), k);
+  }
+  EXPECT_EQ(decap_one(craft(seq, with_trailer(inner, 4))), inner);
 }
 
 TEST_F(EspDrops, IcvFailureLeavesNoPlaintext) {
@@ -371,6 +410,47 @@ TEST_F(EspEncapOptions, DscpSetEcnOffDfClear) {
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out[1], 46 << 2);  // EF, outer Not-ECT
   EXPECT_EQ(out[6] & 0x40, 0);
+}
+
+// Every DSCP / ECN / DF mode against inner packets with and without DF, and the outer checksum.
+TEST_F(EspEncapOptions, TosAndDfModes) {
+  struct Case {
+    DscpMode dscp_mode;
+    bool ecn;
+    DfMode df;
+    uint8_t inner_tos;
+    bool inner_df;
+    uint8_t outer_tos;
+    bool outer_df;
+  };
+  const Case cases[] = {
+      {DscpMode::kCopy, true, DfMode::kCopy, 0xb9, false, 0xb9, false},
+      {DscpMode::kCopy, false, DfMode::kCopy, 0xb9, true, 0xb8, true},   // ECN compatibility mode
+      {DscpMode::kSet, true, DfMode::kSet, 0xb9, false, 10 << 2 | 1, true},  // ECN copied under a set DSCP
+      {DscpMode::kSet, false, DfMode::kSet, 0x03, true, 10 << 2, true},
+      {DscpMode::kCopy, true, DfMode::kClear, 0x02, true, 0x02, false},
+  };
+  for (const Case& c : cases) {
+    std::string err;
+    auto d = null_sha256(SaDirection::kOutbound);
+    d.dscp_mode = c.dscp_mode;
+    d.dscp = 10;
+    d.ecn = c.ecn;
+    d.df = c.df;
+    auto sa = EspSa::create(d, &err);
+    ASSERT_TRUE(sa) << err;
+    const auto out = encap_one(*sa, inner_v4(30, c.inner_tos, c.inner_df));
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out[1], c.outer_tos) << int(c.inner_tos);
+    EXPECT_EQ((out[6] & 0x40) != 0, c.outer_df);
+    EXPECT_EQ(out[6] & 0xbf, 0);  // never a fragment
+    EXPECT_EQ(out[7], 0);
+    EXPECT_EQ(sa->outer_df(c.inner_df), c.outer_df);
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += out[i] << 8 | out[i + 1];
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    EXPECT_EQ(s, 0xffffu);
+  }
 }
 
 TEST_F(EspEncapOptions, NatTUdpHeader) {

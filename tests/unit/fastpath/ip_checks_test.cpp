@@ -177,6 +177,33 @@ TrafficSelector sel(PortRange sport, PortRange dport, uint8_t proto = 17) {
   return ts;
 }
 
+// Prefix matching at every length, IPv4 and IPv6: the packet's address differs from the
+// selector's in exactly one bit; it matches the prefixes that stop before that bit, not the others.
+TEST(SelectorMatches, EveryPrefixLength) {
+  for (const bool v6 : {false, true}) {
+    const unsigned width = v6 ? 128 : 32;
+    const unsigned off = v6 ? 8 : 12;  // source address in the header
+    std::array<uint8_t, 40> pkt{};
+    pkt[0] = v6 ? 0x60 : 0x45;
+    pkt[9] = 59;  // IPv4: some protocol without ports
+    pkt[6] = v6 ? 59 : 0;  // IPv6: no next header
+    std::array<uint8_t, 16> base{};
+    for (unsigned i = 0; i < 16; ++i) base[i] = static_cast<uint8_t>(0xa5 ^ (i * 37));
+    const IpAddress addr = v6 ? IpAddress::v6(base) : IpAddress::v4(uint32_t{base[0]} << 24 | base[1] << 16 | base[2] << 8 | base[3]);
+    for (unsigned flip = 0; flip < width; ++flip) {
+      std::memcpy(&pkt[off], addr.bytes(), width / 8);
+      std::memcpy(&pkt[off + (v6 ? 16 : 4)], addr.bytes(), width / 8);  // destination: the same
+      pkt[off + flip / 8] ^= static_cast<uint8_t>(0x80 >> (flip % 8));
+      for (unsigned len = 0; len <= width; ++len) {
+        TrafficSelector ts;
+        ts.src = IpPrefix(addr, static_cast<uint8_t>(len));
+        ts.dst = IpPrefix(addr, static_cast<uint8_t>(len));
+        EXPECT_EQ(selector_matches(ts, pkt.data(), 40), len <= flip) << (v6 ? "v6" : "v4") << " /" << len << " flip " << flip;
+      }
+    }
+  }
+}
+
 // RFC 4301 7.1: non-first fragments carry no ports; they match only selectors whose ports are ANY.
 TEST(SelectorMatches, FragmentsAndPorts) {
   const TrafficSelector any = sel({}, {});
