@@ -590,11 +590,13 @@ void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n)
   }
 }
 
-void GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept {
+uint32_t GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept {
   uint32_t dst4[kBurst];
   uint8_t dst6[kBurst][16];
   uint16_t idx4[kBurst], idx6[kBurst];
   uint16_t n4 = 0, n6 = 0;
+  uint32_t v6 = 0;
+  static_assert(kBurst <= 32, "one bit per packet");
   for (uint16_t i = 0; i < n; ++i) {
     const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     if (ip[0] >> 4 == 4) {
@@ -605,23 +607,25 @@ void GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t
     } else {
       std::memcpy(dst6[n6], ip + 24, 16);
       idx6[n6++] = i;
+      v6 |= 1u << i;
     }
   }
   if (n4 == n) {  // all IPv4 (the usual burst): looked up in place, no scatter
     if (n) t_.fib->lookup4(dst4, n, nh);
-    return;
+    return 0;
   }
   uint32_t nh4[kBurst], nh6[kBurst];
   if (n4) t_.fib->lookup4(dst4, n4, nh4);
   if (n6) t_.fib->lookup6(dst6, n6, nh6);
   for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
   for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
+  return v6;
 }
 
 void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                             bool tunnel_only, bool decrypted) noexcept {
   uint32_t nh[kBurst];
-  lookup_next_hops(pkts, n, nh);
+  const uint32_t v6_mask = lookup_next_hops(pkts, n, nh);
 
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];
@@ -696,38 +700,41 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
-    const bool v4 = ip[0] >> 4 == 4;
+    const bool v4 = !(v6_mask >> i & 1);  // lookup_next_hops() read the version: not again per packet
     // Consecutive packets to the same next hop (a gateway route, or one connected host) share
     // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
-    bool miss;
-    NeighborKey key;
-    if (via_gateway) {
-      miss = nh[i] != cache_nh;
-      if (miss) key = NeighborKey::of(hop_port, hopp->gateway);
-    } else {
-      // Connected: the destination itself, compared in place before a key is built.
-      const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
-      const unsigned alen = v4 ? 4 : 16;
-      const uint8_t* dst = ip + (v4 ? 16 : 24);
-      miss = cache_nh != kNoRoute || cache_key.port != hop_port || cache_key.family != family ||
-             (v4 ? std::memcmp(cache_key.addr.data(), dst, 4) != 0 : std::memcmp(cache_key.addr.data(), dst, 16) != 0);
-      if (miss) {
+    // (The key is built only on a miss: a NeighborKey is 24 bytes to zero.)
+    const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
+    const uint8_t* dst = ip + (v4 ? 16 : 24);
+    const bool miss =
+        via_gateway ? nh[i] != cache_nh
+                    // Connected: the destination itself, compared in place before a key is built.
+                    : cache_nh != kNoRoute || cache_key.port != hop_port || cache_key.family != family ||
+                          (v4 ? std::memcmp(cache_key.addr.data(), dst, 4) != 0
+                              : std::memcmp(cache_key.addr.data(), dst, 16) != 0);
+    if (miss) [[unlikely]] {
+      NeighborKey key;
+      if (via_gateway) {
+        key = NeighborKey::of(hop_port, hopp->gateway);
+      } else {
         key.port = hop_port;
         key.family = family;
-        std::memcpy(key.addr.data(), dst, alen);
+        std::memcpy(key.addr.data(), dst, v4 ? 4 : 16);
       }
-    }
-    if (miss) [[unlikely]] {
       cache_nh = via_gateway ? nh[i] : kNoRoute;
       cache_key = key;
       const NeighborInfo ni = t_.neighbors->lookup(key);
       usable = ni.usable();
       if (usable) {
         if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
-        uint64_t src = 0;
-        std::memcpy(&src, &outp->mac(), 6);
-        eth_lo = (ni.raw() & 0xffffffffffffull) | src << 48;  // NeighborInfo: MAC byte i in bits 8i..8i+7
-        eth_hi = static_cast<uint32_t>(src >> 16);
+        // Combined in registers (two loads of the port's MAC), not through a stack slot.
+        const uint8_t* src = outp->mac().addr_bytes;
+        uint32_t s0;
+        uint16_t s1;
+        std::memcpy(&s0, src, 4);
+        std::memcpy(&s1, src + 4, 2);
+        eth_lo = (ni.raw() & 0xffffffffffffull) | static_cast<uint64_t>(s0 & 0xffff) << 48;  // MAC byte i in bits 8i..8i+7
+        eth_hi = s0 >> 16 | static_cast<uint32_t>(s1) << 16;
       }
     }
     if (!usable) {

@@ -265,7 +265,8 @@ class GatewayWorker {
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
   /// The FIB next hop of each packet's destination (IPv4 and IPv6 looked up in one batch each).
-  void lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept;
+  /// Returns a mask of the IPv6 packets (bit i: pkts[i]; n <= 32), the others being IPv4.
+  uint32_t lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
   /// Appends pkts[0,n) to the port's TX buffer, sending a full buffer as it goes.
   void send_run(uint16_t port, rte_mbuf* const* pkts, uint16_t n) noexcept;
