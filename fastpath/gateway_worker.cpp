@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "esprit/fastpath/control_wake.hpp"
@@ -642,6 +643,7 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   bool usable = false;
   uint64_t eth_lo = 0;  ///< destination MAC, then the first two bytes of the source MAC
   uint32_t eth_hi = 0;  ///< the last four bytes of the source MAC
+  static_assert(std::endian::native == std::endian::little, "eth_lo/eth_hi are stored as they lie in memory");
 
   // Packets to send are gathered per run of one egress port and appended to that port's TX buffer
   // once per run (send_run()), not one send() call and one count update in memory per packet.
