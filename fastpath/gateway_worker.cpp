@@ -7,7 +7,9 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "esprit/fastpath/control_wake.hpp"
@@ -197,11 +199,16 @@ void GatewayWorker::drop(rte_mbuf* m, GatewayDrop why) noexcept {
 void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
   rte_mbuf* punt[kBurst];
   rte_mbuf* out[kBurst];
+  SpdPacket out_l3[kBurst];  // out[i]'s IP header and length, for the outbound SPD
   rte_mbuf* clear[kBurst];
   rte_mbuf* esp[kBurst];
   uint16_t npunt = 0, nout = 0, nclear = 0, nesp = 0;
   const Port* rx_port = t_.ports[port];
   const bool from_protected = rx_port && rx_port->spec().role == PortRole::kProtected;
+  // Read once per burst: the packet stores below (byte-typed) would make the compiler reload them
+  // through `this` for every packet.
+  const uint32_t* const local4 = local4_.data();
+  const std::size_t nlocal4 = local4_.size();
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -269,7 +276,7 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
     if (!v6) {
       uint32_t d;
       std::memcpy(&d, ip + 16, 4);
-      for (const uint32_t a : local4_) local |= a == d;
+      for (std::size_t a = 0; a < nlocal4; ++a) local |= local4[a] == d;
     } else {
       for (const auto& a : local6_) local |= std::memcmp(a.data(), ip + 24, 16) == 0;
     }
@@ -319,8 +326,21 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
       drop(m, GatewayDrop::kMartian);
       continue;
     }
-    if (from_protected) out[nout++] = strip_l2(m);
-    else clear[nclear++] = strip_l2(m);
+    if (!from_protected) {
+      clear[nclear++] = strip_l2(m);
+      continue;
+    }
+    // Outbound: the TTL is decremented here, while the header is in registers and cache, rather
+    // than in a pass of its own over the burst (outbound()); the SPD gets the header and length
+    // found above (the data length once stripped and trimmed) instead of reading the mbufs again.
+    strip_l2(m);
+    if (!decrement_ttl(f + 14)) [[unlikely]] {
+      icmp_error(m, IcmpErrorKind::kTimeExceeded, 0);
+      drop(m, GatewayDrop::kTtlExceeded);
+      continue;
+    }
+    out_l3[nout] = {ip, ip_len};
+    out[nout++] = m;
   }
 
   if (npunt) {
@@ -331,24 +351,32 @@ void GatewayWorker::process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chr
   }
   // From here on packets start at their IP header (strip_l2 above, while the mbuf is in cache).
   if (nesp) inbound_esp(esp, nesp, now);
-  if (nout) outbound(out, nout, now);
+  if (nout) outbound_policy(out, out_l3, nout, now);
   if (nclear) clear_inbound(clear, nclear, now);
   flush_icmp(now);
 }
 
 void GatewayWorker::outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept {
-  SpdMatch match[kBurst];
   rte_mbuf* live[kBurst];
+  SpdPacket l3[kBurst];
   uint16_t nlive = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (decrement_ttl(rte_pktmbuf_mtod(pkts[i], uint8_t*))) {
+    uint8_t* ip = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+    if (decrement_ttl(ip)) {
+      l3[nlive] = {ip, rte_pktmbuf_data_len(pkts[i])};
       live[nlive++] = pkts[i];
     } else {
       icmp_error(pkts[i], IcmpErrorKind::kTimeExceeded, 0);
       drop(pkts[i], GatewayDrop::kTtlExceeded);
     }
   }
-  t_.spd->outbound()->classify(std::span<rte_mbuf* const>(live, nlive), match, id_);
+  if (nlive) outbound_policy(live, l3, nlive, now);
+}
+
+void GatewayWorker::outbound_policy(rte_mbuf** live, const SpdPacket* l3, uint16_t nlive,
+                                    std::chrono::nanoseconds now) noexcept {
+  SpdMatch match[kBurst];
+  t_.spd->outbound()->classify(std::span<const SpdPacket>(l3, nlive), match, id_);
   rte_mbuf* bypass[kBurst];
   rte_mbuf* unmatched[kBurst];  // no rule, default DISCARD: only a route into a tunnel saves them
   rte_mbuf* sealed[kBurst];     // to encapsulate, then to route
@@ -574,11 +602,13 @@ void GatewayWorker::hand_off(rte_mbuf** pkts, const uint32_t* owner, uint16_t n)
   }
 }
 
-void GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept {
+uint32_t GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept {
   uint32_t dst4[kBurst];
   uint8_t dst6[kBurst][16];
   uint16_t idx4[kBurst], idx6[kBurst];
   uint16_t n4 = 0, n6 = 0;
+  uint32_t v6 = 0;
+  static_assert(kBurst <= 32, "one bit per packet");
   for (uint16_t i = 0; i < n; ++i) {
     const uint8_t* ip = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
     if (ip[0] >> 4 == 4) {
@@ -589,31 +619,48 @@ void GatewayWorker::lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t
     } else {
       std::memcpy(dst6[n6], ip + 24, 16);
       idx6[n6++] = i;
+      v6 |= 1u << i;
     }
+  }
+  if (n4 == n) {  // all IPv4 (the usual burst): looked up in place, no scatter
+    if (n) t_.fib->lookup4(dst4, n, nh);
+    return 0;
   }
   uint32_t nh4[kBurst], nh6[kBurst];
   if (n4) t_.fib->lookup4(dst4, n4, nh4);
   if (n6) t_.fib->lookup6(dst6, n6, nh6);
   for (uint16_t j = 0; j < n4; ++j) nh[idx4[j]] = nh4[j];
   for (uint16_t j = 0; j < n6; ++j) nh[idx6[j]] = nh6[j];
+  return v6;
 }
 
 void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                             bool tunnel_only, bool decrypted) noexcept {
   uint32_t nh[kBurst];
-  lookup_next_hops(pkts, n, nh);
+  const uint32_t v6_mask = lookup_next_hops(pkts, n, nh);
 
   rte_mbuf* tunneled[kBurst];
   uint32_t tunnel_slot[kBurst];
   uint16_t ntunneled = 0;
-  struct {
-    uint32_t nh = UINT32_MAX;  ///< gateway route of the cached entry; kNoRoute: keyed by `key`
-    NeighborKey key;
-    NeighborInfo ni;
-    bool usable = false;
-    rte_ether_hdr eth;  ///< destination and source MAC for the cached next hop
-  } cache;
-  cache.key.port = UINT16_MAX;  // matches no real key
+  // The neighbour of the last next hop. What every packet reads of it stays in locals the compiler
+  // can keep in registers (the next hop it is for, whether it is usable, the Ethernet addresses as
+  // two words): `cache_key` and `cache_ni` have their address taken by the neighbour table's
+  // calls, and each store into a packet (byte-typed) made the compiler read such struct fields
+  // back from the stack for every packet, some of them (the 12-byte header copy) with wider loads
+  // than the narrow stores that had written them.
+  uint32_t cache_nh = UINT32_MAX;  ///< gateway route of the cached entry; kNoRoute: keyed by `cache_key`
+  NeighborKey cache_key;
+  cache_key.port = UINT16_MAX;  // matches no real key
+  bool usable = false;
+  uint64_t eth_lo = 0;  ///< destination MAC, then the first two bytes of the source MAC
+  uint32_t eth_hi = 0;  ///< the last four bytes of the source MAC
+  static_assert(std::endian::native == std::endian::little, "eth_lo/eth_hi are stored as they lie in memory");
+
+  // Packets to send are gathered per run of one egress port and appended to that port's TX buffer
+  // once per run (send_run()), not one send() call and one count update in memory per packet.
+  rte_mbuf* txq[kBurst];
+  uint16_t ntx = 0;
+  uint16_t tx_port = 0;
 
   // What the route says is resolved once per run of packets with the same next hop (a burst is
   // usually one run): the next-hop entry, its port and the checks that depend on them only. Per
@@ -626,6 +673,8 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   const NextHop* hopp = nullptr;
   const Port* outp = nullptr;
   uint16_t mtu = 0;
+  uint16_t hop_port = 0;
+  bool via_gateway = false;
 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -646,6 +695,8 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
         // (hub_forward() re-encrypts what the outbound SPD or a tunnel route protects).
         verdict = decrypted && outp->spec().role == PortRole::kUnprotected ? Verdict::kPolicyDiscard : Verdict::kSend;
         mtu = outp->spec().mtu;
+        hop_port = h.port;
+        via_gateway = h.kind == NextHopKind::kGateway;
       }
     }
     if (verdict != Verdict::kSend) [[unlikely]] {
@@ -657,60 +708,70 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
       }
       continue;
     }
-    const NextHop& hop = *hopp;
-    const Port& out = *outp;
     if (m->pkt_len > mtu) [[unlikely]] {
       too_big(m, mtu, decrypted);  // fragmented (sent below) or answered with ICMP
       continue;
     }
     const uint8_t* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    const bool v4 = !(v6_mask >> i & 1);  // lookup_next_hops() read the version: not again per packet
     // Consecutive packets to the same next hop (a gateway route, or one connected host) share
     // one neighbour lookup per burst: the table is read once and a stale entry refreshed once.
-    bool miss;
-    NeighborKey key;
-    if (hop.kind == NextHopKind::kGateway) {
-      miss = nh[i] != cache.nh;
-      if (miss) key = NeighborKey::of(hop.port, hop.gateway);
-    } else {
-      // Connected: the destination itself, compared in place before a key is built.
-      const bool v4 = ip[0] >> 4 == 4;
-      const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
-      const unsigned alen = v4 ? 4 : 16;
-      const uint8_t* dst = ip + (v4 ? 16 : 24);
-      miss = cache.nh != kNoRoute || cache.key.port != hop.port || cache.key.family != family ||
-             (v4 ? std::memcmp(cache.key.addr.data(), dst, 4) != 0 : std::memcmp(cache.key.addr.data(), dst, 16) != 0);
-      if (miss) {
-        key.port = hop.port;
+    // (The key is built only on a miss: a NeighborKey is 24 bytes to zero.)
+    const IpFamily family = v4 ? IpFamily::kV4 : IpFamily::kV6;
+    const uint8_t* dst = ip + (v4 ? 16 : 24);
+    const bool miss =
+        via_gateway ? nh[i] != cache_nh
+                    // Connected: the destination itself, compared in place before a key is built.
+                    : cache_nh != kNoRoute || cache_key.port != hop_port || cache_key.family != family ||
+                          (v4 ? std::memcmp(cache_key.addr.data(), dst, 4) != 0
+                              : std::memcmp(cache_key.addr.data(), dst, 16) != 0);
+    if (miss) [[unlikely]] {
+      NeighborKey key;
+      if (via_gateway) {
+        key = NeighborKey::of(hop_port, hopp->gateway);
+      } else {
+        key.port = hop_port;
         key.family = family;
-        std::memcpy(key.addr.data(), dst, alen);
+        std::memcpy(key.addr.data(), dst, v4 ? 4 : 16);
+      }
+      cache_nh = via_gateway ? nh[i] : kNoRoute;
+      cache_key = key;
+      const NeighborInfo ni = t_.neighbors->lookup(key);
+      usable = ni.usable();
+      if (usable) {
+        if (ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
+        // Combined in registers (two loads of the port's MAC), not through a stack slot.
+        const uint8_t* src = outp->mac().addr_bytes;
+        uint32_t s0;
+        uint16_t s1;
+        std::memcpy(&s0, src, 4);
+        std::memcpy(&s1, src + 4, 2);
+        eth_lo = (ni.raw() & 0xffffffffffffull) | static_cast<uint64_t>(s0 & 0xffff) << 48;  // MAC byte i in bits 8i..8i+7
+        eth_hi = s0 >> 16 | static_cast<uint32_t>(s1) << 16;
       }
     }
-    if (miss) {
-      cache.nh = hop.kind == NextHopKind::kGateway ? nh[i] : kNoRoute;
-      cache.key = key;
-      cache.ni = t_.neighbors->lookup(key);
-      cache.usable = cache.ni.usable();
-      if (cache.usable) {
-        if (cache.ni.state() == NeighborState::kStale) neighbor_->refresh(key, now);
-        cache.eth.dst_addr = cache.ni.mac();
-        cache.eth.src_addr = out.mac();
-      }
-    }
-    if (!cache.usable) {
-      if (neighbor_->hold(cache.key, m, now) != NeighborWorker::HoldResult::kHandedOver)
+    if (!usable) {
+      if (neighbor_->hold(cache_key, m, now) != NeighborWorker::HoldResult::kHandedOver)
         drop(m, GatewayDrop::kNeighborDrop);
       continue;
     }
-    const uint16_t ether_type = rte_cpu_to_be_16(ip[0] >> 4 == 4 ? kEtherIpv4 : kEtherIpv6);
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
+    const uint16_t ether_type = rte_cpu_to_be_16(v4 ? kEtherIpv4 : kEtherIpv6);
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, sizeof(rte_ether_hdr)));
     if (!eth) {
       drop(m, GatewayDrop::kTooBig);
       continue;
     }
-    std::memcpy(eth, &cache.eth, 12);
-    eth->ether_type = ether_type;
-    send(hop.port, m);
+    std::memcpy(eth, &eth_lo, 8);
+    std::memcpy(eth + 8, &eth_hi, 4);
+    std::memcpy(eth + 12, &ether_type, 2);
+    if (ntx && hop_port != tx_port) {
+      send_run(tx_port, txq, ntx);
+      ntx = 0;
+    }
+    tx_port = hop_port;
+    txq[ntx++] = m;
   }
+  if (ntx) send_run(tx_port, txq, ntx);
   forward_fragments(now, decrypted);
   // Packets routed into tunnels go to ESP in one multi-SA call, like policy-protected ones, and
   // are routed together afterwards.
@@ -718,14 +779,22 @@ void GatewayWorker::forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanosecond
   if (ntunneled) forward(tunneled, ntunneled, now, false);
 }
 
-void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept {
+void GatewayWorker::send(uint16_t port, rte_mbuf* m) noexcept { send_run(port, &m, 1); }
+
+void GatewayWorker::send_run(uint16_t port, rte_mbuf* const* pkts, uint16_t n) noexcept {
   TxBuffer& b = tx_[port];
-  b.pkts[b.n++] = m;
-  if (b.n == 2 * kBurst) {
-    const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
-    counter_add(counters_.tx, sent);
-    for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
-    b.n = 0;
+  while (n) {
+    const uint16_t k = std::min<uint16_t>(n, static_cast<uint16_t>(2 * kBurst - b.n));
+    std::memcpy(b.pkts + b.n, pkts, k * sizeof(rte_mbuf*));
+    b.n = static_cast<uint16_t>(b.n + k);
+    pkts += k;
+    n = static_cast<uint16_t>(n - k);
+    if (b.n == 2 * kBurst) {
+      const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.n);
+      counter_add(counters_.tx, sent);
+      for (uint16_t i = sent; i < b.n; ++i) drop(b.pkts[i], GatewayDrop::kTxFull);
+      b.n = 0;
+    }
   }
 }
 

@@ -425,6 +425,26 @@ void SpdTable::classify_chunk(const SpdPacket* pkts, uint32_t n, SpdMatch* out, 
   uint32_t n6 = 0;
   const auto invalid = static_cast<uint32_t>(matches_.size() - 1);
 
+  if (use_linear4_) {
+    // A handful of IPv4 rules: each key is matched as soon as it is built, while it is in
+    // registers, instead of in a second pass that reads the keys back from the stack.
+    uint32_t r[kSpdBatch];
+    uint32_t j = 0;
+    for (; j < n; ++j) {
+      const SpdPacket& p = pkts[j];
+      Key4 k;
+      if (p.len == 0 || p.l3[0] >> 4 != 4 || !make_key4(p.l3, p.len, k)) [[unlikely]]
+        break;
+      r[j] = match_linear4(linear4_, k);
+      out[j] = matches_[r[j]];
+    }
+    if (counters) bump_runs(counters, r, j);
+    if (j == n) return;
+    // Not IPv4, or not a usable header: the rest of the chunk takes the general path below.
+    pkts += j;
+    out += j;
+    n -= j;
+  }
   for (uint32_t i = 0; i < n; ++i) {
     const SpdPacket& p = pkts[i];
     const unsigned version = p.len != 0 ? p.l3[0] >> 4 : 0;

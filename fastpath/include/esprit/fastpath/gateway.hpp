@@ -53,6 +53,7 @@ class NeighborTable;
 class NeighborWorker;
 class NeighborWorkerCounters;
 class Port;
+struct SpdPacket;
 
 // X(enumerator, name, description)
 #define ESPRIT_GATEWAY_DROPS(X)                                                                 \
@@ -237,7 +238,11 @@ class GatewayWorker {
 
  private:
   void process(uint16_t port, rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// TTL / hop limit, then outbound_policy() (packets start at their IP header).
   void outbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
+  /// The outbound SPD and what it says for live[0,n), whose TTL is already decremented; l3[i] is
+  /// live[i]'s IP header and data length.
+  void outbound_policy(rte_mbuf** live, const SpdPacket* l3, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void clear_inbound(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   void inbound_esp(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now) noexcept;
   /// Passes pkts[0,n) to the workers owner[0,n) through their handoff rings.
@@ -260,8 +265,11 @@ class GatewayWorker {
   void forward(rte_mbuf** pkts, uint16_t n, std::chrono::nanoseconds now, bool allow_tunnel,
                bool tunnel_only = false, bool decrypted = false) noexcept;
   /// The FIB next hop of each packet's destination (IPv4 and IPv6 looked up in one batch each).
-  void lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept;
+  /// Returns a mask of the IPv6 packets (bit i: pkts[i]; n <= 32), the others being IPv4.
+  uint32_t lookup_next_hops(rte_mbuf* const* pkts, uint16_t n, uint32_t* nh) const noexcept;
   void send(uint16_t port, rte_mbuf* m) noexcept;
+  /// Appends pkts[0,n) to the port's TX buffer, sending a full buffer as it goes.
+  void send_run(uint16_t port, rte_mbuf* const* pkts, uint16_t n) noexcept;
   // gateway_frag.cpp: packets that do not fit, MSS clamp, ICMP errors, reassembly.
   /// MSS clamp, then the SA's fragmentation rules for inner packets that do not fit; pre-fragmented
   /// packets are encapsulated and forwarded here. Returns the packets left for encapsulation.
