@@ -76,9 +76,10 @@ static_assert(sizeof(SaEvent) == 16);
 
 /// Brings into the cache what encap/decap read from each SA: its two hot state lines (variant,
 /// lengths, outer header template, lifetime, sequence counter), the replay window (inbound), the
-/// job fields of CBC and ChaCha20 SAs, and the key schedule lines a GCM or CBC call reads first. For bursts whose SAs are likely cache misses (many SAs), called once
-/// for the burst before any of them is used, so their misses overlap (encap_burst_multi and
-/// decap_burst_multi do it for batches of several SAs). No effect on results.
+/// job fields of CBC and ChaCha20 SAs, and the key schedule lines a GCM or CBC call reads first.
+/// For bursts whose SAs are likely cache misses (many SAs), called once for the burst before any
+/// of them is used, so their misses overlap (encap_burst_multi and decap_burst_multi do it for
+/// batches of several SAs). No effect on results.
 void prefetch_sas(EspSa* const* sas, uint16_t n) noexcept;
 
 /// As encap_burst_multi(), for inbound packets of many SAs. Each SA's replay window is checked and
