@@ -28,6 +28,12 @@ using nlohmann::json;
 
 uint64_t minus(uint64_t now, uint64_t base) { return now >= base ? now - base : now; }
 
+/// Each listed counter field of `r` less the same field of `base` (as minus()).
+template <class T, class... F>
+void subtract_fields(T& r, const T& base, F... fields) {
+  ((r.*fields = minus(r.*fields, base.*fields)), ...);
+}
+
 std::string mac_text(const rte_ether_addr& m) {
   char b[18];
   std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m.addr_bytes[0], m.addr_bytes[1], m.addr_bytes[2],
@@ -79,21 +85,6 @@ json local_json(const LocalServiceCounters& l) {
           {"tx_full", l.tx_full}};
 }
 
-LocalServiceCounters local_since(const LocalServiceCounters& a, const LocalServiceCounters& b) {
-  LocalServiceCounters r;
-  r.arp_requests = minus(a.arp_requests, b.arp_requests);
-  r.arp_replies = minus(a.arp_replies, b.arp_replies);
-  r.echo_replies = minus(a.echo_replies, b.echo_replies);
-  r.nd_solicits = minus(a.nd_solicits, b.nd_solicits);
-  r.nd_adverts = minus(a.nd_adverts, b.nd_adverts);
-  r.probes_sent = minus(a.probes_sent, b.probes_sent);
-  r.released = minus(a.released, b.released);
-  r.ike = minus(a.ike, b.ike);
-  r.ignored = minus(a.ignored, b.ignored);
-  r.tx_full = minus(a.tx_full, b.tx_full);
-  return r;
-}
-
 json ike_json(const IkeIoCounters& c, std::size_t backlog) {
   json drops = json::object();
   uint64_t total = 0;
@@ -113,20 +104,6 @@ json ike_json(const IkeIoCounters& c, std::size_t backlog) {
           {"tx_backlog", backlog},
           {"dropped", total},
           {"drops", drops}};
-}
-
-IkeIoCounters ike_since(const IkeIoCounters& a, const IkeIoCounters& b) {
-  IkeIoCounters r = a;  // tx_backlog_max is a high-water mark: kept, not subtracted
-  r.rx_500 = minus(a.rx_500, b.rx_500);
-  r.rx_4500 = minus(a.rx_4500, b.rx_4500);
-  r.tx = minus(a.tx, b.tx);
-  r.tx_fragments = minus(a.tx_fragments, b.tx_fragments);
-  r.held = minus(a.held, b.held);
-  r.keepalives = minus(a.keepalives, b.keepalives);
-  r.handler_errors = minus(a.handler_errors, b.handler_errors);
-  r.tx_deferred = minus(a.tx_deferred, b.tx_deferred);
-  for (std::size_t i = 0; i < std::size(r.drops); ++i) r.drops[i] = minus(a.drops[i], b.drops[i]);
-  return r;
 }
 
 }  // namespace
@@ -185,14 +162,9 @@ CounterSnapshot counters_since(const CounterSnapshot& now, const CounterSnapshot
   for (PortSnapshot& p : r.ports) {
     auto b = std::find_if(base.ports.begin(), base.ports.end(), [&](const PortSnapshot& x) { return x.id == p.id; });
     if (b == base.ports.end()) continue;
-    p.ipackets = minus(p.ipackets, b->ipackets);
-    p.opackets = minus(p.opackets, b->opackets);
-    p.ibytes = minus(p.ibytes, b->ibytes);
-    p.obytes = minus(p.obytes, b->obytes);
-    p.ierrors = minus(p.ierrors, b->ierrors);
-    p.oerrors = minus(p.oerrors, b->oerrors);
-    p.imissed = minus(p.imissed, b->imissed);
-    p.rx_nombuf = minus(p.rx_nombuf, b->rx_nombuf);
+    subtract_fields(p, *b, &PortSnapshot::ipackets, &PortSnapshot::opackets, &PortSnapshot::ibytes,
+                    &PortSnapshot::obytes, &PortSnapshot::ierrors, &PortSnapshot::oerrors, &PortSnapshot::imissed,
+                    &PortSnapshot::rx_nombuf);
   }
   for (WorkerSnapshot& w : r.workers) {
     auto b = std::find_if(base.workers.begin(), base.workers.end(), [&](const WorkerSnapshot& x) { return x.id == w.id; });
@@ -223,8 +195,14 @@ CounterSnapshot counters_since(const CounterSnapshot& now, const CounterSnapshot
     });
     if (b != base.policies.end()) p.hits = minus(p.hits, b->hits);
   }
-  r.control = local_since(now.control, base.control);
-  r.ike = ike_since(now.ike, base.ike);
+  using L = LocalServiceCounters;
+  subtract_fields(r.control, base.control, &L::arp_requests, &L::arp_replies, &L::echo_replies, &L::nd_solicits,
+                  &L::nd_adverts, &L::probes_sent, &L::released, &L::ike, &L::ignored, &L::tx_full);
+  // tx_backlog_max is a high-water mark: kept, not subtracted.
+  using I = IkeIoCounters;
+  subtract_fields(r.ike, base.ike, &I::rx_500, &I::rx_4500, &I::tx, &I::tx_fragments, &I::held, &I::keepalives,
+                  &I::handler_errors, &I::tx_deferred);
+  for (std::size_t i = 0; i < std::size(r.ike.drops); ++i) r.ike.drops[i] = minus(now.ike.drops[i], base.ike.drops[i]);
   for (std::size_t i = 0; i < r.neighbor.v.size(); ++i) r.neighbor.v[i] = minus(now.neighbor.v[i], base.neighbor.v[i]);
   return r;
 }

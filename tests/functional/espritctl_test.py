@@ -286,6 +286,9 @@ try:
     c = ctl_json("show", "counters")
     check(c.get("since") == "clear" and c["total"]["rx"] == 0 and c["total"]["dropped"] == 0 and
           all(p["ipackets"] == 0 and p["opackets"] == 0 for p in c["ports"]), "after clear: counters from zero")
+    k = c.get("ike", {})
+    check(k.get("rx_500") == 0 and k.get("dropped") == 0 and k.get("drops", {}).get("bad_udp_checksum") == 0 and
+          c.get("control", {}).get("ike") == 0, f"after clear: IKE transport and control counters from zero ({k})")
     sas = {s["name"]: s for s in ctl_json("show", "sa").get("sas", [])}
     check(sas["out"]["packets"] == 0 and sas["in"]["drops"]["replay"] == 0 and sas["out"]["sequence"] == N_OUT,
           "after clear: SA counters from zero, sequence number untouched")
